@@ -1,0 +1,402 @@
+"""What the app loads once: the demo set, the checkpoints, the ASR engines, the voice, ESC-50.
+
+Configuration (command-line flags of ``app/app.py`` override environment variables):
+
+| flag | env var | default |
+|---|---|---|
+| ``--data DIR`` | ``SVG_DATA_DIR`` | ``assets/demo_bundle`` (the committed synthetic demo set) |
+| ``--esc50 DIR`` | ``SVG_ESC50_DIR`` | ``../shared/data/esc50`` when it exists, else none |
+| ``--checkpoints DIR`` | ``SVG_CHECKPOINTS_DIR`` | ``checkpoints`` (every ``*/config.json`` below it) |
+| ``--fake`` | ``SVG_APP_FAKE=1`` | off: fake model and ASR (tests, or before training) |
+
+Everything heavy (checkpoints, Whisper, PocketSphinx, piper) is built lazily on first use and
+then kept, behind locks, so that nothing is loaded at import time and concurrent requests share
+one copy. Nothing is ever downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from svg_core.data.annotations import QueryRecord
+from svg_core.data.dataset import DatasetLayout
+from svg_core.data.video_features import VideoFeatureStore
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = ROOT / "assets" / "demo_bundle"
+DEFAULT_CHECKPOINTS_DIR = ROOT / "checkpoints"
+FAKE_MODEL = "fake (no checkpoint)"
+TTS_VOICE = "piper:joe"
+# Preferred order of the shipped audio checkpoints in the model menu (others follow, sorted).
+PREFERRED_ORDER = ("vgcl", "base_cpc", "base", "vslnet_audio")
+
+
+def _truthy(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def default_esc50_dir() -> Path | None:
+    """``../shared/data/esc50`` beside the repository when it holds ESC-50, else None."""
+    candidate = ROOT.parent / "shared" / "data" / "esc50"
+    return candidate if (candidate / "meta" / "esc50.csv").exists() else None
+
+
+@dataclass
+class AppConfig:
+    """Where the app finds its inputs.
+
+    Attributes:
+        data_dir: dataset folder in the ActivityNet Speech layout (docs/ARCHITECTURE.md).
+        esc50_dir: ESC-50 folder (its own layout), or None for synthetic noise only.
+        checkpoints_dir: folder whose subfolders hold ``config.json`` + ``model.safetensors``.
+        fake: run on :mod:`app.fake` instead of checkpoints and ASR engines.
+    """
+
+    data_dir: Path = DEFAULT_DATA_DIR
+    esc50_dir: Path | None = None
+    checkpoints_dir: Path = DEFAULT_CHECKPOINTS_DIR
+    fake: bool = False
+
+    @classmethod
+    def from_env(cls) -> "AppConfig":
+        """Read ``SVG_DATA_DIR``, ``SVG_ESC50_DIR``, ``SVG_CHECKPOINTS_DIR``, ``SVG_APP_FAKE``."""
+        esc50 = os.environ.get("SVG_ESC50_DIR")
+        return cls(
+            data_dir=Path(os.environ.get("SVG_DATA_DIR") or DEFAULT_DATA_DIR),
+            esc50_dir=Path(esc50) if esc50 else default_esc50_dir(),
+            checkpoints_dir=Path(os.environ.get("SVG_CHECKPOINTS_DIR") or DEFAULT_CHECKPOINTS_DIR),
+            fake=_truthy(os.environ.get("SVG_APP_FAKE")),
+        )
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        """Add ``--data``, ``--esc50``, ``--checkpoints`` and ``--fake`` to a parser."""
+        parser.add_argument("--data", type=Path, default=None,
+                            help="dataset folder in the ActivityNet Speech layout (default: $SVG_DATA_DIR "
+                                 "or assets/demo_bundle)")
+        parser.add_argument("--esc50", type=Path, default=None,
+                            help="ESC-50 folder for real noise (default: $SVG_ESC50_DIR or ../shared/data/esc50)")
+        parser.add_argument("--checkpoints", type=Path, default=None,
+                            help="folder of checkpoints (default: $SVG_CHECKPOINTS_DIR or checkpoints/)")
+        parser.add_argument("--fake", action="store_true",
+                            help="use the fake model and ASR (also: SVG_APP_FAKE=1)")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "AppConfig":
+        """Environment defaults overridden by parsed flags."""
+        config = cls.from_env()
+        if args.data is not None:
+            config.data_dir = args.data
+        if args.esc50 is not None:
+            config.esc50_dir = args.esc50
+        if args.checkpoints is not None:
+            config.checkpoints_dir = args.checkpoints
+        config.fake = config.fake or args.fake
+        return config
+
+
+class DemoSet:
+    """The videos and spoken queries offered by the app (every split of one dataset folder).
+
+    Args:
+        root: dataset folder (see :class:`svg_core.data.dataset.DatasetLayout`).
+    """
+
+    def __init__(self, root: str | Path):
+        self.layout = DatasetLayout.from_dir(root)
+        self.root = self.layout.root
+        self.records: list[QueryRecord] = []
+        self.split_of: dict[str, str] = {}
+        for split in self.layout.annotations:
+            records, _report = self.layout.records(split, on_error="skip")
+            for record in records:
+                self.records.append(record)
+                self.split_of[record.query_id] = split
+        self.features = VideoFeatureStore(self.layout.features)
+        self._by_query = {r.query_id: r for r in self.records}
+        self._lock = threading.Lock()  # h5py handles are not safe across threads
+        video_ids = sorted({r.video_id for r in self.records})
+        self.video_ids = [v for v in video_ids if v in self.features]
+        if not self.video_ids:
+            raise ValueError(f"{self.root}: no annotated video has features in {self.layout.features}")
+
+    @property
+    def synthetic(self) -> bool:
+        """True for the generated benchmark."""
+        return self.layout.synthetic
+
+    def queries(self, video_id: str) -> list[QueryRecord]:
+        """Annotated queries of one video, in time order."""
+        self.check_video(video_id)
+        return sorted((r for r in self.records if r.video_id == video_id), key=lambda r: (r.start_sec, r.end_sec))
+
+    def check_video(self, video_id: str) -> None:
+        """Raise KeyError naming the known ids when ``video_id`` is not in the set."""
+        if video_id not in self.video_ids:
+            shown = ", ".join(self.video_ids[:5])
+            raise KeyError(f"unknown video {video_id!r}; this demo set has {len(self.video_ids)} videos ({shown}, ...)")
+
+    def record(self, query_id: str) -> QueryRecord:
+        """The record of one query id (its wav name)."""
+        if query_id not in self._by_query:
+            raise KeyError(f"unknown query {query_id!r} in {self.root}")
+        return self._by_query[query_id]
+
+    def video_features(self, video_id: str) -> np.ndarray:
+        """C3D features, float32 [T, 500]."""
+        self.check_video(video_id)
+        with self._lock:
+            return self.features.get(video_id)
+
+    def duration_sec(self, video_id: str) -> float:
+        """Duration from the annotations."""
+        self.check_video(video_id)
+        return next(r.duration_sec for r in self.records if r.video_id == video_id)
+
+    def video_path(self, video_id: str) -> Path | None:
+        """The mp4 of a video, or None when the folder has none."""
+        return self.layout.video_path(video_id)
+
+    def audio_path(self, record: QueryRecord) -> Path | None:
+        """The spoken query of a record, or None when absent."""
+        if self.layout.audio_dir is None or record.wav_name is None:
+            return None
+        path = self.layout.audio_dir / record.wav_name
+        return path if path.exists() else None
+
+    def thumbnail(self, video_id: str, cache_dir: Path) -> Path:
+        """A PNG thumbnail: the middle frame of the mp4, or a picture of the features without one."""
+        cache_dir.mkdir(parents=True, exist_ok=True)
+        out = cache_dir / f"{video_id}.png"
+        if out.exists():
+            return out
+        mp4 = self.video_path(video_id)
+        if mp4 is not None and _ffmpeg_frame(mp4, self.duration_sec(video_id) / 2, out):
+            return out
+        from matplotlib.figure import Figure  # no pyplot: no global state
+
+        fig = Figure(figsize=(2.4, 1.35), dpi=80)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.imshow(self.video_features(video_id).T[:64], aspect="auto", cmap="magma")
+        ax.text(0.03, 0.9, "features (no mp4)", color="white", fontsize=7, transform=ax.transAxes)
+        ax.set_axis_off()
+        fig.savefig(out)
+        return out
+
+
+def _ffmpeg_frame(mp4: Path, at_sec: float, out: Path) -> bool:
+    """Write one frame of ``mp4`` at ``at_sec`` to ``out`` with the ffmpeg of imageio-ffmpeg."""
+    try:
+        import imageio_ffmpeg
+
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except Exception:  # no ffmpeg binary: the caller draws a feature thumbnail instead
+        return False
+    proc = subprocess.run(
+        [exe, "-v", "error", "-y", "-ss", f"{at_sec:.2f}", "-i", str(mp4), "-frames:v", "1",
+         "-vf", "scale=240:-2", str(out)],
+        capture_output=True, check=False, timeout=30,
+    )
+    return proc.returncode == 0 and out.exists()
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """One checkpoint folder found by :func:`discover_checkpoints`.
+
+    Attributes:
+        name: folder name, shown in the model menu.
+        path: the folder.
+        query: "audio" (end-to-end models) or "text" (the cascade's text grounder).
+        config: the parsed config.json.
+    """
+
+    name: str
+    path: Path
+    query: str
+    config: dict
+
+
+def _query_kind(config: dict, name: str) -> str:
+    """"text" for text-query checkpoints, else "audio" (by config fields, then folder name)."""
+    sections = [config] + [v for v in config.values() if isinstance(v, dict)]
+    for section in sections:
+        for key in ("query", "query_type", "query_kind", "query_input", "input"):
+            value = section.get(key)
+            if isinstance(value, str):
+                return "text" if value.lower().startswith("text") else "audio"
+    family = str(config.get("family") or config.get("model") or config.get("name") or name).lower()
+    return "text" if "text" in family else "audio"
+
+
+def discover_checkpoints(folder: Path) -> list[CheckpointInfo]:
+    """Every ``folder/*/config.json`` with weights beside it, audio models in menu order."""
+    found = []
+    for config_path in sorted(Path(folder).glob("*/config.json")):
+        ckpt = config_path.parent
+        if not any((ckpt / n).exists() for n in ("model.safetensors", "model.pt")):
+            continue
+        try:
+            config = json.loads(config_path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue  # a half-written or broken folder is skipped, not fatal for the app
+        found.append(CheckpointInfo(ckpt.name, ckpt, _query_kind(config, ckpt.name), config))
+
+    def order(info: CheckpointInfo) -> tuple[int, str]:
+        rank = PREFERRED_ORDER.index(info.name) if info.name in PREFERRED_ORDER else len(PREFERRED_ORDER)
+        return rank, info.name
+
+    return sorted(found, key=order)
+
+
+class Backend:
+    """Models, ASR engines, the TTS voice and ESC-50, each built once on first use.
+
+    Args:
+        config: the :class:`AppConfig`.
+    """
+
+    def __init__(self, config: AppConfig):
+        self.config = config
+        self.checkpoints = [] if config.fake else discover_checkpoints(config.checkpoints_dir)
+        self.audio_models = {c.name: c for c in self.checkpoints if c.query == "audio"}
+        self.text_models = {c.name: c for c in self.checkpoints if c.query == "text"}
+        self._grounders: dict[str, object] = {}
+        self._asr: dict[str, object] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._build_lock = threading.Lock()
+        self._esc50 = None
+        self.cache_dir = Path(tempfile.gettempdir()) / "svg_app"
+
+    # --- menus -------------------------------------------------------------------------
+    def model_names(self) -> list[str]:
+        """Audio (end-to-end) models for the menu; the fake one when none is shipped."""
+        return list(self.audio_models) or [FAKE_MODEL]
+
+    def is_fake(self, model_name: str) -> bool:
+        """True when ``model_name`` runs on :class:`app.fake.FakeGrounder`."""
+        return self.config.fake or model_name == FAKE_MODEL
+
+    def asr_is_fake(self) -> bool:
+        """True when the ASR engines are :class:`app.fake.FakeASR` (fake mode)."""
+        return self.config.fake
+
+    def lock(self, key: str) -> threading.Lock:
+        """A per-resource lock (ASR decoders and TTS are not thread-safe)."""
+        with self._build_lock:
+            return self._locks.setdefault(key, threading.Lock())
+
+    # --- models ------------------------------------------------------------------------
+    def grounder(self, model_name: str):
+        """The end-to-end grounder called ``model_name`` (built once)."""
+        if model_name not in self._grounders:
+            with self.lock(f"build:{model_name}"):
+                if model_name not in self._grounders:
+                    self._grounders[model_name] = self._load_grounder(model_name, self.audio_models)
+        return self._grounders[model_name]
+
+    def text_grounder(self):
+        """The cascade's text-query grounder (the first text checkpoint), or a fake one."""
+        if self.config.fake or not self.text_models:
+            key = "fake-text"
+            if key not in self._grounders:
+                from app.fake import FakeGrounder
+
+                self._grounders[key] = FakeGrounder("fake text grounder")
+            return self._grounders[key]
+        name = next(iter(self.text_models))
+        if f"text:{name}" not in self._grounders:
+            with self.lock(f"build:text:{name}"):
+                if f"text:{name}" not in self._grounders:
+                    self._grounders[f"text:{name}"] = self._load_grounder(name, self.text_models)
+        return self._grounders[f"text:{name}"]
+
+    def text_is_fake(self) -> bool:
+        """True when the cascade's text grounder is fake."""
+        return self.config.fake or not self.text_models
+
+    def _load_grounder(self, model_name: str, table: dict[str, CheckpointInfo]):
+        if self.is_fake(model_name):
+            from app.fake import FakeGrounder
+
+            return FakeGrounder(model_name)
+        if model_name not in table:
+            raise KeyError(f"unknown model {model_name!r}; shipped: {sorted(table)}")
+        from svg_core.predictor import Grounder
+
+        return Grounder.from_checkpoint(table[model_name].path)
+
+    # --- ASR, TTS, noise ---------------------------------------------------------------
+    def asr(self, engine: str):
+        """The ASR engine ("whisper" or "sphinx"), built once."""
+        if engine not in ("whisper", "sphinx"):
+            raise ValueError(f"unknown ASR engine {engine!r}; choose 'whisper' or 'sphinx'")
+        if engine not in self._asr:
+            with self.lock(f"build:asr:{engine}"):
+                if engine not in self._asr:
+                    if self.config.fake:
+                        from app.fake import FakeASR
+
+                        self._asr[engine] = FakeASR(engine)
+                    else:
+                        from svg_core.asr import get_engine
+
+                        self._asr[engine] = get_engine(engine)
+        return self._asr[engine]
+
+    def speak(self, text: str) -> np.ndarray:
+        """``text`` spoken by the bundled piper voice, float32 [n] at 16 kHz."""
+        with self.lock("tts"):
+            if self.config.fake:
+                from app.fake import fake_speak
+
+                return fake_speak(text)
+            from svg_core.tts import speak
+
+            return np.asarray(speak(text, TTS_VOICE), dtype=np.float32)
+
+    def esc50(self):
+        """The :class:`svg_core.noise.ESC50` reader, or None when no folder is configured."""
+        if self.config.esc50_dir is None:
+            return None
+        with self.lock("esc50"):
+            if self._esc50 is None:
+                from svg_core.noise import ESC50
+
+                self._esc50 = ESC50(self.config.esc50_dir)
+        return self._esc50
+
+    def noise_choices(self) -> list[tuple[str, str]]:
+        """(label, kind) pairs for the noise menu: none, synthetic, then ESC-50 groups/classes."""
+        from svg_core.noise import ESC50_GROUP_TITLES, noise_kinds
+
+        choices = [("none (clean)", "none")]
+        try:
+            esc = self.esc50()
+        except (OSError, ValueError):
+            esc = None  # a broken ESC-50 folder leaves the synthetic kinds available
+        for kind in noise_kinds(esc):
+            if kind == "esc50":
+                label = "ESC-50: any clip"
+            elif kind.startswith("esc50:"):
+                name = kind.partition(":")[2]
+                label = f"ESC-50 group: {ESC50_GROUP_TITLES[name]}" if name in ESC50_GROUP_TITLES else f"ESC-50: {name}"
+            else:
+                label = f"{kind} (synthetic)"
+            choices.append((label, kind))
+        return choices
+
+    def warm_up(self, model_name: str | None = None, engine: str = "whisper") -> None:
+        """Build the default model and ASR engine now (called in a thread at launch)."""
+        self.grounder(model_name or self.model_names()[0])
+        self.text_grounder()
+        self.asr(engine)

@@ -1,0 +1,133 @@
+"""Noise: the mixing scheme, SNR accuracy, determinism, ESC-50 reader and synthetic kinds."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from svg_core.audio import SAMPLE_RATE
+from svg_core.noise import (ESC50, NOISE_PRESETS, NoiseConfig, draw_proportion, make_noise, mix_noise,
+                            noise_kinds)
+
+SHARED_ESC50 = Path(__file__).resolve().parents[2] / "shared" / "data" / "esc50"
+
+
+def speech_like(sec=3.0, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sec * SAMPLE_RATE)) / SAMPLE_RATE
+    env = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2
+    return (0.2 * env * np.sin(2 * np.pi * 180 * t) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def measured_snr_db(clean, mixed, span):
+    a, b = (int(round(s * SAMPLE_RATE)) for s in span)
+    noise = mixed[a:b] - clean[a:b]
+    return 10 * np.log10(np.sum(clean[a:b] ** 2) / np.sum(noise ** 2))
+
+
+@pytest.mark.parametrize("snr_db", [-5.0, 0.0, 10.0, 20.0])
+@pytest.mark.parametrize("kind", ["white", "pink", "brown"])
+def test_snr_over_covered_span(kind, snr_db):
+    speech = speech_like()
+    rng = np.random.default_rng(3)
+    noise = make_noise(kind, 5 * SAMPLE_RATE, rng)
+    mixed, span = mix_noise(speech, noise, snr_db, 0.6, rng)
+    assert span[1] - span[0] == pytest.approx(0.6 * 3.0, abs=1e-3)
+    assert abs(measured_snr_db(speech, mixed, span) - snr_db) < 0.5
+    a, b = (int(round(s * SAMPLE_RATE)) for s in span)
+    assert np.array_equal(mixed[:a], speech[:a]) and np.array_equal(mixed[b:], speech[b:])  # outside untouched
+
+
+def test_same_seed_same_mix_and_different_seed_differs():
+    speech = speech_like()
+    def run(seed):
+        rng = np.random.default_rng(seed)
+        return mix_noise(speech, make_noise("pink", 80_000, rng), 5.0, draw_proportion("normal", rng), rng)
+    (m1, s1), (m2, s2), (m3, s3) = run(7), run(7), run(8)
+    assert np.array_equal(m1, m2) and s1 == s2
+    assert not np.array_equal(m1, m3)
+
+
+def test_presets_and_clean():
+    rng = np.random.default_rng(0)
+    for preset, (low, high) in NOISE_PRESETS.items():
+        draws = [draw_proportion(preset, rng) for _ in range(50)]
+        assert all(low <= d <= high for d in draws)
+    speech = speech_like(1.0)
+    mixed, span = mix_noise(speech, make_noise("white", 100, rng), 0.0, 0.0, rng)
+    assert span == (0.0, 0.0) and np.array_equal(mixed, speech)
+    with pytest.raises(ValueError, match="unknown noise preset"):
+        draw_proportion("huge", rng)
+
+
+def test_bad_mix_arguments():
+    rng = np.random.default_rng(0)
+    with pytest.raises(ValueError, match="proportion"):
+        mix_noise(speech_like(1.0), np.ones(10), 0.0, 1.5, rng)
+    with pytest.raises(ValueError, match="non-empty"):
+        mix_noise(np.zeros(0, np.float32), np.ones(10), 0.0, 0.5, rng)
+    with pytest.raises(ValueError, match="unknown noise kind"):
+        make_noise("thunder", 100, rng)
+    with pytest.raises(ValueError, match="needs an ESC-50 folder"):
+        make_noise("esc50:dog", 100, rng)
+
+
+def test_coloured_noise_spectral_slopes():
+    rng = np.random.default_rng(0)
+    slopes = {}
+    for kind in ("white", "pink", "brown"):
+        x = make_noise(kind, 2 ** 16, rng)
+        power = np.abs(np.fft.rfft(x)) ** 2
+        freqs = np.fft.rfftfreq(x.size, 1 / SAMPLE_RATE)
+        band = (freqs > 50) & (freqs < 4000)
+        slopes[kind] = np.polyfit(np.log10(freqs[band]), np.log10(power[band] + 1e-20), 1)[0]
+    assert abs(slopes["white"]) < 0.2 and abs(slopes["pink"] + 1) < 0.2 and abs(slopes["brown"] + 2) < 0.2
+
+
+def make_esc50(root, ext=".wav", rate=44_100):
+    (root / "audio").mkdir(parents=True)
+    (root / "meta").mkdir()
+    rows = ["filename,fold,target,category,esc10,src_file,take"]
+    rng = np.random.default_rng(0)
+    for target, category in [(0, "dog"), (12, "crackling_fire"), (44, "engine")]:
+        name = f"1-{100 + target}-A-{target}.wav"
+        sf.write(root / "audio" / name.replace(".wav", ext), (0.1 * rng.standard_normal(rate)).astype(np.float32), rate)
+        rows.append(f"{name},1,{target},{category},False,{100 + target},A")
+    rows.append("1-999-A-30.wav,1,30,door_wood_knock,False,999,A")  # listed but absent
+    (root / "meta" / "esc50.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.mark.parametrize("ext, rate", [(".wav", 44_100), (".flac", 16_000)])
+def test_esc50_layout(tmp_path, ext, rate):
+    esc = ESC50(make_esc50(tmp_path / "esc", ext, rate))
+    assert len(esc.clips) == 3 and esc.missing == 1
+    assert {c.group for c in esc.clips} == {"animals", "natural", "urban"}
+    assert esc.select(group="urban")[0].category == "engine"
+    assert esc.load(esc.select(category="dog")[0]).shape == (16_000,)  # resampled from 44.1 kHz
+    rng = np.random.default_rng(0)
+    assert make_noise("esc50:natural", 40_000, rng, esc50=esc).shape == (40_000,)  # tiled
+    assert "esc50:dog" in noise_kinds(esc) and "esc50:animals" in noise_kinds(esc)
+    with pytest.raises(ValueError, match="no ESC-50 clip"):
+        esc.select(category="rain")
+    with pytest.raises(FileNotFoundError, match="meta/esc50.csv"):
+        ESC50(tmp_path)
+
+
+@pytest.mark.skipif(not SHARED_ESC50.exists(), reason="needs ../shared/data/esc50 (this workplace's shared folder)")
+def test_shared_esc50_subset():
+    esc = ESC50(SHARED_ESC50)
+    assert len(esc.clips) == 243 and len(esc.categories()) == 50
+    assert {c.group for c in esc.clips} == {"animals", "natural", "human", "domestic", "urban"}
+    speech = speech_like()
+    cfg = NoiseConfig(preset="large", kinds=("esc50:urban",), snr_db_range=(5.0, 5.0), esc50_dir=str(SHARED_ESC50))
+    mixed, span, snr_db = cfg.apply(speech, np.random.default_rng(0))
+    assert 0.7 * 3.0 - 1e-3 <= span[1] - span[0] <= 0.9 * 3.0 + 1e-3
+    assert abs(measured_snr_db(speech, mixed, span) - 5.0) < 0.5
+
+
+def test_noise_config_falls_back_without_esc50():
+    cfg = NoiseConfig(preset="normal", kinds=("esc50",), esc50_dir=None)
+    mixed, span, snr_db = cfg.apply(speech_like(), np.random.default_rng(1))
+    assert span[1] > span[0] and 0.0 <= snr_db <= 10.0 and not np.array_equal(mixed, speech_like())
