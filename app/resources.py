@@ -275,6 +275,7 @@ class Backend:
         self._locks: dict[str, threading.Lock] = {}
         self._build_lock = threading.Lock()
         self._esc50 = None
+        self._speech_cache: dict[str, np.ndarray] = {}
         self.cache_dir = Path(tempfile.gettempdir()) / "svg_app"
 
     # --- menus -------------------------------------------------------------------------
@@ -356,13 +357,19 @@ class Backend:
     def speak(self, text: str) -> np.ndarray:
         """``text`` spoken by the bundled piper voice, float32 [n] at 16 kHz."""
         with self.lock("tts"):
-            if self.config.fake:
-                from app.fake import fake_speak
+            if text not in self._speech_cache:
+                if self.config.fake:
+                    from app.fake import fake_speak
 
-                return fake_speak(text)
-            from svg_core.tts import speak
+                    wave = fake_speak(text)
+                else:
+                    from svg_core.tts import speak
 
-            return np.asarray(speak(text, TTS_VOICE), dtype=np.float32)
+                    wave = np.asarray(speak(text, TTS_VOICE), dtype=np.float32)
+                if len(self._speech_cache) >= 64:  # small: typed sentences are re-run, not many
+                    self._speech_cache.pop(next(iter(self._speech_cache)))
+                self._speech_cache[text] = wave
+            return self._speech_cache[text].copy()
 
     def esc50(self):
         """The :class:`svg_core.noise.ESC50` reader, or None when no folder is configured."""

@@ -131,3 +131,20 @@ def test_noise_config_falls_back_without_esc50():
     cfg = NoiseConfig(preset="normal", kinds=("esc50",), esc50_dir=None)
     mixed, span, snr_db = cfg.apply(speech_like(), np.random.default_rng(1))
     assert span[1] > span[0] and 0.0 <= snr_db <= 10.0 and not np.array_equal(mixed, speech_like())
+
+
+def test_babble_is_overlapping_tts_speech():
+    from svg_core.noise import babble_bed
+
+    bed = babble_bed(seed=0, n_talkers=3, duration_sec=4.0)
+    assert bed.shape == (64_000,) and np.isfinite(bed).all()
+    assert np.sqrt(np.mean(bed**2)) == pytest.approx(1.0, rel=1e-3)
+    power = np.abs(np.fft.rfft(bed)) ** 2
+    freqs = np.fft.rfftfreq(bed.size, 1 / SAMPLE_RATE)
+    assert power[freqs < 4000].sum() / power.sum() > 0.8  # speech band, unlike white noise
+    frames = bed[: bed.size // 400 * 400].reshape(-1, 400)
+    active = np.mean(np.sqrt(np.mean(frames**2, axis=1)) > 0.1)
+    assert active > 0.8  # several talkers overlap: few pauses
+    mixed, span = mix_noise(speech_like(), make_noise("babble", 48_000, np.random.default_rng(0)), 0.0, 0.5,
+                            np.random.default_rng(0))
+    assert abs(measured_snr_db(speech_like(), mixed, span)) < 0.5

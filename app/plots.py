@@ -1,0 +1,129 @@
+"""Matplotlib figures of the demo: timeline, attention heatmap over the query's spectrogram,
+robustness curve.
+
+Figures are built with :class:`matplotlib.figure.Figure`, never pyplot: no global state, so
+concurrent requests can draw at the same time.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless; must precede any backend use
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+from svg_core.audio import SAMPLE_RATE  # noqa: E402
+
+GT_COLOUR, E2E_COLOUR, CASCADE_COLOUR, NOISE_COLOUR = "#2ca02c", "#1f77b4", "#ff7f0e", "#d62728"
+
+
+def _fmt_iou(iou: float | None) -> str:
+    return "IoU n/a (no ground truth)" if iou is None else f"IoU {iou:.2f}"
+
+
+def timeline_figure(result) -> Figure:
+    """Segments on the video's time axis and the end-to-end model's probability curves.
+
+    Args:
+        result: an :class:`app.handlers.GroundingResult`.
+
+    Returns:
+        A Figure: top, bars for the ground truth (when known), the end-to-end and the cascade
+        predictions with their IoU; bottom, start/end/inside probabilities over the N_v grid.
+    """
+    duration = float(result.duration_sec)
+    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    ax_bar, ax_prob = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.4))
+    rows = []
+    if result.query.gt_sec is not None:
+        rows.append(("ground truth", result.query.gt_sec, GT_COLOUR, ""))
+    rows.append(("end-to-end", (result.e2e["start_sec"], result.e2e["end_sec"]), E2E_COLOUR,
+                 _fmt_iou(result.e2e_iou)))
+    if result.cascade is not None:
+        rows.append((f"cascade ({result.asr_engine})", (result.cascade["start_sec"], result.cascade["end_sec"]),
+                     CASCADE_COLOUR, _fmt_iou(result.cascade_iou)))
+    else:
+        rows.append((f"cascade ({result.asr_engine})", None, CASCADE_COLOUR, "no query understood (empty transcript)"))
+    for i, (label, seg, colour, note) in enumerate(reversed(rows)):
+        if seg is not None:
+            ax_bar.broken_barh([(seg[0], seg[1] - seg[0])], (i - 0.35, 0.7), color=colour)
+            note = f"{seg[0]:.1f}-{seg[1]:.1f} s  {note}".strip()
+        ax_bar.text(0.005 * duration, i + 0.42, note, fontsize=8, va="bottom")
+    ax_bar.set_yticks(range(len(rows)), [r[0] for r in reversed(rows)])
+    ax_bar.set_ylim(-0.6, len(rows) - 0.1 + 0.5)
+    ax_bar.set_title("Predicted moments" + ("  [FAKE model]" if result.any_fake else ""))
+
+    n_v = len(np.asarray(result.e2e["start_prob"]))
+    centres = (np.arange(n_v) + 0.5) * duration / n_v
+    for key, style, label in (("start_prob", "-", "start"), ("end_prob", "--", "end"), ("inside_prob", ":", "inside")):
+        ax_prob.plot(centres, np.asarray(result.e2e[key], dtype=float), style, label=f"{label} (end-to-end)",
+                     color=E2E_COLOUR if key != "inside_prob" else "#555555")
+    if result.query.gt_sec is not None:
+        ax_prob.axvspan(*result.query.gt_sec, color=GT_COLOUR, alpha=0.15, label="ground truth")
+    ax_prob.set_xlim(0, duration)
+    ax_prob.set_ylim(0, 1.02)
+    ax_prob.set_xlabel("video time (s)")
+    ax_prob.set_ylabel("probability")
+    ax_prob.legend(fontsize=7, loc="upper right", ncols=4)
+    return fig
+
+
+def heatmap_figure(result, spectrogram: np.ndarray) -> Figure:
+    """Context-query attention [video frames x audio frames] under the noisy query's spectrogram.
+
+    Both panels share the query-time axis in seconds, so an attention column sits under the
+    sound that produced it; the noise-covered span is shaded on both.
+
+    Args:
+        result: an :class:`app.handlers.GroundingResult`.
+        spectrogram: log-Mel of ``result.noisy_wave``, [frames, 128] (10 ms frames).
+    """
+    audio_sec = len(result.noisy_wave) / SAMPLE_RATE
+    attention = np.asarray(result.e2e["attention"], dtype=float)  # [N_v, T_a]
+    n_v = attention.shape[0]
+    fig = Figure(figsize=(9, 4.6), layout="constrained")
+    ax_spec, ax_att = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.6))
+    ax_spec.imshow(spectrogram.T, origin="lower", aspect="auto", cmap="magma", extent=(0, audio_sec, 0, spectrogram.shape[1]))
+    ax_spec.set_ylabel("mel band")
+    ax_spec.set_title("Noisy query (log-Mel)")
+    image = ax_att.imshow(attention, origin="lower", aspect="auto", cmap="viridis", extent=(0, audio_sec, 0, n_v),
+                          interpolation="nearest")
+    fig.colorbar(image, ax=ax_att, label="attention", pad=0.01)
+    start_cell = result.e2e["start_sec"] / result.duration_sec * n_v
+    end_cell = result.e2e["end_sec"] / result.duration_sec * n_v
+    for y in (start_cell, end_cell):
+        ax_att.axhline(y, color="white", lw=0.8, ls="--")
+    ax_att.set_ylabel(f"video frame (of {n_v})")
+    ax_att.set_xlabel("query time (s)   [dashed: predicted moment]")
+    ax_att.set_title("Context-query attention (end-to-end model)" + ("  [FAKE model]" if result.fake.get("model") else ""))
+    span = result.noise_span_sec
+    if span[1] > span[0]:
+        for ax in (ax_spec, ax_att):
+            ax.axvspan(*span, color=NOISE_COLOUR, alpha=0.25, lw=0)
+            ax.axvline(span[0], color=NOISE_COLOUR, lw=1)
+            ax.axvline(span[1], color=NOISE_COLOUR, lw=1)
+        ax_spec.text(span[0], spectrogram.shape[1] * 0.9, f" noise: {result.noise.kind}, {result.noise.snr_db:g} dB",
+                     color="white", fontsize=8, va="top")
+    ax_att.set_xlim(0, audio_sec)
+    return fig
+
+
+def robustness_figure(sweep) -> Figure:
+    """IoU against SNR for the end-to-end model and the cascade.
+
+    Args:
+        sweep: an :class:`app.handlers.SweepResult`.
+    """
+    fig = Figure(figsize=(6, 3.2), layout="constrained")
+    ax = fig.subplots()
+    ax.plot(sweep.snr_db, sweep.e2e_iou, "o-", color=E2E_COLOUR, label="end-to-end")
+    ax.plot(sweep.snr_db, sweep.cascade_iou, "s--", color=CASCADE_COLOUR, label="cascade")
+    ax.invert_xaxis()  # from clean-ish (high SNR) to very noisy
+    ax.set_xlabel("SNR (dB)")
+    ax.set_ylabel(f"IoU vs {sweep.reference}")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"Robustness: {sweep.kind} noise over {sweep.proportion:.0%} of the query")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return fig
