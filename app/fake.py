@@ -150,3 +150,60 @@ def fake_speak(text: str, voice: str = "piper:joe") -> np.ndarray:
         pieces.append(0.3 * np.sin(2 * np.pi * freq_hz * t) * np.hanning(t.size))
         pieces.append(np.zeros(int(0.05 * SAMPLE_RATE)))
     return np.concatenate(pieces).astype(np.float32)
+
+
+def write_tiny_demo_set(out_dir, n_videos: int = 3, queries_per_video: int = 2, with_mp4: bool = True,
+                        seed: int = 0):
+    """Write a tiny dataset in the ActivityNet Speech layout (for tests and UI trials).
+
+    Features are random, the "speech" is tone bursts from :func:`fake_speak`, and the mp4s are
+    ffmpeg test patterns; ``manifest.json`` marks the folder synthetic.
+
+    Args:
+        out_dir: folder to create.
+        n_videos: number of videos (``v_fake0``, ``v_fake1``...), 8-20 s long.
+        queries_per_video: annotated spoken queries per video.
+        with_mp4: also write ``videos/<id>.mp4`` (needs imageio-ffmpeg).
+        seed: seeds durations, moments and features.
+
+    Returns:
+        The folder, as a Path.
+    """
+    import json
+    import subprocess
+    from pathlib import Path
+
+    import h5py
+    import soundfile as sf
+
+    out = Path(out_dir)
+    (out / "audio").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    words = ["red", "ball", "bounces", "blue", "box", "spins", "then", "slides", "left", "again"]
+    items = []
+    with h5py.File(out / "sub_activitynet_v1-3.c3d.hdf5", "w") as h5:
+        for v in range(n_videos):
+            video_id = f"v_fake{v}"
+            duration = float(rng.integers(8, 21))
+            n_feat = int(duration * 2)
+            h5.create_group(video_id).create_dataset("c3d_features", data=rng.random((n_feat, 500), dtype=np.float32))
+            for q in range(queries_per_video):
+                start = float(np.round(rng.uniform(0, duration * 0.6), 2))
+                end = float(np.round(rng.uniform(start + 1, duration), 2))
+                sentence = " ".join(rng.choice(words, size=5))
+                wav_name = f"{video_id[2:]}_test_{q}.wav"
+                sf.write(out / "audio" / wav_name, fake_speak(sentence), SAMPLE_RATE)
+                items.append([video_id, duration, [start, end], sentence, wav_name])
+            if with_mp4:
+                import imageio_ffmpeg
+
+                (out / "videos").mkdir(exist_ok=True)
+                subprocess.run(
+                    [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", "-f", "lavfi", "-i",
+                     f"testsrc=duration={duration:g}:size=160x120:rate=4", "-pix_fmt", "yuv420p",
+                     "-c:v", "libx264", "-movflags", "+faststart", str(out / "videos" / f"{video_id}.mp4")],
+                    check=True, capture_output=True,
+                )
+    (out / "new_test_data.json").write_text(json.dumps(items, indent=1))
+    (out / "manifest.json").write_text(json.dumps({"synthetic": True, "note": "tiny fake set for tests"}))
+    return out

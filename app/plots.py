@@ -15,11 +15,12 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from svg_core.audio import SAMPLE_RATE  # noqa: E402
 
+HOP_SEC = 0.01  # one log-Mel frame
 GT_COLOUR, E2E_COLOUR, CASCADE_COLOUR, NOISE_COLOUR = "#2ca02c", "#1f77b4", "#ff7f0e", "#d62728"
 
 
 def _fmt_iou(iou: float | None) -> str:
-    return "IoU n/a (no ground truth)" if iou is None else f"IoU {iou:.2f}"
+    return "" if iou is None else f"IoU {iou:.2f}"
 
 
 def timeline_figure(result) -> Figure:
@@ -33,7 +34,9 @@ def timeline_figure(result) -> Figure:
         predictions with their IoU; bottom, start/end/inside probabilities over the N_v grid.
     """
     duration = float(result.duration_sec)
-    fig = Figure(figsize=(9, 4.2), layout="constrained")
+    fig = Figure(figsize=(9, 4.2))
+    # Fixed margins: constrained layout doubled the drawing time (it measures every label).
+    fig.subplots_adjust(left=0.17, right=0.98, top=0.93, bottom=0.11, hspace=0.12)
     ax_bar, ax_prob = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.4))
     rows = []
     if result.query.gt_sec is not None:
@@ -44,14 +47,15 @@ def timeline_figure(result) -> Figure:
         rows.append((f"cascade ({result.asr_engine})", (result.cascade["start_sec"], result.cascade["end_sec"]),
                      CASCADE_COLOUR, _fmt_iou(result.cascade_iou)))
     else:
-        rows.append((f"cascade ({result.asr_engine})", None, CASCADE_COLOUR, "no query understood (empty transcript)"))
+        rows.append((f"cascade ({result.asr_engine})", None, CASCADE_COLOUR, "no query understood"))
+    labels = []
     for i, (label, seg, colour, note) in enumerate(reversed(rows)):
         if seg is not None:
             ax_bar.broken_barh([(seg[0], seg[1] - seg[0])], (i - 0.35, 0.7), color=colour)
             note = f"{seg[0]:.1f}-{seg[1]:.1f} s  {note}".strip()
-        ax_bar.text(0.005 * duration, i + 0.42, note, fontsize=8, va="bottom")
-    ax_bar.set_yticks(range(len(rows)), [r[0] for r in reversed(rows)])
-    ax_bar.set_ylim(-0.6, len(rows) - 0.1 + 0.5)
+        labels.append(f"{label}\n{note}")
+    ax_bar.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax_bar.set_ylim(-0.6, len(rows) - 0.4)
     ax_bar.set_title("Predicted moments" + ("  [FAKE model]" if result.any_fake else ""))
 
     n_v = len(np.asarray(result.e2e["start_prob"]))
@@ -82,14 +86,21 @@ def heatmap_figure(result, spectrogram: np.ndarray) -> Figure:
     audio_sec = len(result.noisy_wave) / SAMPLE_RATE
     attention = np.asarray(result.e2e["attention"], dtype=float)  # [N_v, T_a]
     n_v = attention.shape[0]
-    fig = Figure(figsize=(9, 4.6), layout="constrained")
+    fig = Figure(figsize=(9, 4.6))
+    fig.subplots_adjust(left=0.08, right=0.88, top=0.93, bottom=0.1, hspace=0.3)
     ax_spec, ax_att = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.6))
-    ax_spec.imshow(spectrogram.T, origin="lower", aspect="auto", cmap="magma", extent=(0, audio_sec, 0, spectrogram.shape[1]))
+    # Both matrices have one column per 10 ms log-Mel frame (the Grounder contract); a model that
+    # truncates long queries returns fewer attention columns, which then end early on the axis.
+    ax_spec.imshow(spectrogram.T, origin="lower", aspect="auto", cmap="magma",
+                   extent=(0, spectrogram.shape[0] * HOP_SEC, 0, spectrogram.shape[1]))
     ax_spec.set_ylabel("mel band")
     ax_spec.set_title("Noisy query (log-Mel)")
-    image = ax_att.imshow(attention, origin="lower", aspect="auto", cmap="viridis", extent=(0, audio_sec, 0, n_v),
+    image = ax_att.imshow(attention, origin="lower", aspect="auto", cmap="viridis",
+                          extent=(0, attention.shape[1] * HOP_SEC, 0, n_v),
                           interpolation="nearest")
-    fig.colorbar(image, ax=ax_att, label="attention", pad=0.01)
+    # The colour bar gets its own axes so both panels keep the same width (aligned time axes).
+    pos = ax_att.get_position()
+    fig.colorbar(image, cax=fig.add_axes((pos.x1 + 0.012, pos.y0, 0.015, pos.height)), label="attention")
     start_cell = result.e2e["start_sec"] / result.duration_sec * n_v
     end_cell = result.e2e["end_sec"] / result.duration_sec * n_v
     for y in (start_cell, end_cell):
@@ -100,7 +111,7 @@ def heatmap_figure(result, spectrogram: np.ndarray) -> Figure:
     span = result.noise_span_sec
     if span[1] > span[0]:
         for ax in (ax_spec, ax_att):
-            ax.axvspan(*span, color=NOISE_COLOUR, alpha=0.25, lw=0)
+            ax.axvspan(*span, color=NOISE_COLOUR, alpha=0.12, lw=0)
             ax.axvline(span[0], color=NOISE_COLOUR, lw=1)
             ax.axvline(span[1], color=NOISE_COLOUR, lw=1)
         ax_spec.text(span[0], spectrogram.shape[1] * 0.9, f" noise: {result.noise.kind}, {result.noise.snr_db:g} dB",
@@ -115,7 +126,8 @@ def robustness_figure(sweep) -> Figure:
     Args:
         sweep: an :class:`app.handlers.SweepResult`.
     """
-    fig = Figure(figsize=(6, 3.2), layout="constrained")
+    fig = Figure(figsize=(6, 3.2))
+    fig.subplots_adjust(left=0.12, right=0.97, top=0.9, bottom=0.15)
     ax = fig.subplots()
     ax.plot(sweep.snr_db, sweep.e2e_iou, "o-", color=E2E_COLOUR, label="end-to-end")
     ax.plot(sweep.snr_db, sweep.cascade_iou, "s--", color=CASCADE_COLOUR, label="cascade")

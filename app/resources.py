@@ -36,8 +36,8 @@ DEFAULT_DATA_DIR = ROOT / "assets" / "demo_bundle"
 DEFAULT_CHECKPOINTS_DIR = ROOT / "checkpoints"
 FAKE_MODEL = "fake (no checkpoint)"
 TTS_VOICE = "piper:joe"
-# Preferred order of the shipped audio checkpoints in the model menu (others follow, sorted).
-PREFERRED_ORDER = ("vgcl", "base_cpc", "base", "vslnet_audio")
+# Menu order of the audio checkpoints: the first of these words in the folder name ranks it.
+PREFERRED_ORDER = ("vgcl", "cpc", "base", "vslnet")
 
 
 def _truthy(value: str | None) -> bool:
@@ -216,7 +216,8 @@ class CheckpointInfo:
     Attributes:
         name: folder name, shown in the model menu.
         path: the folder.
-        query: "audio" (end-to-end models) or "text" (the cascade's text grounder).
+        query: "audio" (end-to-end models) or "text" (the cascade's text grounder), from the
+            config's ``family`` (svg_core.models.config_to_dict).
         config: the parsed config.json.
     """
 
@@ -226,16 +227,10 @@ class CheckpointInfo:
     config: dict
 
 
-def _query_kind(config: dict, name: str) -> str:
-    """"text" for text-query checkpoints, else "audio" (by config fields, then folder name)."""
-    sections = [config] + [v for v in config.values() if isinstance(v, dict)]
-    for section in sections:
-        for key in ("query", "query_type", "query_kind", "query_input", "input"):
-            value = section.get(key)
-            if isinstance(value, str):
-                return "text" if value.lower().startswith("text") else "audio"
-    family = str(config.get("family") or config.get("model") or config.get("name") or name).lower()
-    return "text" if "text" in family else "audio"
+def _query_kind(config: dict) -> str:
+    """"text" (family "text"), "pretrain" (family "cpc": an encoder, not a grounder) or "audio"."""
+    family = str(config.get("family", "")).lower()
+    return {"text": "text", "cpc": "pretrain"}.get(family, "audio")
 
 
 def discover_checkpoints(folder: Path) -> list[CheckpointInfo]:
@@ -249,11 +244,13 @@ def discover_checkpoints(folder: Path) -> list[CheckpointInfo]:
             config = json.loads(config_path.read_text())
         except (OSError, json.JSONDecodeError):
             continue  # a half-written or broken folder is skipped, not fatal for the app
-        found.append(CheckpointInfo(ckpt.name, ckpt, _query_kind(config, ckpt.name), config))
+        kind = _query_kind(config)
+        if kind != "pretrain":
+            found.append(CheckpointInfo(ckpt.name, ckpt, kind, config))
 
     def order(info: CheckpointInfo) -> tuple[int, str]:
-        rank = PREFERRED_ORDER.index(info.name) if info.name in PREFERRED_ORDER else len(PREFERRED_ORDER)
-        return rank, info.name
+        name = info.name.lower()
+        return next((i for i, word in enumerate(PREFERRED_ORDER) if word in name), len(PREFERRED_ORDER)), name
 
     return sorted(found, key=order)
 

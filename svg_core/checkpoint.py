@@ -165,11 +165,16 @@ def load_checkpoint(
     if not weights_path.is_file():
         raise ValueError(f"checkpoint folder {directory} has no {WEIGHTS_NAME} (nor {LEGACY_WEIGHTS_NAME})")
     cfg = config_from_dict(json.loads(config_path.read_text(encoding="utf-8")))
-    model = build_model(cfg)
+    # The grounding config carries the pretrained stage's architecture (cfg.cpc); its weights are
+    # in this checkpoint, so the pretrained_encoder folder is never read again.
+    model = build_model(cfg, load_pretrained=False)
     state = load_state_dict_file(weights_path)
     # Checkpoints written by the released VGCL code under nn.DataParallel carry "module.".
     state = {k.removeprefix("module."): v for k, v in state.items()}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as err:  # shape mismatches raise even with strict=False
+        raise ValueError(f"weights in {weights_path} do not match the config: {err}") from err
     if missing or unexpected:
         raise ValueError(
             f"weights in {weights_path} do not match the config: missing {sorted(missing)[:5]}"

@@ -142,8 +142,8 @@ class Task(Protocol):
     cfg: Any
     train_set: Dataset
 
-    def compute_loss(self, model: nn.Module, batch: dict, progress: float) -> tuple[torch.Tensor, dict]:
-        """Forward + loss. ``model`` may be DDP-wrapped; ``progress`` in [0, 1] of all steps."""
+    def compute_loss(self, model: nn.Module, batch: dict, step: int, total_steps: int) -> tuple[torch.Tensor, dict]:
+        """Forward + loss of one batch; ``model`` may be DDP-wrapped; ``step`` is 0-based."""
 
     def evaluate(self, model: nn.Module) -> dict:
         """Validation metrics of the bare model (rank 0 only)."""
@@ -300,7 +300,7 @@ def fit(task: Task, config: FitConfig, env: DistEnv) -> dict:
         for batch in bar:
             batch = move_batch(batch, env.device)
             with _autocast(env.device, config.amp):
-                loss, logs = task.compute_loss(ddp_model, batch, progress=step / total_steps)
+                loss, logs = task.compute_loss(ddp_model, batch, step, total_steps)
             if not torch.isfinite(loss):
                 raise FloatingPointError(f"non-finite training loss {loss.item()} at epoch {epoch}, step {step}")
             optimizer.zero_grad(set_to_none=True)

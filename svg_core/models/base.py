@@ -85,7 +85,8 @@ class BaseConfig(GroundingConfig):
     audio_kernel: int = 9
     pretrained_encoder: str | None = None  # CPC/VGCL checkpoint dir replacing DAVEnet1 + GRU
     freeze_pretrained: bool = False  # True: keep that stage frozen; False: fine-tune it
-    cpc: CPCConfig | None = None  # architecture of the pretrained stage (filled from the checkpoint)
+    cpc: CPCConfig | None = None  # pretrained stage architecture; filled from pretrained_encoder at build
+    # time, or set directly to build a VGCL first stage without loading weights
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -264,7 +265,8 @@ class BaseGrounder(nn.Module):
             target = torch.exp(-0.5 * ((frames - centre.unsqueeze(1)) / sigma) ** 2) * mask
             target = target / target.sum(1, keepdim=True).clamp_min(1e-12)  # [B, N]
             log_p = torch.log_softmax(logits, dim=-1)  # [B, C, N]
-            kl = (target.unsqueeze(1) * (torch.log(target.clamp_min(1e-12)).unsqueeze(1) - log_p)).sum(-1)
+            target = target.unsqueeze(1)  # [B, 1, N]; 0 * log 0 := 0
+            kl = torch.where(target > 0, target * (torch.log(target.clamp_min(1e-30)) - log_p), 0.0).sum(-1)
             loss = loss + kl.mean()
         return loss
 
@@ -314,23 +316,26 @@ def load_pretrained_encoder(path: str) -> tuple[CPCConfig, dict[str, torch.Tenso
 
 
 def build_audio_encoder(cfg: BaseConfig, load_pretrained: bool = True) -> tuple[AudioEncoder, BaseConfig]:
-    """The Base audio encoder; with ``cfg.pretrained_encoder`` its first stage is the VGCL encoder.
+    """The Base audio encoder; with a pretrained encoder its first stage is the VGCL encoder.
+
+    Rules: ``cfg.cpc`` set -> the stage is built from it (weights come later, from a grounding
+    checkpoint); ``cfg.cpc`` None and ``cfg.pretrained_encoder`` set -> the CPC/VGCL checkpoint
+    is read, its config becomes ``cfg.cpc`` and its encoder weights are loaded. Save the
+    returned config (``model.cfg``) with the grounding checkpoint so it reloads without the path.
 
     Args:
         cfg: the Base (or VSLNet) config.
-        load_pretrained: load the pre-trained weights from ``cfg.pretrained_encoder`` (True when
-            starting a grounding run; False when the weights come from a grounding checkpoint,
-            in which case ``cfg.cpc`` must describe the architecture).
+        load_pretrained: False forbids reading ``pretrained_encoder`` (then ``cfg.cpc`` is needed).
 
     Returns:
         the encoder and the config with ``cpc`` filled in.
     """
     state = None
-    if cfg.pretrained_encoder is not None and load_pretrained:
+    if cfg.pretrained_encoder is not None and cfg.cpc is None:
+        if not load_pretrained:
+            raise ValueError(f"cfg.cpc is unset and load_pretrained is False; cannot build {cfg.pretrained_encoder}")
         cpc_cfg, state = load_pretrained_encoder(cfg.pretrained_encoder)
         cfg = replace(cfg, cpc=cpc_cfg)
-    if cfg.pretrained_encoder is not None and cfg.cpc is None:
-        raise ValueError(f"cfg.cpc is unset; load the pretrained encoder from {cfg.pretrained_encoder} first")
     if cfg.cpc is not None:
         if cfg.cpc.n_mels != cfg.n_mels:
             raise ValueError(f"pretrained encoder expects {cfg.cpc.n_mels} mels, config has {cfg.n_mels}")

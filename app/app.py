@@ -1,0 +1,278 @@
+"""Spoken video grounding demo: speak (or type, or pick) a query, add noise, pick a video, and
+compare the end-to-end model with the ASR -> text cascade.
+
+Run:  python app/app.py [--data DIR] [--esc50 DIR] [--port 7860] [--fake]
+(also ``python -m app.app``; flags and environment variables: docs/APP.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry, no version look-up
+
+ROOT = Path(__file__).resolve().parents[1]
+if __package__ in (None, ""):  # run as a script (Spaces: app_file = app/app.py)
+    sys.path[0] = str(ROOT)  # so that `app` is the package, not this file
+
+import gradio as gr  # noqa: E402
+import numpy as np  # noqa: E402
+
+from app import handlers as H  # noqa: E402
+from app import plots  # noqa: E402
+from app.resources import AppConfig, Backend, DemoSet  # noqa: E402
+
+MAX_FILE_SIZE = "10mb"  # 30 s of 48 kHz stereo 16-bit wav is 5.8 MB
+CONCURRENCY_LIMIT = 2  # this CPU has 2 cores; more parallel requests only queue inside torch
+SEEK_JS = """(t) => {
+  const v = document.querySelector('#video_out video');
+  if (!v || t == null) return t;
+  const go = () => { v.currentTime = t; };
+  if (v.readyState >= 1) go(); else v.addEventListener('loadedmetadata', go, {once: true});
+  return t;
+}"""
+
+
+def _user_errors(fn):
+    """Show :class:`app.handlers.UserError` as a gr.Error (a red toast, and an API error)."""
+    def wrapped(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except H.UserError as err:
+            raise gr.Error(str(err)) from err
+    wrapped.__name__ = fn.__name__
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+def _pcm16(wave: np.ndarray) -> tuple[int, np.ndarray]:
+    return H.SAMPLE_RATE, (np.clip(wave, -1, 1) * 32767).astype(np.int16)
+
+
+def _info_markdown(result: H.GroundingResult) -> str:
+    """Latency, device, IoU and WER of one result."""
+    lat = result.latency_sec
+    e2e = result.e2e
+    lines = []
+    if result.any_fake:
+        parts = ", ".join(k for k, v in result.fake.items() if v)
+        lines.append(f"**FAKE run** ({parts} not trained): numbers below are not model results.")
+    noise = "clean" if result.noise.clean else (
+        f"{result.noise.kind} noise at {result.noise.snr_db:g} dB over "
+        f"{result.noise_span_sec[0]:.2f}-{result.noise_span_sec[1]:.2f} s")
+    lines.append(f"Query: {len(result.noisy_wave) / H.SAMPLE_RATE:.1f} s ({result.query.source}); {noise}")
+    iou = "" if result.e2e_iou is None else f", IoU **{result.e2e_iou:.2f}**"
+    lines.append(f"**End-to-end** ({result.model_name}): {e2e['start_sec']:.1f}-{e2e['end_sec']:.1f} s{iou}; "
+                 f"{lat['end_to_end']:.3f} s on {result.device}")
+    if result.cascade is None:
+        lines.append(f"**Cascade** ({result.asr_engine}): no query understood (empty transcript); ASR {lat['asr']:.3f} s")
+    else:
+        c = result.cascade
+        iou = "" if result.cascade_iou is None else f", IoU **{result.cascade_iou:.2f}**"
+        lines.append(f"**Cascade** ({result.asr_engine} -> text grounder): {c['start_sec']:.1f}-{c['end_sec']:.1f} s{iou}; "
+                     f"ASR {lat['asr']:.3f} s + grounding {lat['text_grounding']:.3f} s")
+    if result.wer is not None:
+        lines.append(f"**WER** {result.wer:.2f} against the reference: \"{result.query.reference}\"")
+    else:
+        lines.append("WER: no reference for a recorded/uploaded query")
+    if result.query.gt_sec is not None:
+        lines.append(f"Ground truth: {result.query.gt_sec[0]:.1f}-{result.query.gt_sec[1]:.1f} s")
+    if result.video_path is None:
+        lines.append("This demo set has no mp4 for the video: the timeline shows the prediction.")
+    return "\n\n".join(lines)
+
+
+def build_demo(config: AppConfig | None = None) -> gr.Blocks:
+    """The Blocks app on a demo set and the shipped checkpoints (models load on first use)."""
+    config = config or AppConfig.from_env()
+    demo_set = DemoSet(config.data_dir)
+    backend = Backend(config)
+    videos = demo_set.video_ids
+    models = backend.model_names()
+    thumbs = [(str(demo_set.thumbnail(v, backend.cache_dir / "thumbs")), v) for v in videos]
+    eval_cache: dict[tuple, list[dict]] = {}
+
+    def query_choices(video_id):
+        return [(f"{r.start_sec:.1f}-{r.end_sec:.1f} s: {r.sentence}", r.query_id)
+                for r in demo_set.queries(video_id)] if video_id in videos else []
+
+    def settings(kind, snr_db, proportion, seed):
+        return H.NoiseSettings(kind or "none", float(snr_db), float(proportion), int(seed or 0))
+
+    # --- handlers (thin: the work is in app/handlers.py) -----------------------------------
+    @_user_errors
+    def ground(source, audio_path, typed_text, query_id, video_id, noise_kind, snr_db, proportion, seed,
+               model_name, asr_engine):
+        """Ground one spoken query with the end-to-end model and the ASR cascade."""
+        query = H.load_query(backend, demo_set, source, video_id, audio_path, typed_text, query_id)
+        result = H.ground(backend, demo_set, query, video_id, settings(noise_kind, snr_db, proportion, seed),
+                          model_name, asr_engine)
+        video = str(result.video_path) if result.video_path is not None else None
+        return (video, plots.timeline_figure(result),
+                plots.heatmap_figure(result, H.spectrogram(result.noisy_wave)),
+                _pcm16(result.noisy_wave), result.transcript or "(nothing understood)",
+                _info_markdown(result), result.summary(), round(float(result.e2e["start_sec"]), 2))
+
+    @_user_errors
+    def sweep(source, audio_path, typed_text, query_id, video_id, noise_kind, snr_db, proportion, seed,
+              model_name, asr_engine, progress=gr.Progress()):
+        """IoU against SNR (20 to -5 dB) for the current query, both paths."""
+        query = H.load_query(backend, demo_set, source, video_id, audio_path, typed_text, query_id)
+        result = H.robustness_sweep(backend, demo_set, query, video_id, settings(noise_kind, snr_db, proportion, seed),
+                                    model_name, asr_engine, progress=lambda f, d: progress(f, desc=d))
+        return plots.robustness_figure(result)
+
+    @_user_errors
+    def evaluate(noise_kind, snr_db, proportion, seed, model_name, asr_engine, order, progress=gr.Progress()):
+        """Ground every query of the demo set (cached per settings) and list them."""
+        key = (noise_kind, float(snr_db), float(proportion), int(seed or 0), model_name, asr_engine)
+        if key not in eval_cache:
+            eval_cache[key] = H.evaluate_demo_set(backend, demo_set, settings(*key[:4]), model_name, asr_engine,
+                                                  progress=lambda f, d: progress(f, desc=d))
+        rows = H.sort_cases(eval_cache[key], order)
+        return H.cases_table(rows), rows
+
+    @_user_errors
+    def resort(rows, order):
+        rows = H.sort_cases(rows or [], order)
+        return H.cases_table(rows), rows
+
+    def load_case(rows, evt: gr.SelectData):
+        """Clicking a row of the failure table loads that query into the main view."""
+        row = evt.row_value if evt.row_value else rows[evt.index[0]]
+        query_id, video_id = row[0], row[1]
+        return (gr.Tabs(selected="main"), H.SOURCE_OWN, video_id,
+                gr.Dropdown(choices=query_choices(video_id), value=query_id))
+
+    def pick_video(evt: gr.SelectData):
+        video_id = videos[evt.index]
+        choices = query_choices(video_id)
+        return video_id, gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
+
+    def video_changed(video_id):
+        choices = query_choices(video_id)
+        return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
+
+    # --- layout ----------------------------------------------------------------------------
+    with gr.Blocks(title="Spoken video grounding") as demo:
+        gr.Markdown("# Spoken video grounding\nSay what happens in a video; the model finds when it happens. "
+                    "The end-to-end model (VGCL, ACM MM 2022) listens to the speech directly; the cascade "
+                    "transcribes it first and grounds the text.")
+        fake_parts = [p for p, f in (("grounding model", backend.is_fake(models[0])),
+                                     ("ASR", backend.asr_is_fake()),
+                                     ("cascade text grounder", backend.text_is_fake())) if f]
+        if fake_parts:
+            gr.Markdown(f"**FAKE MODE:** the {', '.join(fake_parts)} run on a fake predictor (no trained "
+                        "checkpoint is loaded); predictions are placeholders.", elem_id="fake_banner")
+        if demo_set.synthetic:
+            gr.Markdown(f"Demo set: `{demo_set.root.name}` — **synthetic** videos and TTS speech "
+                        f"({len(videos)} videos, {len(demo_set.records)} spoken queries).")
+        with gr.Tabs() as tabs:
+            with gr.Tab("Ground a spoken query", id="main"):
+                with gr.Row():
+                    with gr.Column(scale=1):
+                        source = gr.Radio(list(H.SPEECH_SOURCES), value=H.SOURCE_AUDIO, label="Speech source",
+                                          elem_id="source")
+                        audio = gr.Audio(sources=["microphone", "upload"], type="filepath", elem_id="audio_in",
+                                         label="Speech (record or upload wav/flac/mp3/ogg, up to 30 s)")
+                        typed = gr.Textbox(label="Or type a sentence (spoken by the piper voice)", elem_id="typed",
+                                           placeholder="e.g. the red ball bounces near the left side")
+                        first = query_choices(videos[0])
+                        query_dd = gr.Dropdown(first, value=first[0][1] if first else None, elem_id="query_pick",
+                                               label="Or pick one of the video's spoken queries (ground truth known)",
+                                               allow_custom_value=True)  # API callers: any query id
+                        with gr.Accordion("Noise", open=True):
+                            noise_kind = gr.Dropdown(backend.noise_choices(), value="none", label="Noise type",
+                                                     elem_id="noise_kind")
+                            preset = gr.Radio(list(H.PROPORTION_PRESETS), value="normal", elem_id="preset",
+                                              label="Covered proportion preset (paper: clean / normal / large)")
+                            proportion = gr.Slider(0.0, 1.0, value=H.PROPORTION_PRESETS["normal"], step=0.05,
+                                                   label="Covered proportion", elem_id="proportion")
+                            snr_db = gr.Slider(-10, 30, value=10, step=1, label="SNR (dB)", elem_id="snr_db")
+                            seed = gr.Number(0, precision=0, label="Seed", elem_id="seed")
+                        video_dd = gr.Dropdown(videos, value=videos[0], label="Video", elem_id="video_pick",
+                                               allow_custom_value=True)  # the handler names unknown ids
+                        gallery = gr.Gallery(thumbs, label="Demo videos", columns=4, height=170,
+                                             allow_preview=False, elem_id="gallery")
+                        with gr.Row():
+                            model_dd = gr.Dropdown(models, value=models[0], label="End-to-end model", elem_id="model")
+                            asr_radio = gr.Radio(["whisper", "sphinx"], value="whisper", elem_id="asr",
+                                                 label="Cascade ASR (Whisper base / PocketSphinx)")
+                        run_btn = gr.Button("Ground the query", variant="primary", elem_id="run_btn")
+                        sweep_btn = gr.Button("Robustness sweep (SNR 20 to -5 dB)", elem_id="sweep_btn")
+                    with gr.Column(scale=2):
+                        video_out = gr.Video(label="Video (seeks to the predicted start)", elem_id="video_out",
+                                             interactive=False, height=320)
+                        timeline = gr.Plot(label="Timeline", elem_id="timeline")
+                        heatmap = gr.Plot(label="Attention over the noisy query", elem_id="heatmap")
+                        noisy_out = gr.Audio(label="Noisy query (what both paths heard)", type="numpy",
+                                             interactive=False, elem_id="noisy_audio")
+                        transcript = gr.Textbox(label="ASR transcript", elem_id="transcript", interactive=False)
+                        info = gr.Markdown(elem_id="info")
+                        with gr.Accordion("Details (JSON)", open=False):
+                            summary = gr.JSON(elem_id="summary")
+                        robustness = gr.Plot(label="Robustness: IoU against SNR", elem_id="robustness")
+            with gr.Tab("Failure cases", id="cases"):
+                gr.Markdown("Ground every spoken query of the demo set with both paths under the current noise "
+                            "settings (query i uses seed + i). Click a row to load it into the main view; click a "
+                            "column header to sort.")
+                with gr.Row():
+                    eval_btn = gr.Button("Evaluate the demo set", variant="primary", elem_id="eval_btn")
+                    order = gr.Dropdown(list(H.SORT_KEYS), value=next(iter(H.SORT_KEYS)), label="Sort by",
+                                        elem_id="order")
+                table = gr.Dataframe(headers=H.CASE_COLUMNS, interactive=False, wrap=True, elem_id="cases")
+                rows_state = gr.State([])
+        seek_t = gr.Number(visible=False)
+
+        inputs = [source, audio, typed, query_dd, video_dd, noise_kind, snr_db, proportion, seed, model_dd, asr_radio]
+        outputs = [video_out, timeline, heatmap, noisy_out, transcript, info, summary, seek_t]
+        run_btn.click(ground, inputs, outputs, api_name="ground").then(None, seek_t, None, js=SEEK_JS)
+        sweep_btn.click(sweep, inputs, robustness, api_name="robustness")
+        eval_btn.click(evaluate, [noise_kind, snr_db, proportion, seed, model_dd, asr_radio, order],
+                       [table, rows_state], api_name="evaluate_demo_set", concurrency_limit=1)
+        order.input(resort, [rows_state, order], [table, rows_state], api_visibility="private")
+        table.select(load_case, rows_state, [tabs, source, video_dd, query_dd], api_visibility="private").then(
+            ground, inputs, outputs, api_visibility="private").then(None, seek_t, None, js=SEEK_JS)
+        gallery.select(pick_video, None, [video_dd, query_dd], api_visibility="private")
+        video_dd.input(video_changed, video_dd, query_dd, api_visibility="private")
+        preset.input(lambda p: H.PROPORTION_PRESETS[p], preset, proportion, api_visibility="private")
+        # Using an input selects it as the speech source.
+        audio.input(lambda a: H.SOURCE_AUDIO if a else gr.skip(), audio, source, api_visibility="private")
+        audio.stop_recording(lambda: H.SOURCE_AUDIO, None, source, api_visibility="private")
+        typed.input(lambda t: H.SOURCE_TTS if t.strip() else gr.skip(), typed, source, api_visibility="private")
+        query_dd.input(lambda q: H.SOURCE_OWN, query_dd, source, api_visibility="private")
+    demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=64)
+    demo.backend = backend  # for warm-up and benchmarks
+    demo.demo_set = demo_set
+    return demo
+
+
+def launch(demo: gr.Blocks, config: AppConfig, host: str, port: int, **kwargs):
+    """Start the server (blocking unless ``prevent_thread_lock=True`` is passed)."""
+    return demo.launch(server_name=host, server_port=port, max_file_size=MAX_FILE_SIZE,
+                       allowed_paths=[str(Path(config.data_dir).resolve())], **kwargs)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    AppConfig.add_arguments(parser)
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                        help="interface to listen on (default: $GRADIO_SERVER_NAME or 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)),
+                        help="port (default: $GRADIO_SERVER_PORT or 7860)")
+    parser.add_argument("--no-warmup", action="store_true",
+                        help="do not load the default model and Whisper in the background at start")
+    args = parser.parse_args(argv)
+    config = AppConfig.from_args(args)
+    demo = build_demo(config)
+    if not args.no_warmup:  # load models while the page opens, so the first click is quick
+        threading.Thread(target=demo.backend.warm_up, daemon=True).start()
+    launch(demo, config, args.host, args.port)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,111 @@
+"""Latency benchmark of the web app as a user sees it: start the server, then time requests.
+
+    python -m app.bench [--requests 8] [--asr whisper] [--model NAME] [--data DIR] [--fake]
+
+Starts ``app/app.py`` in a subprocess on 127.0.0.1 (as the README's run command does, with its
+background warm-up), waits until the page answers, then sends the demo set's own spoken
+queries (white noise, 10 dB, 60% covered) through gradio_client's ``/ground`` endpoint one at a
+time. The first request is timed apart from the later ones. Targets: first <= 5 s, later <= 2 s.
+Times are wall-clock at the client: queueing, ASR, both groundings and both plots included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from app.resources import AppConfig, Backend, DemoSet
+
+ROOT = Path(__file__).resolve().parents[1]
+FIRST_TARGET_SEC = 5.0
+LATER_TARGET_SEC = 2.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=8, help="requests after the first (default 8)")
+    parser.add_argument("--asr", choices=("whisper", "sphinx"), default="whisper", help="cascade ASR engine")
+    parser.add_argument("--model", default=None, help="end-to-end model (default: the first shipped)")
+    AppConfig.add_arguments(parser)
+    args = parser.parse_args(argv)
+    config = AppConfig.from_args(args)
+    demo_set = DemoSet(config.data_dir)
+    model = args.model or Backend(config).model_names()[0]
+    records = [r for r in demo_set.records if demo_set.audio_path(r) is not None][: args.requests + 1]
+    if not records:
+        print(f"error: {config.data_dir} has no spoken queries", file=sys.stderr)
+        return 2
+
+    port = _free_port()
+    tmp = Path(tempfile.mkdtemp(prefix="svg_app_bench_"))
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(tmp / "gradio"),
+               SVG_DATA_DIR=str(config.data_dir), SVG_CHECKPOINTS_DIR=str(config.checkpoints_dir))
+    if config.fake:
+        env["SVG_APP_FAKE"] = "1"
+    if config.esc50_dir is not None:
+        env["SVG_ESC50_DIR"] = str(config.esc50_dir)
+    log_path = tmp / "server.log"
+    begin = time.perf_counter()
+    with open(log_path, "w") as log:
+        server = subprocess.Popen([sys.executable, str(ROOT / "app" / "app.py"), "--port", str(port)],
+                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        while True:
+            if server.poll() is not None:
+                print(f"error: the app exited; log:\n{log_path.read_text()[-2000:]}", file=sys.stderr)
+                return 1
+            try:
+                urllib.request.urlopen(url, timeout=2)
+                break
+            except OSError:
+                if time.perf_counter() - begin > 300:
+                    print("error: the app did not start in 300 s", file=sys.stderr)
+                    return 1
+                time.sleep(0.2)
+        startup_sec = time.perf_counter() - begin
+        from gradio_client import Client
+
+        client = Client(url, verbose=False, download_files=str(tmp / "dl"), analytics_enabled=False)
+        times, devices = [], set()
+        for record in records:
+            start = time.perf_counter()
+            result = client.predict("The video's own spoken query", None, "", record.query_id, record.video_id,
+                                    "white", 10, 0.6, 0, model, args.asr, api_name="/ground")
+            times.append(time.perf_counter() - start)
+            devices.add(result[6]["device"])
+            fake = result[6]["fake"]
+    finally:
+        server.terminate()  # only the server this command started
+        server.wait(timeout=30)
+
+    first, later = times[0], times[1:]
+    print(f"app latency, {platform.processor() or platform.machine()}, {os.cpu_count()} CPU threads, "
+          f"device {'/'.join(sorted(devices))}, model {model}, ASR {args.asr}"
+          + ("  [FAKE parts: " + ", ".join(k for k, v in fake.items() if v) + "]" if any(fake.values()) else ""))
+    print(f"server start to first page: {startup_sec:.1f} s")
+    print(f"first request:   {first:.2f} s   (target <= {FIRST_TARGET_SEC:.0f} s: "
+          f"{'ok' if first <= FIRST_TARGET_SEC else 'MISSED'})")
+    if later:
+        print(f"later requests:  median {statistics.median(later):.2f} s, max {max(later):.2f} s over {len(later)} "
+              f"(target <= {LATER_TARGET_SEC:.0f} s: {'ok' if max(later) <= LATER_TARGET_SEC else 'MISSED'})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

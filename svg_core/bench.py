@@ -1,0 +1,163 @@
+"""Benchmarks (commands, not tests).
+
+    python -m svg_core.bench train [--preset small] [--models base vslnet text vgcl] [--batch-size 16]
+
+``train`` measures training throughput (samples per second: forward, loss, backward and one
+AdamW step with clipping, as ``svg_core.train`` does them) on random batches shaped like the
+real data (N_v = 64 video frames x 500, log-Mels of 3-8 s), on CPU and, when present, on CUDA
+in fp32 and with fp16 autocast. Data loading is excluded: it is measured by the training logs
+(``train_samples_per_sec`` in log.csv). Each sub-command is one ``add_*`` function that
+registers its parser and its handler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+import torch
+
+from svg_core.models import BaseConfig, CPCConfig, TextConfig, VSLNetConfig, build_model, build_vocab
+
+BENCH_MODELS = ("base", "vslnet", "text", "vgcl")
+_WORDS = "a man woman dog ball plays runs jumps the in on with water field table kitchen".split()
+
+
+def synthetic_batch(batch_size: int, n_video_frames: int = 64, min_frames: int = 300, max_frames: int = 800,
+                    seed: int = 0) -> dict:
+    """A batch with the keys and shapes of ``collate_batch`` and random content.
+
+    Args:
+        batch_size: B.
+        n_video_frames: N_v.
+        min_frames, max_frames: range of log-Mel lengths (10 ms frames).
+        seed: seed of every draw.
+
+    Returns:
+        the batch dict (CPU tensors).
+    """
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(min_frames, max_frames + 1, (batch_size,), generator=g)
+    t_a = int(lengths.max())
+    mask = torch.arange(t_a)[None, :] < lengths[:, None]
+    start = torch.rand(batch_size, generator=g) * n_video_frames * 0.7
+    end = torch.minimum(start + 4 + torch.rand(batch_size, generator=g) * n_video_frames * 0.3,
+                         torch.tensor(float(n_video_frames)))
+    start_label = start.floor().long()
+    end_label = torch.maximum(end.ceil().long() - 1, start_label)
+    frames = torch.arange(n_video_frames)[None, :]
+    words = torch.randint(len(_WORDS), (batch_size, 10), generator=g).tolist()
+    return {
+        "video": torch.randn(batch_size, n_video_frames, 500, generator=g),
+        "video_mask": torch.ones(batch_size, n_video_frames, dtype=torch.bool),
+        "audio": torch.randn(batch_size, t_a, 128, generator=g) * mask[..., None],
+        "audio_lengths": lengths, "audio_mask": mask,
+        "start_idx": start, "end_idx": end, "start_label": start_label, "end_label": end_label,
+        "inside": ((frames >= start_label[:, None]) & (frames <= end_label[:, None])).float(),
+        "duration_sec": torch.full((batch_size,), 120.0, dtype=torch.float64),
+        "start_sec": (start / n_video_frames * 120.0).double(), "end_sec": (end / n_video_frames * 120.0).double(),
+        "noise_span_sec": torch.zeros(batch_size, 2), "snr_db": torch.full((batch_size,), float("nan")),
+        "video_id": [f"v_{i}" for i in range(batch_size)], "query_id": [f"q_{i}.wav" for i in range(batch_size)],
+        "sentence": [" ".join(_WORDS[w] for w in ws) for ws in words],
+    }  # fmt: skip
+
+
+def bench_config(name: str, preset: str):
+    """The config benchmarked for a model name (``vgcl`` = VGCL pre-training)."""
+    pick = (lambda cls: cls.small) if preset == "small" else (lambda cls: cls.paper)
+    if name == "base":
+        return pick(BaseConfig)()
+    if name == "vslnet":
+        return pick(VSLNetConfig)()
+    if name == "text":
+        return pick(TextConfig)(vocab=build_vocab(_WORDS))
+    if name == "vgcl":
+        return pick(CPCConfig)(video_guided=True)
+    raise ValueError(f"model must be one of {BENCH_MODELS}, found {name!r}")
+
+
+def train_throughput(name: str, preset: str, device: torch.device, amp: bool, batch_size: int,
+                     steps: int, warmup: int) -> float:
+    """Training samples per second of one model on one device (``warmup`` untimed steps first)."""
+    from svg_core.inference import move_batch
+
+    torch.manual_seed(0)
+    model = build_model(bench_config(name, preset)).to(device).train()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-5)
+    scaler = torch.amp.GradScaler(device.type, enabled=amp)
+    batch = move_batch(synthetic_batch(batch_size), device)
+    timed = 0.0
+    for step in range(warmup + steps):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        if name == "vgcl":
+            model.set_progress(step, warmup + steps)
+        with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
+            loss, _ = model.loss(model(batch), batch)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        scaler.step(optimizer)
+        scaler.update()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if step >= warmup:
+            timed += time.perf_counter() - t0
+    return batch_size * steps / timed
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """``bench train``: a table of samples/second, one row per model, one column per device."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    columns = [("cpu", torch.device("cpu"), False)]
+    if torch.cuda.is_available() and not args.cpu_only:
+        columns += [("cuda fp32", torch.device("cuda"), False), ("cuda amp", torch.device("cuda"), True)]
+    cpu_steps = args.steps if args.cpu_steps is None else args.cpu_steps
+    print(f"training samples/s, preset={args.preset}, batch={args.batch_size}, "
+          f"cpu threads={torch.get_num_threads()}" + (f", gpu={torch.cuda.get_device_name()}" if len(columns) > 1 else ""))
+    print(f"{'model':<8}" + "".join(f"{c[0]:>12}" for c in columns))
+    for name in args.models:
+        cells = []
+        for _, device, amp in columns:
+            steps = cpu_steps if device.type == "cpu" else args.steps
+            cells.append(train_throughput(name, args.preset, device, amp, args.batch_size, steps, args.warmup))
+        print(f"{name:<8}" + "".join(f"{v:12.1f}" for v in cells), flush=True)
+    return 0
+
+
+def add_train(subparsers) -> None:
+    """Register ``bench train``."""
+    p = subparsers.add_parser("train", help="training samples/second on CPU (and CUDA when present)",
+                              description=run_train.__doc__)
+    p.add_argument("--preset", default="small", choices=["small", "paper"], help="model size preset")
+    p.add_argument("--models", nargs="+", default=["base", "vgcl"], choices=BENCH_MODELS,
+                   help="models to time (vgcl = VGCL pre-training)")
+    p.add_argument("--batch-size", type=int, default=16, help="items per step")
+    p.add_argument("--steps", type=int, default=10, help="timed steps per model and device")
+    p.add_argument("--cpu-steps", type=int, default=None, help="timed steps on CPU (default: --steps)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
+    p.add_argument("--cpu-only", action="store_true", help="skip the CUDA columns even when a GPU is present")
+    p.set_defaults(func=run_train)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """``python -m svg_core.bench SUBCOMMAND``; add a benchmark with one more ``add_*`` call."""
+    parser = argparse.ArgumentParser(prog="python -m svg_core.bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    subparsers = parser.add_subparsers(dest="command", required=True)
+    add_train(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""Model families and the one ``build_model(cfg)`` used by training, evaluation and the app.
+
+| family | config | model |
+|---|---|---|
+| base | ``BaseConfig`` | ``BaseGrounder`` (audio query; optionally VGCL-pretrained encoder) |
+| vslnet | ``VSLNetConfig`` | ``VSLNetGrounder`` |
+| text | ``TextConfig`` | ``TextGrounder`` |
+| cpc | ``CPCConfig`` | ``CPCPretrainModel`` (CPC / VGCL pre-training) |
+
+``config_to_dict``/``config_from_dict`` give the JSON form stored in a checkpoint's config.json
+(a ``family`` key plus the dataclass fields; nested configs as dicts, tuples as lists).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from typing import Any, Union
+
+from torch import nn
+
+from svg_core.models.base import BaseConfig, BaseGrounder, GroundingConfig, build_base
+from svg_core.models.cpc import CPCConfig, CPCPretrainModel, build_cpc
+from svg_core.models.text import TextConfig, TextGrounder, build_text, build_vocab
+from svg_core.models.vslnet import VSLNetConfig, VSLNetGrounder, build_vslnet
+
+ModelConfig = Union[BaseConfig, VSLNetConfig, TextConfig, CPCConfig]
+
+# config type <-> family name in config.json (the type decides; the name is only for JSON)
+FAMILIES: dict[type, str] = {BaseConfig: "base", VSLNetConfig: "vslnet", TextConfig: "text", CPCConfig: "cpc"}
+_BY_NAME = {name: cls for cls, name in FAMILIES.items()}
+
+
+def build_model(cfg: ModelConfig, load_pretrained: bool = True) -> nn.Module:
+    """Build the model of a config (dispatch on the config's exact type).
+
+    Args:
+        cfg: one of the per-family config dataclasses.
+        load_pretrained: for Base/VSLNet with ``pretrained_encoder`` set, load the CPC/VGCL
+            weights from that path. Pass False when the weights come from a grounding
+            checkpoint (``cfg.cpc`` then describes the stage).
+
+    Returns:
+        the model; grounders carry the resolved config as ``model.cfg``.
+    """
+    kind = type(cfg)
+    if kind is BaseConfig:
+        return build_base(cfg, load_pretrained)
+    if kind is VSLNetConfig:
+        return build_vslnet(cfg, load_pretrained)
+    if kind is TextConfig:
+        return build_text(cfg)
+    if kind is CPCConfig:
+        return build_cpc(cfg)
+    raise ValueError(f"no model family for config type {kind.__name__}")
+
+
+def config_to_dict(cfg: ModelConfig) -> dict[str, Any]:
+    """JSON-ready dict of a config: ``{"family": ..., **fields}``."""
+    if type(cfg) not in FAMILIES:
+        raise ValueError(f"not a model config: {type(cfg).__name__}")
+    return {"family": FAMILIES[type(cfg)], **dataclasses.asdict(cfg)}
+
+
+def _convert(hint: Any, value: Any) -> Any:
+    """Turn a JSON value back into the annotated type (nested dataclasses, tuples)."""
+    if value is None:
+        return None
+    origin = typing.get_origin(hint)
+    if origin in (Union, types.UnionType):
+        for arg in typing.get_args(hint):
+            if arg is not type(None):
+                return _convert(arg, value)
+    if dataclasses.is_dataclass(hint) and isinstance(value, dict):
+        return _dataclass_from_dict(hint, value)
+    if origin is tuple and isinstance(value, list):
+        return tuple(value)
+    return value
+
+
+def _dataclass_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} fields {unknown}")
+    return cls(**{k: _convert(hints[k], v) for k, v in data.items()})
+
+
+def config_from_dict(data: dict[str, Any]) -> ModelConfig:
+    """Inverse of ``config_to_dict``; missing fields take their defaults, unknown ones raise."""
+    data = dict(data)
+    family = data.pop("family", None)
+    if family not in _BY_NAME:
+        raise ValueError(f"config family must be one of {sorted(_BY_NAME)}, found {family!r}")
+    return _dataclass_from_dict(_BY_NAME[family], data)
+
+
+__all__ = [
+    "FAMILIES", "BaseConfig", "BaseGrounder", "CPCConfig", "CPCPretrainModel", "GroundingConfig",
+    "ModelConfig", "TextConfig", "TextGrounder", "VSLNetConfig", "VSLNetGrounder",
+    "build_model", "build_vocab", "config_from_dict", "config_to_dict",
+]  # fmt: skip

@@ -1,0 +1,169 @@
+"""``Grounder``: the one class the app and notebooks call to localise a spoken (or typed) query.
+
+    grounder = Grounder.from_checkpoint("checkpoints/vgcl_small")
+    result = grounder.localize(video_features, duration_sec=120.0, audio=wave_16k)
+    result["start_sec"], result["end_sec"], result["top5_sec"], result["attention"]
+
+Follows moment_detr's ``MomentDETRPredictor``: the model is built once, ``localize`` does the
+pre-processing (log-Mel, video resampling), one forward pass and the span decoding.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from svg_core.audio import N_FFT, SAMPLE_RATE, log_mel
+from svg_core.data.video_features import resample_features
+from svg_core.models import BaseConfig, GroundingConfig, TextConfig
+from svg_core.spans import decode_spans
+
+
+def _steps_to_frames(weights: torch.Tensor, n_frames: int) -> torch.Tensor:
+    """Spread weights over query steps onto the log-Mel frames those steps cover.
+
+    Args:
+        weights: float [R, T_q] (valid steps only), one row per video frame.
+        n_frames: T_a, log-Mel frames of the query.
+
+    Returns:
+        float [R, T_a]; step q covers frames [q T_a / T_q, (q+1) T_a / T_q) (nearest mapping),
+        each row renormalised to the sum it had.
+    """
+    up = F.interpolate(weights.unsqueeze(0), size=n_frames, mode="nearest").squeeze(0)
+    scale = weights.sum(-1, keepdim=True) / up.sum(-1, keepdim=True).clamp_min(1e-12)
+    return up * scale
+
+
+class Grounder:
+    """Spoken (or text) video grounding predictor.
+
+    Args:
+        model: a grounding model from ``svg_core.models.build_model`` (Base, VSLNet or Text).
+        cfg: its config.
+        device: where to run; default: where the model's parameters are.
+        meta: checkpoint metadata (metrics, notes), kept as ``self.meta``.
+    """
+
+    def __init__(self, model: nn.Module, cfg: GroundingConfig, device: str | torch.device | None = None,
+                 meta: dict | None = None) -> None:
+        if not isinstance(cfg, GroundingConfig):
+            raise ValueError(f"Grounder needs a grounding model config, found {type(cfg).__name__}")
+        if device is None:
+            param = next(model.parameters(), None)
+            device = param.device if param is not None else torch.device("cpu")
+        self.device = torch.device(device)
+        self.model = model.to(self.device).eval()
+        self.cfg = cfg
+        self.meta = meta or {}
+
+    @classmethod
+    def from_checkpoint(cls, directory: str | os.PathLike, device: str | torch.device | None = None) -> "Grounder":
+        """Load a checkpoint folder (config.json + model.safetensors) and wrap it."""
+        from svg_core.checkpoint import load_checkpoint  # lazy: keeps ``import svg_core.predictor`` light
+
+        device = torch.device(device) if device is not None else torch.device("cpu")
+        model, cfg, meta = load_checkpoint(directory, device=device)
+        return cls(model, cfg, device=device, meta=meta)
+
+    @property
+    def query_kind(self) -> str:
+        """"text" for a text grounder, else "audio"."""
+        return "text" if isinstance(self.cfg, TextConfig) else "audio"
+
+    def _batch(self, video_features: np.ndarray, audio: np.ndarray | None, text: str | None) -> dict:
+        video = torch.from_numpy(resample_features(video_features, n_frames=self.cfg.n_video_frames))
+        batch: dict = {
+            "video": video.unsqueeze(0).to(self.device),
+            "video_mask": torch.ones(1, video.shape[0], dtype=torch.bool, device=self.device),
+        }
+        if self.query_kind == "text":
+            if text is None or not text.strip():
+                raise ValueError("this grounder takes a text query: pass text='...'")
+            batch["sentence"] = [text]
+            return batch
+        if audio is None:
+            raise ValueError(f"this grounder takes a spoken query: pass audio= a {SAMPLE_RATE} Hz waveform")
+        wave = np.asarray(audio, dtype=np.float32)
+        if wave.ndim != 1:
+            raise ValueError(f"audio must be a mono waveform [n_samples], found shape {wave.shape}")
+        if wave.size == 0:
+            raise ValueError("audio is empty (0 samples)")
+        if wave.size < N_FFT:  # the centred STFT needs more than N_FFT / 2 samples: pad with silence
+            wave = np.pad(wave, (0, N_FFT - wave.size))
+        max_frames = self.cfg.max_audio_frames if isinstance(self.cfg, BaseConfig) else None
+        mel = log_mel(torch.from_numpy(wave))[:max_frames]  # [T_a, 128]
+        batch["audio"] = mel.unsqueeze(0).to(self.device)
+        batch["audio_lengths"] = torch.tensor([mel.shape[0]], device=self.device)
+        batch["audio_mask"] = torch.ones(1, mel.shape[0], dtype=torch.bool, device=self.device)
+        return batch
+
+    @torch.inference_mode()
+    def localize(
+        self,
+        video_features: np.ndarray,
+        duration_sec: float,
+        audio: np.ndarray | None = None,
+        text: str | None = None,
+        top_k: int = 5,
+    ) -> dict:
+        """Localise one query in one video.
+
+        Args:
+            video_features: float [T, 500] C3D features of the whole video.
+            duration_sec: video duration in seconds (> 0).
+            audio: mono waveform [n_samples] at 16 kHz (audio grounders).
+            text: the query sentence (text grounders).
+            top_k: windows returned in ``top5_sec``.
+
+        Returns:
+            dict with ``start_sec``, ``end_sec``, ``score`` (best window), ``top5_sec``
+            (list of [start_sec, end_sec, score], best first, end >= start), ``start_prob``,
+            ``end_prob``, ``inside_prob`` (np.float32 [N_v]), ``attention`` (np.float32
+            [N_v, T_a]: context-query attention over log-Mel frames of 10 ms, rows sum to 1;
+            for text grounders [N_v, n_words] with ``words``), ``cross_attention`` for a
+            VGCL-pretrained encoder (np.float32 [T_a, K_v]: each log-Mel frame's attention over
+            the K_v = 2 N_v video tokens [full video; video]), ``latency_sec`` and ``device``.
+        """
+        if not duration_sec > 0:
+            raise ValueError(f"duration_sec must be > 0, found {duration_sec}")
+        began = time.perf_counter()
+        batch = self._batch(video_features, audio, text)
+        out = self.model(batch)
+        spans = decode_spans(out["start_prob"], out["end_prob"], top_k=top_k)[0]
+        n_frames = out["start_prob"].shape[1]
+        windows = [[s / n_frames * duration_sec, e / n_frames * duration_sec, score] for s, e, score in spans]
+        n_steps = int(out["query_mask"][0].sum())
+        attention = out["cq_attention"][0, :, :n_steps].float()  # [N_v, T_q]
+        result: dict = {}
+        if self.query_kind == "audio":
+            attention = _steps_to_frames(attention, batch["audio"].shape[1])
+            if "cross_attention" in out:
+                cross = out["cross_attention"][0].float()  # [T_q', K_v]
+                # a single item has no padded steps; nearest-map steps to frames, rows unchanged
+                cross = F.interpolate(cross.T.unsqueeze(0), size=batch["audio"].shape[1], mode="nearest")
+                result["cross_attention"] = cross.squeeze(0).T.cpu().numpy()
+        else:
+            from svg_core.models.text import tokenize
+
+            result["words"] = tokenize(text or "")[: self.cfg.max_words] or ["<unk>"]  # type: ignore[attr-defined]
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        result.update(
+            start_sec=windows[0][0],
+            end_sec=windows[0][1],
+            score=windows[0][2],
+            top5_sec=windows,
+            start_prob=out["start_prob"][0].float().cpu().numpy(),
+            end_prob=out["end_prob"][0].float().cpu().numpy(),
+            inside_prob=out["inside_prob"][0].float().cpu().numpy(),
+            attention=attention.cpu().numpy(),
+            latency_sec=time.perf_counter() - began,
+            device=str(self.device),
+        )
+        return result

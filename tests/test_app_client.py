@@ -1,0 +1,186 @@
+"""The app as a server: gradio_client calls of the main endpoint, errors, upload limit, 8 at once.
+
+The app runs in a subprocess on 127.0.0.1 at a free port, on the fake predictor and a tiny
+generated demo set (``SVG_APP_FAKE=1``), so no checkpoint is needed; one test runs the real
+checkpoints and ASR when they are present in ``checkpoints/`` and ``assets/demo_bundle/``.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from app.fake import write_tiny_demo_set
+from app.resources import DEFAULT_DATA_DIR, FAKE_MODEL, discover_checkpoints
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "tests" / "out"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_app(tmp: Path, data_dir: Path | None, fake: bool = True, timeout_sec: float = 180.0):
+    """Start ``app/app.py`` in a subprocess; returns (process, url). The caller terminates it."""
+    OUT.mkdir(parents=True, exist_ok=True)
+    port = free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(tmp / "gradio_tmp"),
+               PYTHONUNBUFFERED="1")
+    env.pop("SVG_APP_FAKE", None)
+    if fake:
+        env["SVG_APP_FAKE"] = "1"
+    if data_dir is not None:
+        env["SVG_DATA_DIR"] = str(data_dir)
+    log = open(tmp / f"app_{port}.log", "w")
+    proc = subprocess.Popen([sys.executable, str(ROOT / "app" / "app.py"), "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout_sec
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"app exited early:\n{(tmp / f'app_{port}.log').read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc, url
+        except OSError:
+            time.sleep(0.5)
+    proc.terminate()
+    raise RuntimeError(f"app did not come up in {timeout_sec} s")
+
+
+def stop_app(proc: subprocess.Popen) -> None:
+    proc.terminate()  # only the process this test started
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def speech_wav(path: Path, seconds: float = 1.5, rate: int = 44_100, channels: int = 2) -> Path:
+    t = np.arange(int(seconds * rate)) / rate
+    wave = (0.4 * np.sin(2 * np.pi * 220 * t) * np.sin(2 * np.pi * 2 * t) ** 2).astype(np.float32)
+    sf.write(path, np.stack([wave] * channels, axis=1), rate)
+    return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("app_client")
+    data = write_tiny_demo_set(tmp / "demo", n_videos=2, queries_per_video=2)
+    proc, url = start_app(tmp, data)
+    yield url, tmp
+    stop_app(proc)
+
+
+def ground_args(audio, video_id="v_fake0", source="Record or upload", query_id=None, model=FAKE_MODEL):
+    # source, audio, typed text, query id, video, noise kind, SNR dB, proportion, seed, model, ASR
+    return [source, audio, "", query_id, video_id, "white", 5, 0.6, 0, model, "whisper"]
+
+
+def test_main_endpoint_returns_every_output(server):
+    from gradio_client import Client, handle_file
+
+    url, tmp = server
+    client = Client(url, verbose=False, download_files=str(tmp / "dl"), analytics_enabled=False)
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    assert {"/ground", "/robustness", "/evaluate_demo_set"} <= set(endpoints)
+    wav = speech_wav(tmp / "q.wav")
+    video, timeline, heatmap, noisy, transcript, info, summary, seek = client.predict(
+        *ground_args(handle_file(str(wav))), api_name="/ground")
+    assert Path(video).suffix == ".mp4" and Path(video).stat().st_size > 0
+    assert timeline["type"] == "matplotlib" and timeline["plot"].startswith("data:image")
+    assert heatmap["type"] == "matplotlib" and heatmap["plot"].startswith("data:image")
+    assert sf.info(noisy).samplerate == 16_000 and abs(sf.info(noisy).duration - 1.5) < 0.05
+    assert transcript == "a person is talking about the video"
+    assert "FAKE run" in info and "End-to-end" in info
+    assert summary["fake"]["model"] and summary["end_to_end_sec"][0] == pytest.approx(seek, abs=0.01)
+    assert summary["noise"]["kind"] == "white" and summary["noise"]["covered_sec"][1] > 0
+
+
+def test_endpoint_errors_are_user_messages(server):
+    from gradio_client import Client, handle_file
+    from gradio_client.exceptions import AppError
+
+    url, tmp = server
+    client = Client(url, verbose=False, download_files=str(tmp / "dl"), analytics_enabled=False)
+    with pytest.raises(AppError, match="No audio"):
+        client.predict(*ground_args(None), api_name="/ground")
+    silent = tmp / "silent.wav"
+    sf.write(silent, np.zeros(16_000, np.float32), 16_000)
+    with pytest.raises(AppError, match="silent"):
+        client.predict(*ground_args(handle_file(str(silent))), api_name="/ground")
+    with pytest.raises(AppError, match="unknown video"):
+        client.predict(*ground_args(handle_file(str(speech_wav(tmp / "a.wav"))), video_id="v_nope"),
+                       api_name="/ground")
+
+
+def test_upload_size_limit(server):
+    import httpx
+
+    url, tmp = server
+    big = tmp / "big.wav"
+    big.write_bytes(b"\0" * (11 * 1024 * 1024))
+    with big.open("rb") as handle:
+        response = httpx.post(url + "gradio_api/upload", files={"files": ("big.wav", handle, "audio/wav")}, timeout=60)
+    assert response.status_code == 413
+
+
+def test_eight_concurrent_requests_all_succeed(server):
+    from gradio_client import Client, handle_file
+
+    url, tmp = server
+    client = Client(url, verbose=False, download_files=str(tmp / "dl8"), analytics_enabled=False)
+    wavs = [speech_wav(tmp / f"c{i}.wav", seconds=1.0 + 0.2 * i, rate=16_000 + 8000 * (i % 3), channels=1 + i % 2)
+            for i in range(8)]
+
+    def call(i):
+        return client.predict(*ground_args(handle_file(str(wavs[i])), video_id=f"v_fake{i % 2}"), api_name="/ground")
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(call, range(8)))
+    assert len(results) == 8
+    for i, result in enumerate(results):
+        summary = result[6]
+        assert summary["video_id"] == f"v_fake{i % 2}" and result[4]
+        assert abs(sf.info(result[3]).duration - (1.0 + 0.2 * i)) < 0.05
+
+
+REAL_READY = (DEFAULT_DATA_DIR / "manifest.json").exists() and any(
+    c.query == "audio" for c in discover_checkpoints(ROOT / "checkpoints"))
+
+
+@pytest.mark.skipif(not REAL_READY, reason="needs the shipped checkpoints and assets/demo_bundle")
+def test_real_checkpoints_on_the_demo_bundle(tmp_path):
+    """The default app (no fake): a bundled spoken query grounded by the first shipped model."""
+    from gradio_client import Client
+
+    from app.resources import DemoSet
+
+    demo_set = DemoSet(DEFAULT_DATA_DIR)
+    record = next(r for r in demo_set.records if demo_set.audio_path(r) is not None)
+    model = next(c.name for c in discover_checkpoints(ROOT / "checkpoints") if c.query == "audio")
+    proc, url = start_app(tmp_path, None, fake=False)
+    try:
+        client = Client(url, verbose=False, download_files=str(tmp_path / "dl"), analytics_enabled=False)
+        result = client.predict("The video's own spoken query", None, "", record.query_id, record.video_id, "none",
+                                10, 0.0, 0, model, "sphinx", api_name="/ground")
+    finally:
+        stop_app(proc)
+    summary = result[6]
+    assert not summary["fake"]["model"] and not summary["fake"]["asr"]
+    assert summary["model"] == model and summary["ground_truth_sec"] is not None
+    assert 0.0 <= summary["end_to_end_iou"] <= 1.0 and summary["wer"] is not None
+    assert result[1]["plot"].startswith("data:image") and result[2]["plot"].startswith("data:image")

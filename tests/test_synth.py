@@ -1,0 +1,232 @@
+"""Tests of the synthetic benchmark (svg_core/synth): tiny real builds at 64 px / 4 fps, no piper."""
+
+import json
+import re
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from svg_core.audio import SAMPLE_RATE, load_audio
+from svg_core.data.annotations import load_annotations
+from svg_core.data.dataset import DatasetLayout
+from svg_core.data.video_features import VideoFeatureStore
+from svg_core.synth import extractor
+from svg_core.synth.__main__ import main as synth_main
+from svg_core.synth.build import BuildConfig, build, plan_video, split_of
+from svg_core.synth.bundle import MAX_BUNDLE_BYTES, folder_bytes
+from svg_core.synth.captions import caption_scene
+from svg_core.synth.render import render_frames
+from svg_core.synth.scene import ACTIONS, BACKGROUNDS, COLOURS, MOVING_ACTIONS, SHAPES, sample_scene
+from svg_core.synth.speech import VOICE_SPLITS, speakers
+from svg_core.synth.stats import best_prior, blind_prior, dataset_stats
+
+BUNDLE = Path(__file__).resolve().parents[1] / "assets" / "demo_bundle"
+TINY_FPS, TINY_SIZE = 4.0, 64
+
+
+def _tiny_indices(seed: int = 5) -> list[int]:
+    """One train, one val and one test video."""
+    want = {"train": 1, "val": 1, "test": 1}
+    out = []
+    for i in range(200):
+        split = split_of(seed, i)
+        if want[split] > 0:
+            want[split] -= 1
+            out.append(i)
+        if not any(want.values()):
+            return out
+    raise AssertionError("split draw never produced every split")
+
+
+def _tiny_build(out: Path) -> dict:
+    cfg = BuildConfig(out, seed=5, workers=1, mp4="demo", n_demo_mp4=1, fps=TINY_FPS, frame_size=TINY_SIZE, use_piper=False,
+                      video_indices=_tiny_indices())
+    return build(cfg, progress=False)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synth") / "tiny"
+    _tiny_build(out)
+    return out
+
+
+def test_build_is_deterministic(tiny, tmp_path):
+    again = tmp_path / "again"
+    _tiny_build(again)
+    files = sorted(p.relative_to(tiny) for p in tiny.rglob("*") if p.is_file() and p.name != "BUILD_DONE")
+    assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file() and p.name != "BUILD_DONE")
+    assert any(f.suffix == ".wav" for f in files) and any(f.suffix == ".mp4" for f in files)
+    for rel in files:
+        if rel.suffix == ".hdf5":
+            with h5py.File(tiny / rel) as a, h5py.File(again / rel) as b:
+                assert sorted(a) == sorted(b)
+                for vid in a:
+                    np.testing.assert_array_equal(a[vid]["c3d_features"][()], b[vid]["c3d_features"][()])
+        else:
+            assert (tiny / rel).read_bytes() == (again / rel).read_bytes(), rel
+
+
+def test_outputs_pass_the_data_layer_readers(tiny):
+    layout = DatasetLayout.from_dir(tiny)
+    assert layout.synthetic and set(layout.annotations) == {"train", "val", "test"}
+    store = VideoFeatureStore(layout.features)
+    scenes = {s["video_id"]: s for s in json.loads((tiny / "scenes.json").read_text())}
+    n_queries = 0
+    for split in ("train", "val", "test"):
+        records, report = load_annotations(tiny / f"new_{split}_data.json")
+        assert report.n_loaded == report.n_items == len(records) > 0 and not report.skipped
+        assert report.n_end_clipped == 0
+        raw = json.loads((tiny / f"new_{split}_data.json").read_text())
+        assert all(len(item) == 5 for item in raw)
+        for rec in records:
+            n_queries += 1
+            assert re.fullmatch(r"v_syn\d{6}", rec.video_id)
+            assert re.fullmatch(rf"syn\d{{6}}_{split}_\d+\.wav", rec.wav_name)
+            assert rec.wav_name.startswith(rec.video_id[2:])
+            assert 0 <= rec.start_sec < rec.end_sec <= rec.duration_sec
+            assert 6 <= len(rec.sentence.split()) <= 16
+            feats = store.get(rec.video_id)
+            n_frames = int(round(rec.duration_sec * TINY_FPS))
+            assert feats.shape == (n_frames // 8, 500) and feats.dtype == np.float32
+            wave = load_audio(tiny / "audio" / rec.wav_name)
+            assert wave.dtype == np.float32 and len(wave) > 0.5 * SAMPLE_RATE
+            if split == "test":  # mp4="demo": the first test video has its mp4
+                assert (tiny / "videos" / f"{rec.video_id}.mp4").stat().st_size > 1000
+            assert scenes[rec.video_id]["split"] == split
+    manifest = json.loads((tiny / "manifest.json").read_text())
+    assert manifest["synthetic"] is True and manifest["seed"] == 5
+    assert sum(c["queries"] for c in manifest["counts"].values()) == n_queries
+    assert (tiny / "BUILD_DONE").exists()
+
+
+def test_splits_are_speaker_disjoint(tiny):
+    pools = {split: speakers(split) for split in VOICE_SPLITS}
+    assert not pools["train"] & pools["test"] and not pools["train"] & pools["val"] and not pools["val"] & pools["test"]
+    assert len({v for vs in VOICE_SPLITS.values() for v in vs}) >= 20
+    for scene in json.loads((tiny / "scenes.json").read_text()):
+        for query in scene["queries"]:
+            assert query["voice"] in VOICE_SPLITS[scene["split"]]
+    # the voices a large plan draws per split are disjoint too
+    used = {"train": set(), "val": set(), "test": set()}
+    for i in range(150):
+        plan = plan_video(0, i)
+        used[plan.scene.split] |= {u.voice for u in plan.utterances}
+    assert not used["train"] & used["test"] and not used["val"] & (used["train"] | used["test"])
+    assert "piper:joe" in used["train"]
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 3, 4, 5])
+def test_objects_move_during_their_events_and_rest_outside(index):
+    scene = plan_video(0, index).scene
+    fps = 8.0
+    n_frames = int(round(scene.duration_sec * fps))
+    t = np.arange(n_frames) / fps
+    for obj in range(len(scene.objects)):
+        frames = render_frames(scene, TINY_SIZE, fps, 0, n_frames, only_objects=[obj]).astype(np.int16)
+        changed = np.abs(np.diff(frames, axis=0)).reshape(n_frames - 1, -1).max(axis=1) > 0  # frame f -> f+1
+        events = [e for e in scene.events if e.obj == obj]
+        active = np.zeros(n_frames - 1, bool)
+        for ev in events:
+            active |= (t[1:] >= ev.start_sec) & (t[:-1] <= ev.end_sec)
+            core = np.flatnonzero((t >= ev.start_sec + 0.25) & (t + 2.0 <= ev.end_sec - 0.25))
+            if ev.action in MOVING_ACTIONS and len(core):
+                # within every 2 s window of a moving event the object's pixels change
+                windows = [changed[f : f + 16].any() for f in core]
+                assert np.mean(windows) > 0.95, (index, obj, ev.action)
+            span = (t[1:] >= ev.start_sec) & (t[:-1] <= ev.end_sec)
+            assert changed[span].any(), (index, obj, ev.action)
+        assert not changed[~active].any(), f"object {obj} of video {index} changed outside its events"
+
+
+def test_scene_sampler_covers_the_world_and_matches_activitynet():
+    rng_scenes = [sample_scene(np.random.default_rng([9, i]), f"v{i}", "train") for i in range(250)]
+    events = [(s, e) for s in rng_scenes for e in s.events]
+    assert {e.action for _, e in events} == set(ACTIONS) and len(ACTIONS) >= 12
+    assert {o.shape for s in rng_scenes for o in s.objects} == set(SHAPES) and len(SHAPES) >= 5
+    assert {o.colour for s in rng_scenes for o in s.objects} == set(COLOURS) and len(COLOURS) >= 6
+    assert {s.background for s in rng_scenes} == set(BACKGROUNDS) and len(BACKGROUNDS) >= 4
+    assert all(1 <= len(s.objects) <= 3 and 2 <= len(s.events) <= 6 for s in rng_scenes)
+    length = np.array([(e.end_sec - e.start_sec) / s.duration_sec for s, e in events])
+    start = np.array([e.start_sec / s.duration_sec for s, e in events])
+    assert 0.3 < length.mean() < 0.4 and 0.22 < np.median(length) < 0.36
+    assert 0.2 < np.mean(start == 0) < 0.36
+    assert 100 < np.mean([s.duration_sec for s in rng_scenes]) < 145
+    for s in rng_scenes:  # one object's events never overlap
+        for k in range(len(s.objects)):
+            own = sorted((e.start_sec, e.end_sec) for e in s.events if e.obj == k)
+            assert all(b[0] >= a[1] for a, b in zip(own, own[1:]))
+
+
+def test_captions_are_groundable_sentences():
+    vocab, kinds = set(), set()
+    for i in range(150):
+        rng = np.random.default_rng([4, i])
+        scene = sample_scene(rng, f"v{i}", "train")
+        for cap in caption_scene(scene, rng):
+            words = cap.sentence.split()
+            assert 6 <= len(words) <= 16 and cap.sentence[0].isupper() and cap.sentence.endswith(".")
+            vocab |= {w.strip(".,").lower() for w in words}
+            kinds |= set(cap.needs)
+    assert len(vocab) >= 150
+    assert kinds == {"colour", "shape", "colour_or_shape", "action", "temporal"}
+
+
+def test_extractor_is_fixed_and_sees_motion():
+    m = extractor.mixing_matrix()
+    assert m.shape == (500, extractor.RAW_DIM)
+    np.testing.assert_allclose(m.T @ m, np.eye(extractor.RAW_DIM), atol=1e-10)  # an isometry
+    scene = plan_video(0, 0).scene
+    ev = next(e for e in scene.events if e.action in MOVING_ACTIONS and e.end_sec - e.start_sec > 3.0)
+    first = int(np.ceil(ev.start_sec * 8.0)) + 4
+    moving = render_frames(scene, TINY_SIZE, 8.0, first, 8)
+    still = np.repeat(moving[:1], 8, axis=0)
+    f_move, f_still = extractor.video_features(moving), extractor.video_features(still)
+    assert f_move.shape == f_still.shape == (1, 500)
+    assert np.linalg.norm(f_move - f_still) > 1e-3
+    np.testing.assert_array_equal(extractor.video_features(moving), f_move)
+    with pytest.raises(ValueError, match="uint8"):
+        extractor.raw_clip_features(moving.astype(np.float32).reshape(1, 8, TINY_SIZE, TINY_SIZE, 3))
+
+
+def test_blind_prior_and_stats(tiny, capsys):
+    assert best_prior(np.array([[0.0, 0.5]] * 5 + [[0.1, 0.6]])) == pytest.approx((0.0, 0.5), abs=0.011)
+    prior = blind_prior(tiny)
+    assert {"R1@0.3", "R1@0.5", "R1@0.7", "mIoU"} <= set(prior) and 0 <= prior["mIoU"] <= 100
+    stats = dataset_stats(tiny)
+    assert stats["_counts"]["test"]["queries"] > 0
+    assert synth_main(["stats", str(tiny)]) == 0
+    text = capsys.readouterr().out
+    assert "ActivityNet Speech" in text and "blind prior" in text and "R@1 IoU=0.7" in text
+
+
+def test_bad_build_config_raises(tmp_path):
+    with pytest.raises(ValueError, match="mp4"):
+        build(BuildConfig(tmp_path / "x", mp4="some"), progress=False)
+    with pytest.raises(ValueError, match="fps"):
+        build(BuildConfig(tmp_path / "x", fps=2), progress=False)
+
+
+def test_committed_demo_bundle_is_valid():
+    assert BUNDLE.is_dir(), "assets/demo_bundle is missing: python -m svg_core.synth bundle --out assets/demo_bundle"
+    assert folder_bytes(BUNDLE) <= MAX_BUNDLE_BYTES
+    assert (BUNDLE / "README.md").exists()
+    layout = DatasetLayout.from_dir(BUNDLE)
+    assert layout.synthetic and "test" in layout.annotations
+    records, report = layout.records("test")
+    assert not report.skipped and report.n_end_clipped == 0
+    videos = sorted({r.video_id for r in records})
+    assert len(videos) >= 12
+    store = VideoFeatureStore(layout.features)
+    test_voices = set(VOICE_SPLITS["test"])
+    scenes = {s["video_id"]: s for s in json.loads((BUNDLE / "scenes.json").read_text())}
+    for vid in videos:
+        assert layout.video_path(vid) is not None and layout.video_path(vid).stat().st_size > 1000
+        feats = store.get(vid)
+        assert feats.shape[1] == 500 and feats.shape[0] == int(round(scenes[vid]["duration_sec"] * 8)) // 8
+        assert scenes[vid]["split"] == "test"
+        assert {q["voice"] for q in scenes[vid]["queries"]} <= test_voices
+    for rec in records:
+        assert len(load_audio(layout.audio_dir / rec.wav_name)) > SAMPLE_RATE // 2

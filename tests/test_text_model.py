@@ -1,0 +1,92 @@
+"""Text-query grounder: vocabulary, tokenisation, batch consistency, overfitting, checkpoints."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from svg_core.checkpoint import load_checkpoint, save_checkpoint
+from svg_core.models import TextConfig, build_model, build_vocab
+from svg_core.models.text import tokenize
+from tests.model_batches import make_batch, select, single_thread  # noqa: F401 (autouse)
+
+CAPTIONS = ["A man throws a ball.", "The dog runs, then the dog sleeps.", "A woman's bike", "the end"]
+
+
+def tiny_text(**overrides) -> TextConfig:
+    return TextConfig.small(model_dim=64, chunk_num=2, attn_layers=1, embed_dim=16,
+                            vocab=build_vocab(CAPTIONS), **overrides)  # fmt: skip
+
+
+def test_tokenize_and_vocab():
+    assert tokenize("  A woman's BIKE, rides!") == ["a", "woman's", "bike", "rides"]
+    vocab = build_vocab(CAPTIONS)
+    assert vocab[:4] == ["<pad>", "<unk>", "a", "the"]  # by count (3 each), then alphabetical
+    assert len(vocab) == len(set(vocab))
+    frequent = build_vocab(CAPTIONS, min_count=2)
+    assert frequent == ["<pad>", "<unk>", "a", "the", "dog"]
+    with pytest.raises(ValueError, match="min_count"):
+        build_vocab(CAPTIONS, min_count=0)
+
+
+def test_unknown_words_empty_sentences_and_truncation():
+    model = build_model(tiny_text(max_words=3))
+    ids, lengths = model.tokenize(["the zebra dog runs fast", "", "!!!"])
+    vocab = model.cfg.vocab
+    assert ids[0].tolist() == [vocab.index("the"), 1, vocab.index("dog")]
+    assert lengths.tolist() == [3, 1, 1] and ids[1, 0] == 1
+    with pytest.raises(ValueError, match="sentence"):
+        model({"video": torch.zeros(1, 64, 500), "sentence": "not a list"})
+    with pytest.raises(ValueError, match="vocab"):
+        build_model(TextConfig.small(model_dim=64, chunk_num=2, attn_layers=1))
+
+
+def test_padded_batch_equals_single_items():
+    model = build_model(tiny_text()).eval()
+    batch = make_batch([5, 5, 5], seed=0, sentences=["a man throws a ball to the dog", "the end", ""])
+    with torch.no_grad():
+        out = model(batch)
+        for i in range(3):
+            single = model(select(batch, i))
+            torch.testing.assert_close(out["start_prob"][i], single["start_prob"][0], atol=2e-5, rtol=1e-4)
+            torch.testing.assert_close(out["inside_prob"][i], single["inside_prob"][0], atol=2e-5, rtol=1e-4)
+            n_q = int(single["query_mask"][0].sum())
+            torch.testing.assert_close(out["cq_attention"][i, :, :n_q], single["cq_attention"][0], atol=2e-5, rtol=1e-4)
+    assert out["query_mask"].sum(1).tolist() == [8, 2, 1]
+
+
+def test_tiny_batch_overfits():
+    torch.manual_seed(0)
+    model = build_model(tiny_text()).train()
+    batch = make_batch([5, 5], n_video=32, seed=1, spans=[(3.0, 9.0), (20.0, 28.0)],
+                       sentences=["a man throws a ball", "the dog sleeps"])  # fmt: skip
+    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
+    first = None
+    for _ in range(20):
+        loss, logs = model.loss(model(batch), batch)
+        first = first if first is not None else logs["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        out = model(batch)
+        final, _ = model.loss(out, batch)
+    assert float(final) < 0.25 * first
+    assert out["start_prob"].argmax(1).tolist() == [3, 20]
+
+
+def test_checkpoint_round_trip_keeps_the_vocabulary(tmp_path):
+    model = build_model(tiny_text()).eval()
+    save_checkpoint(tmp_path, model, model.cfg)
+    loaded, cfg, _ = load_checkpoint(tmp_path)
+    assert cfg.vocab == model.cfg.vocab
+    batch = make_batch([5], seed=2, sentences=["the dog runs"])
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(batch)["end_prob"], model(batch)["end_prob"])
+
+
+def test_paper_preset():
+    cfg = TextConfig.paper(vocab=build_vocab(CAPTIONS))
+    assert (cfg.model_dim, cfg.chunk_num, cfg.embed_dim) == (1024, 8, 300)
+    assert TextConfig.small().chunk_num == 4
