@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")  # no telemetry, no version look-up
@@ -24,7 +25,7 @@ import numpy as np  # noqa: E402
 
 from app import handlers as H  # noqa: E402
 from app import plots  # noqa: E402
-from app.resources import AppConfig, Backend, DemoSet  # noqa: E402
+from app.resources import AppConfig, Backend, DemoSet, configure_torch_threads  # noqa: E402
 
 MAX_FILE_SIZE = "10mb"  # 30 s of 48 kHz stereo 16-bit wav is 5.8 MB
 CONCURRENCY_LIMIT = 2  # this CPU has 2 cores; more parallel requests only queue inside torch
@@ -42,6 +43,18 @@ def _user_errors(fn):
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
+        except H.UserError as err:
+            raise gr.Error(str(err)) from err
+    wrapped.__name__ = fn.__name__
+    wrapped.__doc__ = fn.__doc__
+    return wrapped
+
+
+def _user_errors_streaming(fn):
+    """:func:`_user_errors` for generator handlers (gradio must still see a generator function)."""
+    def wrapped(*args, **kwargs):
+        try:
+            yield from fn(*args, **kwargs)
         except H.UserError as err:
             raise gr.Error(str(err)) from err
     wrapped.__name__ = fn.__name__
@@ -68,16 +81,19 @@ def _info_markdown(result: H.GroundingResult) -> str:
     iou = "" if result.e2e_iou is None else f", IoU **{result.e2e_iou:.2f}**"
     lines.append(f"**End-to-end** ({result.model_name}): {e2e['start_sec']:.1f}-{e2e['end_sec']:.1f} s{iou}; "
                  f"{lat['end_to_end']:.3f} s on {result.device}")
-    if result.cascade is None:
-        lines.append(f"**Cascade** ({result.asr_engine}): no query understood (empty transcript); ASR {lat['asr']:.3f} s")
+    if result.cascade_message == "pending":
+        lines.append(f"**Cascade** ({result.asr_engine} -> text grounder): the ASR is still running...")
+    elif result.cascade is None:
+        lines.append(f"**Cascade** ({result.asr_engine}): {result.cascade_message}; ASR {lat['asr']:.3f} s")
     else:
         c = result.cascade
         iou = "" if result.cascade_iou is None else f", IoU **{result.cascade_iou:.2f}**"
-        lines.append(f"**Cascade** ({result.asr_engine} -> text grounder): {c['start_sec']:.1f}-{c['end_sec']:.1f} s{iou}; "
+        lines.append(f"**Cascade** ({result.asr_engine} -> text grounder): "
+                     f"{c['start_sec']:.1f}-{c['end_sec']:.1f} s{iou}; "
                      f"ASR {lat['asr']:.3f} s + grounding {lat['text_grounding']:.3f} s")
     if result.wer is not None:
         lines.append(f"**WER** {result.wer:.2f} against the reference: \"{result.query.reference}\"")
-    else:
+    elif result.query.reference is None:
         lines.append("WER: no reference for a recorded/uploaded query")
     if result.query.gt_sec is not None:
         lines.append(f"Ground truth: {result.query.gt_sec[0]:.1f}-{result.query.gt_sec[1]:.1f} s")
@@ -95,6 +111,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     models = backend.model_names()
     thumbs = [(str(demo_set.thumbnail(v, backend.cache_dir / "thumbs")), v) for v in videos]
     eval_cache: dict[tuple, list[dict]] = {}
+    fig_dir = backend.cache_dir / "figures"
 
     def query_choices(video_id):
         return [(f"{r.start_sec:.1f}-{r.end_sec:.1f} s: {r.sentence}", r.query_id)
@@ -104,18 +121,32 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         return H.NoiseSettings(kind or "none", float(snr_db), float(proportion), int(seed or 0))
 
     # --- handlers (thin: the work is in app/handlers.py) -----------------------------------
-    @_user_errors
+    @_user_errors_streaming
     def ground(source, audio_path, typed_text, query_id, video_id, noise_kind, snr_db, proportion, seed,
                model_name, asr_engine):
-        """Ground one spoken query with the end-to-end model and the ASR cascade."""
+        """Ground one spoken query with the end-to-end model and the ASR cascade.
+
+        Streams twice: the end-to-end answer as soon as it is drawn (the cascade still running),
+        then everything with the cascade's answer. API callers get the final, complete outputs.
+        """
         query = H.load_query(backend, demo_set, source, video_id, audio_path, typed_text, query_id)
-        result = H.ground(backend, demo_set, query, video_id, settings(noise_kind, snr_db, proportion, seed),
-                          model_name, asr_engine)
+        result = H.ground_end_to_end(backend, demo_set, query, video_id,
+                                     settings(noise_kind, snr_db, proportion, seed), model_name, asr_engine)
         video = str(result.video_path) if result.video_path is not None else None
-        return (video, plots.timeline_figure(result),
-                plots.heatmap_figure(result, H.spectrogram(result.noisy_wave)),
-                _pcm16(result.noisy_wave), result.transcript or "(nothing understood)",
-                _info_markdown(result), result.summary(), round(float(result.e2e["start_sec"]), 2))
+        noisy = _pcm16(result.noisy_wave)
+        seek_sec = round(float(result.e2e["start_sec"]), 2)
+        # The cascade (ASR) runs in a worker thread while this one draws the end-to-end figures.
+        with ThreadPoolExecutor(1) as pool:
+            cascade = pool.submit(H.add_cascade, backend, demo_set, result)
+            heatmap = str(plots.save_png(plots.heatmap_figure(result, H.spectrogram(result.noisy_wave)), fig_dir,
+                                         "heatmap"))
+            timeline = str(plots.save_png(plots.timeline_figure(result), fig_dir, "timeline"))
+            yield (video, timeline, heatmap, noisy, "(the ASR is still running...)", _info_markdown(result),
+                   result.summary(), seek_sec)
+            result = cascade.result()
+        timeline = str(plots.save_png(plots.timeline_figure(result), fig_dir, "timeline"))
+        transcript = result.transcript or "(nothing recognised)"
+        yield (video, timeline, heatmap, noisy, transcript, _info_markdown(result), result.summary(), seek_sec)
 
     @_user_errors
     def sweep(source, audio_path, typed_text, query_id, video_id, noise_kind, snr_db, proportion, seed,
@@ -124,7 +155,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         query = H.load_query(backend, demo_set, source, video_id, audio_path, typed_text, query_id)
         result = H.robustness_sweep(backend, demo_set, query, video_id, settings(noise_kind, snr_db, proportion, seed),
                                     model_name, asr_engine, progress=lambda f, d: progress(f, desc=d))
-        return plots.robustness_figure(result)
+        return str(plots.save_png(plots.robustness_figure(result), fig_dir, "robustness"))
 
     @_user_errors
     def evaluate(noise_kind, snr_db, proportion, seed, model_name, asr_engine, order, progress=gr.Progress()):
@@ -207,15 +238,18 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                     with gr.Column(scale=2):
                         video_out = gr.Video(label="Video (seeks to the predicted start)", elem_id="video_out",
                                              interactive=False, height=320)
-                        timeline = gr.Plot(label="Timeline", elem_id="timeline")
-                        heatmap = gr.Plot(label="Attention over the noisy query", elem_id="heatmap")
+                        timeline = gr.Image(label="Timeline", elem_id="timeline", type="filepath", format="png",
+                                            interactive=False)
+                        heatmap = gr.Image(label="Attention over the noisy query", elem_id="heatmap",
+                                           type="filepath", format="png", interactive=False)
                         noisy_out = gr.Audio(label="Noisy query (what both paths heard)", type="numpy",
                                              interactive=False, elem_id="noisy_audio")
                         transcript = gr.Textbox(label="ASR transcript", elem_id="transcript", interactive=False)
                         info = gr.Markdown(elem_id="info")
                         with gr.Accordion("Details (JSON)", open=False):
                             summary = gr.JSON(elem_id="summary")
-                        robustness = gr.Plot(label="Robustness: IoU against SNR", elem_id="robustness")
+                        robustness = gr.Image(label="Robustness: IoU against SNR", elem_id="robustness",
+                                              type="filepath", format="png", interactive=False)
             with gr.Tab("Failure cases", id="cases"):
                 gr.Markdown("Ground every spoken query of the demo set with both paths under the current noise "
                             "settings (query i uses seed + i). Click a row to load it into the main view; click a "
@@ -231,6 +265,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         inputs = [source, audio, typed, query_dd, video_dd, noise_kind, snr_db, proportion, seed, model_dd, asr_radio]
         outputs = [video_out, timeline, heatmap, noisy_out, transcript, info, summary, seek_t]
         run_btn.click(ground, inputs, outputs, api_name="ground").then(None, seek_t, None, js=SEEK_JS)
+        seek_t.change(None, seek_t, None, js=SEEK_JS)  # seek on the first (end-to-end) update already
         sweep_btn.click(sweep, inputs, robustness, api_name="robustness")
         eval_btn.click(evaluate, [noise_kind, snr_db, proportion, seed, model_dd, asr_radio, order],
                        [table, rows_state], api_name="evaluate_demo_set", concurrency_limit=1)
@@ -275,4 +310,5 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    configure_torch_threads()  # process-wide, so only when run as a program
     main()

@@ -18,7 +18,7 @@ import numpy as np
 import soundfile as sf
 
 from app import handlers as H
-from app.resources import AppConfig, Backend, DemoSet
+from app.resources import AppConfig, Backend, DemoSet, configure_torch_threads
 
 
 class RecordingError(RuntimeError):
@@ -65,7 +65,8 @@ def record(seconds: float) -> tuple[np.ndarray, int]:
 def format_result(result: H.GroundingResult) -> str:
     """Human-readable lines: the video, the end-to-end segment, the cascade's answer."""
     fake = "  [FAKE: " + ", ".join(k for k, v in result.fake.items() if v) + "]" if result.any_fake else ""
-    lines = [f"video {result.video_id} ({result.duration_sec:.1f} s); model {result.model_name} on {result.device}{fake}"]
+    lines = [f"video {result.video_id} ({result.duration_sec:.1f} s); "
+             f"model {result.model_name} on {result.device}{fake}"]
     if not result.noise.clean:
         lines.append(f"noise: {result.noise.kind} at {result.noise.snr_db:g} dB over "
                      f"{result.noise_span_sec[0]:.2f}-{result.noise_span_sec[1]:.2f} s of the query")
@@ -73,10 +74,11 @@ def format_result(result: H.GroundingResult) -> str:
     lines.append(f"end-to-end: {e2e['start_sec']:.1f}-{e2e['end_sec']:.1f} s "
                  f"(score {float(e2e['score']):.3f}, {result.latency_sec['end_to_end']:.3f} s)")
     if result.cascade is None:
-        lines.append(f"cascade ({result.asr_engine}): no query understood (empty transcript)")
+        lines.append(f"cascade ({result.asr_engine}): {result.cascade_message}")
     else:
         c = result.cascade
-        lines.append(f"cascade ({result.asr_engine}): \"{result.transcript}\" -> {c['start_sec']:.1f}-{c['end_sec']:.1f} s "
+        lines.append(f"cascade ({result.asr_engine}): \"{result.transcript}\" -> "
+                     f"{c['start_sec']:.1f}-{c['end_sec']:.1f} s "
                      f"({result.latency_sec['cascade']:.3f} s)")
     return "\n".join(lines)
 
@@ -127,4 +129,5 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    configure_torch_threads()  # process-wide, so only when run as a program (not from tests)
     sys.exit(main())

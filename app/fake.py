@@ -207,3 +207,36 @@ def write_tiny_demo_set(out_dir, n_videos: int = 3, queries_per_video: int = 2, 
     (out / "new_test_data.json").write_text(json.dumps(items, indent=1))
     (out / "manifest.json").write_text(json.dumps({"synthetic": True, "note": "tiny fake set for tests"}))
     return out
+
+
+class FakeCascade:
+    """Stand-in for :class:`svg_core.cascade.Cascade`: fake ASR, then the fake grounder on the text.
+
+    Args:
+        engine: the ASR engine name ("whisper" or "sphinx").
+    """
+
+    is_fake = True
+
+    def __init__(self, engine: str = "whisper"):
+        self.engine = FakeASR(engine)
+        self.grounder = FakeGrounder("fake text grounder")
+
+    def run(self, video_features: np.ndarray, duration_sec: float, waveform: np.ndarray, sample_rate: int,
+            reference: str | None = None) -> dict:
+        """Same keys as ``Cascade.run``; an empty transcript is "no query understood"."""
+        from svg_core.cascade import NO_QUERY, word_error_rate
+
+        begin = time.perf_counter()
+        transcript = self.engine.transcribe(waveform, sample_rate)
+        grounding_begin = time.perf_counter()
+        understood = bool(transcript.text.strip())
+        grounding = self.grounder.localize(video_features, duration_sec, text=transcript.text) if understood else None
+        end = time.perf_counter()
+        return {
+            "engine": transcript.engine, "transcript": transcript.text, "known_words": transcript.text.split(),
+            "understood": understood, "message": "" if understood else f"{NO_QUERY}: an empty transcript",
+            "grounding": grounding, "reference": reference,
+            "wer": word_error_rate([reference], [transcript.text]) if reference is not None else None,
+            "latency_sec": {"asr": transcript.seconds, "grounding": end - grounding_begin, "total": end - begin},
+        }

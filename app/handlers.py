@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import jiwer
 import numpy as np
 
 from svg_core.audio import SAMPLE_RATE, AudioError, check_speech, load_audio, log_mel
@@ -186,15 +185,6 @@ def add_noise(wave: np.ndarray, noise: NoiseSettings, esc50=None) -> tuple[np.nd
     return mixed.astype(np.float32), span
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    """WER after lower-casing and removing punctuation (jiwer)."""
-    transform = jiwer.Compose([
-        jiwer.ToLowerCase(), jiwer.RemovePunctuation(), jiwer.RemoveMultipleSpaces(), jiwer.Strip(),
-        jiwer.ReduceToListOfListOfWords(),
-    ])
-    return float(jiwer.wer(reference, hypothesis, reference_transform=transform, hypothesis_transform=transform))
-
-
 def _iou(pred: dict | None, gt_sec: tuple[float, float] | None) -> float | None:
     if pred is None or gt_sec is None:
         return None
@@ -212,8 +202,9 @@ class GroundingResult:
         noisy_wave: float32 [n] at 16 kHz, what both paths heard.
         noise: the settings; noise_span_sec: the covered part (0, 0) when clean.
         e2e: the end-to-end grounder's ``localize`` dict; e2e_iou: IoU with the GT when known.
-        transcript: the ASR text ("" when nothing was understood); wer: vs the reference.
-        cascade: the text grounder's dict on the transcript, None when the transcript is empty.
+        transcript: the ASR text ("" when nothing was recognised); wer: vs the reference.
+        cascade: the text grounder's dict on the transcript, None when the cascade understood no
+            query (empty transcript, or no word the text model knows); cascade_message: why.
         latency_sec: "end_to_end", "asr", "text_grounding", "cascade" (asr + text) in seconds.
         device: where the end-to-end model ran.
         model_name, asr_engine: the choices.
@@ -233,6 +224,7 @@ class GroundingResult:
     wer: float | None
     cascade: dict | None
     cascade_iou: float | None
+    cascade_message: str
     latency_sec: dict[str, float]
     device: str
     model_name: str
@@ -258,6 +250,7 @@ class GroundingResult:
             "end_to_end_iou": self.e2e_iou,
             "cascade_sec": seg(self.cascade),
             "cascade_iou": self.cascade_iou,
+            "cascade_message": self.cascade_message,
             "transcript": self.transcript,
             "reference": self.query.reference,
             "wer": self.wer,
@@ -269,6 +262,66 @@ class GroundingResult:
             "asr_engine": self.asr_engine,
             "fake": self.fake,
         }
+
+
+def ground_end_to_end(backend, demo, query: SpokenQuery, video_id: str, noise: NoiseSettings,
+                      model_name: str, asr_engine: str) -> GroundingResult:
+    """Corrupt the query and ground it with the end-to-end model; the cascade fields stay empty
+    (``cascade_message == "pending"``) until :func:`add_cascade`. Arguments as :func:`ground`."""
+    check_video(demo, video_id)
+    if model_name not in backend.model_names():
+        raise UserError(f"Unknown model {model_name!r}; available: {backend.model_names()}.")
+    if asr_engine not in ("whisper", "sphinx"):
+        raise UserError(f"Unknown ASR engine {asr_engine!r}; choose 'whisper' or 'sphinx'.")
+    feats = demo.video_features(video_id)
+    duration_sec = demo.duration_sec(video_id)
+    noisy, span = add_noise(query.wave, noise, backend.esc50() if noise.kind.startswith("esc50") else None)
+    grounder = backend.grounder(model_name)
+    begin = time.perf_counter()
+    with backend.lock(f"model:{model_name}"):
+        e2e = grounder.localize(feats, duration_sec, audio=noisy)
+    e2e_sec = time.perf_counter() - begin
+    return GroundingResult(
+        video_id=video_id,
+        duration_sec=duration_sec,
+        video_path=demo.video_path(video_id),
+        query=query,
+        noisy_wave=noisy,
+        noise=noise,
+        noise_span_sec=span,
+        e2e=e2e,
+        e2e_iou=_iou(e2e, query.gt_sec),
+        transcript="",
+        wer=None,
+        cascade=None,
+        cascade_iou=None,
+        cascade_message="pending",
+        latency_sec={"end_to_end": e2e_sec},
+        device=str(e2e.get("device", getattr(grounder, "device", "cpu"))),
+        model_name=model_name,
+        asr_engine=asr_engine,
+        fake={"model": backend.is_fake(model_name), "asr": backend.asr_is_fake(),
+              "text_grounder": backend.text_is_fake()},
+    )
+
+
+def add_cascade(backend, demo, result: GroundingResult) -> GroundingResult:
+    """Run the ASR cascade on the same noisy query and fill the cascade fields of ``result``.
+
+    Safe to run in a worker thread while the caller draws the end-to-end figures.
+    """
+    feats = demo.video_features(result.video_id)
+    cascade = backend.cascade(result.asr_engine)
+    with backend.lock(f"cascade:{result.asr_engine}"):  # ASR decoders keep state: one utterance at a time
+        out = cascade.run(feats, result.duration_sec, result.noisy_wave, SAMPLE_RATE, reference=result.query.reference)
+    # An empty transcript, or one without a word the text model knows, is a valid ASR result:
+    # the cascade then understood no query and has no prediction.
+    prediction = out["grounding"] if out["understood"] else None
+    latency = {"end_to_end": result.latency_sec["end_to_end"], "asr": out["latency_sec"]["asr"],
+               "text_grounding": out["latency_sec"]["grounding"], "cascade": out["latency_sec"]["total"]}
+    return replace(result, transcript=out["transcript"].strip(), wer=out["wer"], cascade=prediction,
+                   cascade_iou=_iou(prediction, result.query.gt_sec), cascade_message=out["message"],
+                   latency_sec=latency)
 
 
 def ground(backend, demo, query: SpokenQuery, video_id: str, noise: NoiseSettings,
@@ -287,52 +340,8 @@ def ground(backend, demo, query: SpokenQuery, video_id: str, noise: NoiseSetting
     Returns:
         A :class:`GroundingResult`.
     """
-    check_video(demo, video_id)
-    if model_name not in backend.model_names():
-        raise UserError(f"Unknown model {model_name!r}; available: {backend.model_names()}.")
-    if asr_engine not in ("whisper", "sphinx"):
-        raise UserError(f"Unknown ASR engine {asr_engine!r}; choose 'whisper' or 'sphinx'.")
-    feats = demo.video_features(video_id)
-    duration_sec = demo.duration_sec(video_id)
-    noisy, span = add_noise(query.wave, noise, backend.esc50() if noise.kind.startswith("esc50") else None)
-    grounder = backend.grounder(model_name)
-    begin = time.perf_counter()
-    with backend.lock(f"model:{model_name}"):
-        e2e = grounder.localize(feats, duration_sec, audio=noisy)
-    e2e_sec = time.perf_counter() - begin
-    asr = backend.asr(asr_engine)
-    with backend.lock(f"asr:{asr_engine}"):  # decoders keep state: one utterance at a time
-        transcript = asr.transcribe(noisy, SAMPLE_RATE)
-    text = transcript.text.strip()
-    cascade, text_sec = None, 0.0
-    if text:  # an empty transcript is a valid ASR result: the cascade understood no query
-        begin = time.perf_counter()
-        with backend.lock("model:text"):
-            cascade = backend.text_grounder().localize(feats, duration_sec, text=text)
-        text_sec = time.perf_counter() - begin
-    wer = word_error_rate(query.reference, text) if query.reference else None
-    return GroundingResult(
-        video_id=video_id,
-        duration_sec=duration_sec,
-        video_path=demo.video_path(video_id),
-        query=query,
-        noisy_wave=noisy,
-        noise=noise,
-        noise_span_sec=span,
-        e2e=e2e,
-        e2e_iou=_iou(e2e, query.gt_sec),
-        transcript=text,
-        wer=wer,
-        cascade=cascade,
-        cascade_iou=_iou(cascade, query.gt_sec),
-        latency_sec={"end_to_end": e2e_sec, "asr": transcript.seconds, "text_grounding": text_sec,
-                     "cascade": transcript.seconds + text_sec},
-        device=str(e2e.get("device", getattr(grounder, "device", "cpu"))),
-        model_name=model_name,
-        asr_engine=asr_engine,
-        fake={"model": backend.is_fake(model_name), "asr": backend.asr_is_fake(),
-              "text_grounder": backend.text_is_fake()},
-    )
+    result = ground_end_to_end(backend, demo, query, video_id, noise, model_name, asr_engine)
+    return add_cascade(backend, demo, result)
 
 
 def spectrogram(wave: np.ndarray) -> np.ndarray:

@@ -7,6 +7,9 @@ concurrent requests can draw at the same time.
 
 from __future__ import annotations
 
+import uuid
+from pathlib import Path
+
 import matplotlib
 
 matplotlib.use("Agg")  # headless; must precede any backend use
@@ -43,7 +46,9 @@ def timeline_figure(result) -> Figure:
         rows.append(("ground truth", result.query.gt_sec, GT_COLOUR, ""))
     rows.append(("end-to-end", (result.e2e["start_sec"], result.e2e["end_sec"]), E2E_COLOUR,
                  _fmt_iou(result.e2e_iou)))
-    if result.cascade is not None:
+    if result.cascade_message == "pending":
+        rows.append((f"cascade ({result.asr_engine})", None, CASCADE_COLOUR, "ASR running..."))
+    elif result.cascade is not None:
         rows.append((f"cascade ({result.asr_engine})", (result.cascade["start_sec"], result.cascade["end_sec"]),
                      CASCADE_COLOUR, _fmt_iou(result.cascade_iou)))
     else:
@@ -107,7 +112,8 @@ def heatmap_figure(result, spectrogram: np.ndarray) -> Figure:
         ax_att.axhline(y, color="white", lw=0.8, ls="--")
     ax_att.set_ylabel(f"video frame (of {n_v})")
     ax_att.set_xlabel("query time (s)   [dashed: predicted moment]")
-    ax_att.set_title("Context-query attention (end-to-end model)" + ("  [FAKE model]" if result.fake.get("model") else ""))
+    fake = "  [FAKE model]" if result.fake.get("model") else ""
+    ax_att.set_title("Context-query attention (end-to-end model)" + fake)
     span = result.noise_span_sec
     if span[1] > span[0]:
         for ax in (ax_spec, ax_att):
@@ -139,3 +145,19 @@ def robustness_figure(sweep) -> Figure:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return fig
+
+
+def save_png(fig: Figure, folder: Path, stem: str, keep: int = 256) -> Path:
+    """Write ``fig`` as a PNG under ``folder`` (unique name) and prune the oldest beyond ``keep``.
+
+    The app draws its figures to files itself, rather than handing Figures to gr.Plot, so the
+    end-to-end figures can be drawn while the ASR runs in another thread. A low PNG compression
+    level: these files only travel over the local link, and encoding is most of the cost.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{stem}-{uuid.uuid4().hex[:12]}.png"
+    fig.savefig(path, format="png", pil_kwargs={"compress_level": 1})
+    files = sorted(folder.glob("*.png"), key=lambda p: p.stat().st_mtime)
+    for old in files[:-keep]:
+        old.unlink(missing_ok=True)
+    return path

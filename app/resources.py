@@ -17,6 +17,7 @@ one copy. Nothing is ever downloaded.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import subprocess
@@ -48,6 +49,26 @@ def default_esc50_dir() -> Path | None:
     """``../shared/data/esc50`` beside the repository when it holds ESC-50, else None."""
     candidate = ROOT.parent / "shared" / "data" / "esc50"
     return candidate if (candidate / "meta" / "esc50.csv").exists() else None
+
+
+def compute_threads() -> int:
+    """CPU threads per request for torch and Whisper: ``$SVG_APP_THREADS``, default 1.
+
+    One thread each: requests run two at a time and the ASR runs beside the plotting, so more
+    threads only oversubscribe a small CPU (on this 2-core machine, a 5 s log-Mel took 0.25 s
+    with 2 torch threads under load and 0.01 s with 1).
+    """
+    value = os.environ.get("SVG_APP_THREADS", "1")
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"SVG_APP_THREADS must be a positive integer, found {value!r}")
+    return int(value)
+
+
+def configure_torch_threads() -> None:
+    """Apply :func:`compute_threads` to torch (call once, at program start)."""
+    import torch
+
+    torch.set_num_threads(compute_threads())
 
 
 @dataclass
@@ -175,21 +196,24 @@ class DemoSet:
 
     def thumbnail(self, video_id: str, cache_dir: Path) -> Path:
         """A PNG thumbnail: the middle frame of the mp4, or a picture of the features without one."""
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        out = cache_dir / f"{video_id}.png"
+        # One cache folder per dataset folder: two datasets may use the same video ids.
+        folder = cache_dir / hashlib.sha1(str(self.root.resolve()).encode()).hexdigest()[:12]
+        folder.mkdir(parents=True, exist_ok=True)
+        out = folder / f"{video_id}.png"
         if out.exists():
             return out
+        tmp = folder / f".{video_id}.{os.getpid()}.{threading.get_ident()}.png"
         mp4 = self.video_path(video_id)
-        if mp4 is not None and _ffmpeg_frame(mp4, self.duration_sec(video_id) / 2, out):
-            return out
-        from matplotlib.figure import Figure  # no pyplot: no global state
+        if mp4 is None or not _ffmpeg_frame(mp4, self.duration_sec(video_id) / 2, tmp):
+            from matplotlib.figure import Figure  # no pyplot: no global state
 
-        fig = Figure(figsize=(2.4, 1.35), dpi=80)
-        ax = fig.add_axes((0, 0, 1, 1))
-        ax.imshow(self.video_features(video_id).T[:64], aspect="auto", cmap="magma")
-        ax.text(0.03, 0.9, "features (no mp4)", color="white", fontsize=7, transform=ax.transAxes)
-        ax.set_axis_off()
-        fig.savefig(out)
+            fig = Figure(figsize=(2.4, 1.35), dpi=80)
+            ax = fig.add_axes((0, 0, 1, 1))
+            ax.imshow(self.video_features(video_id).T[:64], aspect="auto", cmap="magma")
+            ax.text(0.03, 0.9, "features (no mp4)", color="white", fontsize=7, transform=ax.transAxes)
+            ax.set_axis_off()
+            fig.savefig(tmp, format="png")
+        os.replace(tmp, out)  # atomic: a concurrent app never reads a half-written thumbnail
         return out
 
 
@@ -268,7 +292,6 @@ class Backend:
         self.audio_models = {c.name: c for c in self.checkpoints if c.query == "audio"}
         self.text_models = {c.name: c for c in self.checkpoints if c.query == "text"}
         self._grounders: dict[str, object] = {}
-        self._asr: dict[str, object] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._build_lock = threading.Lock()
         self._esc50 = None
@@ -302,25 +325,44 @@ class Backend:
                     self._grounders[model_name] = self._load_grounder(model_name, self.audio_models)
         return self._grounders[model_name]
 
-    def text_grounder(self):
-        """The cascade's text-query grounder (the first text checkpoint), or a fake one."""
-        if self.config.fake or not self.text_models:
-            key = "fake-text"
-            if key not in self._grounders:
-                from app.fake import FakeGrounder
-
-                self._grounders[key] = FakeGrounder("fake text grounder")
-            return self._grounders[key]
-        name = next(iter(self.text_models))
-        if f"text:{name}" not in self._grounders:
-            with self.lock(f"build:text:{name}"):
-                if f"text:{name}" not in self._grounders:
-                    self._grounders[f"text:{name}"] = self._load_grounder(name, self.text_models)
-        return self._grounders[f"text:{name}"]
-
     def text_is_fake(self) -> bool:
-        """True when the cascade's text grounder is fake."""
+        """True when the cascade's text grounder is fake (fake mode, or no text checkpoint)."""
         return self.config.fake or not self.text_models
+
+    def cascade(self, engine: str):
+        """The ASR cascade with ``engine`` ("whisper" or "sphinx"): :class:`svg_core.cascade.Cascade`
+        on the first text checkpoint, or :class:`app.fake.FakeCascade` (fake mode or no text model)."""
+        if engine not in ("whisper", "sphinx"):
+            raise ValueError(f"unknown ASR engine {engine!r}; choose 'whisper' or 'sphinx'")
+        key = f"cascade:{engine}"
+        if key not in self._grounders:
+            with self.lock(f"build:{key}"):
+                if key not in self._grounders:
+                    self._grounders[key] = self._build_cascade(engine)
+        return self._grounders[key]
+
+    def _build_cascade(self, engine: str):
+        from app.fake import FakeCascade
+
+        if self.config.fake:
+            return FakeCascade(engine)
+        if engine == "whisper":
+            from svg_core.asr import WhisperEngine
+
+            asr = WhisperEngine(cpu_threads=compute_threads())
+        else:
+            from svg_core.asr import get_engine
+
+            asr = get_engine(engine)
+        if not self.text_models:  # real ASR, fake text grounding: the UI says so
+            cascade = FakeCascade(engine)
+            cascade.engine = asr
+            return cascade
+        from svg_core.cascade import Cascade
+        from svg_core.predictor import Grounder
+
+        name = next(iter(self.text_models))
+        return Cascade(asr, Grounder.from_checkpoint(self.text_models[name].path))
 
     def _load_grounder(self, model_name: str, table: dict[str, CheckpointInfo]):
         if self.is_fake(model_name):
@@ -334,23 +376,6 @@ class Backend:
         return Grounder.from_checkpoint(table[model_name].path)
 
     # --- ASR, TTS, noise ---------------------------------------------------------------
-    def asr(self, engine: str):
-        """The ASR engine ("whisper" or "sphinx"), built once."""
-        if engine not in ("whisper", "sphinx"):
-            raise ValueError(f"unknown ASR engine {engine!r}; choose 'whisper' or 'sphinx'")
-        if engine not in self._asr:
-            with self.lock(f"build:asr:{engine}"):
-                if engine not in self._asr:
-                    if self.config.fake:
-                        from app.fake import FakeASR
-
-                        self._asr[engine] = FakeASR(engine)
-                    else:
-                        from svg_core.asr import get_engine
-
-                        self._asr[engine] = get_engine(engine)
-        return self._asr[engine]
-
     def speak(self, text: str) -> np.ndarray:
         """``text`` spoken by the bundled piper voice, float32 [n] at 16 kHz."""
         with self.lock("tts"):
@@ -402,5 +427,4 @@ class Backend:
     def warm_up(self, model_name: str | None = None, engine: str = "whisper") -> None:
         """Build the default model and ASR engine now (called in a thread at launch)."""
         self.grounder(model_name or self.model_names()[0])
-        self.text_grounder()
-        self.asr(engine)
+        self.cascade(engine)

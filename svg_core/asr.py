@@ -29,6 +29,7 @@ import os
 import shutil
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -176,7 +177,8 @@ def assemble_whisper_base(target: Path | None = None) -> Path:
     return target
 
 
-def _cuda_available() -> bool:
+def whisper_cuda_available() -> bool:
+    """True when CTranslate2 (the Whisper runtime) sees a CUDA device."""
     try:
         import ctranslate2
 
@@ -204,7 +206,8 @@ class WhisperEngine:
       sentences, and this avoids repetition loops on long inputs.
 
     Args:
-        device: "auto" (CUDA when CTranslate2 sees a GPU), "cpu" or "cuda".
+        device: "auto" (CUDA when CTranslate2 sees a GPU and can run on it, else the CPU with a
+            warning), "cpu" or "cuda" (errors out when CUDA does not work).
         beam_size: decoder beam width.
         vad_filter: run the Silero VAD before decoding.
         model_dir: a faster-whisper model folder; default: assembled from the pip wheels.
@@ -229,11 +232,24 @@ class WhisperEngine:
         if beam_size < 1:
             raise ValueError(f"beam_size must be >= 1, found {beam_size}")
         folder = Path(model_dir) if model_dir is not None else assemble_whisper_base()
-        self.device = ("cuda" if _cuda_available() else "cpu") if device == "auto" else device
-        compute_type = "float16" if self.device == "cuda" else "int8"
-        self.model = WhisperModel(str(folder), device=self.device, compute_type=compute_type, cpu_threads=cpu_threads)
         self.beam_size = beam_size
         self.vad_filter = vad_filter
+        self.device = ("cuda" if whisper_cuda_available() else "cpu") if device == "auto" else device
+        if self.device == "cuda":
+            try:
+                self.model = WhisperModel(str(folder), device="cuda", compute_type="float16")
+                # CTranslate2 opens cuBLAS (libcublas.so.12) lazily, at the first matrix product:
+                # decode 0.5 s of silence now so that a missing library fails here, not mid-query.
+                list(self.model.transcribe(np.zeros(SAMPLE_RATE // 2, np.float32), language="en", beam_size=1)[0])
+            except (RuntimeError, ValueError, OSError) as err:
+                if device == "cuda":
+                    raise
+                warnings.warn(f"Whisper could not run on CUDA ({err}); using the CPU. The CTranslate2 wheel "
+                              "needs CUDA 12 cuBLAS/cuDNN 9 (pip install nvidia-cublas-cu12 nvidia-cudnn-cu12).",
+                              RuntimeWarning, stacklevel=2)
+                self.device = "cpu"
+        if self.device == "cpu":
+            self.model = WhisperModel(str(folder), device="cpu", compute_type="int8", cpu_threads=cpu_threads)
 
     def transcribe(self, waveform: np.ndarray, sample_rate: int) -> Transcript:
         """Recognise one utterance.

@@ -231,7 +231,12 @@ def log_mel(wave: torch.Tensor | np.ndarray) -> torch.Tensor:
     # DC removal and pre-emphasis as in the released front-end (method-notes 1.3).
     x = x - x.mean(dim=-1, keepdim=True)
     x = torch.cat([x[..., :1], x[..., 1:] - 0.97 * x[..., :-1]], dim=-1)
-    mel = _mel_transform(x.device)(x)  # [..., 128, frames]
+    n_out = n_frames(x.shape[-1])
+    if x.shape[-1] < N_FFT:
+        # The centred STFT reflect-pads by n_fft/2, which needs at least that many samples:
+        # zero-pad very short clips, then keep the frames the true length gives.
+        x = torch.nn.functional.pad(x, (0, N_FFT - x.shape[-1]))
+    mel = _mel_transform(x.device)(x)[..., :n_out]  # [..., 128, frames]
     db = 10.0 * torch.log10(mel.clamp_min(1e-10))
     peak = db.amax(dim=(-2, -1), keepdim=True)
     db = torch.maximum(db - peak, torch.tensor(-TOP_DB, device=db.device))  # [-80, 0]

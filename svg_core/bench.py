@@ -1,13 +1,16 @@
 """Benchmarks (commands, not tests).
 
     python -m svg_core.bench train [--preset small] [--models base vslnet text vgcl] [--batch-size 16]
+    python -m svg_core.bench latency [--data assets/demo_bundle] [--audio-checkpoint DIR] [--text-checkpoint DIR]
 
 ``train`` measures training throughput (samples per second: forward, loss, backward and one
 AdamW step with clipping, as ``svg_core.train`` does them) on random batches shaped like the
 real data (N_v = 64 video frames x 500, log-Mels of 3-8 s), on CPU and, when present, on CUDA
 in fp32 and with fp16 autocast. Data loading is excluded: it is measured by the training logs
-(``train_samples_per_sec`` in log.csv). Each sub-command is one ``add_*`` function that
-registers its parser and its handler.
+(``train_samples_per_sec`` in log.csv). ``latency`` times one query at a time (batch
+size 1): the end-to-end audio grounder against each ASR cascade (Whisper base / PocketSphinx +
+the text grounder), median and p90, on CPU and on CUDA when present. Each sub-command is one
+``add_*`` function that registers its parser and its handler.
 """
 
 from __future__ import annotations
@@ -145,12 +148,154 @@ def add_train(subparsers) -> None:
     p.set_defaults(func=run_train)
 
 
+SIL_ANCHOR = ("Anchor: SIL (ACL 2023) Table 2, batch size 1 on a GPU: end-to-end SIL 0.044 s vs the ASR "
+              "cascades ASR-Base 0.090 s and ASR-RTBPN 0.094 s per query (cascade/E2E 2.0-2.1x; their ASR is "
+              "wav2vec 2.0 and pre-processing is excluded). Here both sides include pre-processing: log-Mel "
+              "for the end-to-end model, resampling + VAD + decoding for the ASR.")
+
+
+def _latency_grounder(checkpoint: str | None, kind: str, sentences: list[str], device: torch.device):
+    """A Grounder from a checkpoint, or an untrained small-preset one (latency does not depend on weights)."""
+    from svg_core.predictor import Grounder
+
+    if checkpoint:
+        grounder = Grounder.from_checkpoint(checkpoint, device=device)
+        if grounder.query_kind != kind:
+            raise ValueError(f"{checkpoint} holds a {grounder.query_kind} grounder, expected a {kind} one")
+        return grounder
+    torch.manual_seed(0)
+    cfg = BaseConfig.small() if kind == "audio" else TextConfig.small(vocab=build_vocab(sentences))
+    return Grounder(build_model(cfg), cfg, device=device)
+
+
+def _percentiles(seconds: list[float]) -> tuple[float, float]:
+    import numpy as np
+
+    return float(np.median(seconds)), float(np.percentile(seconds, 90))
+
+
+def latency_rows(args: argparse.Namespace, device: torch.device) -> list[dict]:
+    """Per-query wall time (batch 1) of the end-to-end model and of each cascade on one device.
+
+    Every method sees the same queries: the first ``--queries`` items of the split (cycled
+    when the split is shorter), with the dataset's own seeded noise (``svg_core.cascade.noisy_query``),
+    and the raw video features (each ``localize`` call resamples them, as the app does).
+    The first ``--warmup`` queries of each method are run untimed.
+
+    Returns:
+        one dict per method: ``method``, ``device``, ``median_s``, ``p90_s``, ``parts`` (median
+        ASR and text-grounding seconds for cascades).
+    """
+    from svg_core.asr import get_engine, whisper_cuda_available
+    from svg_core.cascade import Cascade, noisy_query
+    from svg_core.data.dataset import DatasetLayout, GroundingDataset
+    from svg_core.noise import NoiseConfig, default_esc50_dir
+
+    layout = DatasetLayout.from_dir(args.data)
+    esc50 = str(default_esc50_dir()) if default_esc50_dir() else None
+    noise = None if args.noise == "clean" else NoiseConfig(preset=args.noise, esc50_dir=esc50)
+    dataset = GroundingDataset(layout, args.split, noise=noise, seed=args.seed)
+    if len(dataset) == 0:
+        raise ValueError(f"{args.data} has no {args.split} queries")
+    order = [i % len(dataset) for i in range(args.warmup + args.queries)]
+    queries = {i: noisy_query(dataset, i)[0] for i in sorted(set(order))}
+    videos = {r.video_id: dataset.features.get(r.video_id) for r in dataset.records}
+    sentences = [r.sentence for r in dataset.records]
+    audio_grounder = _latency_grounder(args.audio_checkpoint, "audio", sentences, device)
+    text_grounder = _latency_grounder(args.text_checkpoint, "text", sentences, device)
+
+    rows = []
+    times = []
+    for step, index in enumerate(order):
+        rec = dataset.records[index]
+        began = time.perf_counter()
+        audio_grounder.localize(videos[rec.video_id], rec.duration_sec, audio=queries[index])  # syncs CUDA
+        if step >= args.warmup:
+            times.append(time.perf_counter() - began)
+    rows.append({"method": f"end-to-end audio ({type(audio_grounder.model).__name__})", "device": str(device),
+                 "times": times, "parts": ""})
+    for engine_name in args.engines:
+        # Whisper follows the grounders onto the GPU when CTranslate2 has CUDA; else it stays on the CPU.
+        engine = get_engine(engine_name, "cuda" if device.type == "cuda" and whisper_cuda_available() else "cpu")
+        cascade = Cascade(engine, text_grounder)
+        times, asr_s, text_s = [], [], []
+        for step, index in enumerate(order):
+            rec = dataset.records[index]
+            began = time.perf_counter()
+            out = cascade.run(videos[rec.video_id], rec.duration_sec, queries[index], 16_000)
+            if step >= args.warmup:
+                times.append(time.perf_counter() - began)
+                asr_s.append(out["latency_sec"]["asr"])
+                text_s.append(out["latency_sec"]["grounding"])
+        rows.append({"method": f"{engine_name} ({engine.device}) + text grounding", "device": str(device),
+                     "times": times,
+                     "parts": f"asr {_percentiles(asr_s)[0]:.3f} + text {_percentiles(text_s)[0]:.4f}"})
+    for row in rows:
+        row["median_s"], row["p90_s"] = _percentiles(row.pop("times"))
+    return rows
+
+
+def run_latency(args: argparse.Namespace) -> int:
+    """``bench latency``: per-query latency, end-to-end audio model vs ASR cascades, median and p90."""
+    if args.queries < 50:
+        print(f"note: {args.queries} queries (< 50): medians and p90 are rough", file=sys.stderr)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    devices = [torch.device("cpu")]
+    if torch.cuda.is_available() and not args.cpu_only:
+        devices.append(torch.device("cuda"))
+    weights = ("checkpoints: " + ", ".join(f"{k}={v}" for k, v in
+                                           (("audio", args.audio_checkpoint), ("text", args.text_checkpoint)) if v)
+               ) if (args.audio_checkpoint or args.text_checkpoint) else ""
+    untrained = [k for k, v in (("audio", args.audio_checkpoint), ("text", args.text_checkpoint)) if not v]
+    print(f"latency per query, batch size 1, {args.queries} timed queries ({args.warmup} warm-up) from "
+          f"{args.data} [{args.split}, noise={args.noise}], cpu threads={torch.get_num_threads()}"
+          + (f", gpu={torch.cuda.get_device_name()}" if len(devices) > 1 else ""))
+    if weights:
+        print(weights)
+    if untrained:
+        print(f"untrained small-preset {' and '.join(untrained)} grounder(s): latency only, no accuracy")
+    print(f"{'device':<6} {'method':<44} {'median s':>9} {'p90 s':>8} {'x E2E':>7}  parts (median s)")
+    for device in devices:
+        rows = latency_rows(args, device)
+        e2e = rows[0]["median_s"]
+        for row in rows:
+            print(f"{device.type:<6} {row['method']:<44} {row['median_s']:9.4f} {row['p90_s']:8.4f} "
+                  f"{row['median_s'] / e2e:6.1f}x  {row['parts']}", flush=True)
+    print("PocketSphinx runs on the CPU in every row (it has no GPU path); ratio = median / end-to-end median.")
+    print(SIL_ANCHOR)
+    return 0
+
+
+def add_latency(subparsers) -> None:
+    """Register ``bench latency``."""
+    from svg_core.asr import ENGINES
+
+    p = subparsers.add_parser("latency", help="per-query latency: end-to-end audio model vs ASR cascades",
+                              description=run_latency.__doc__)
+    p.add_argument("--data", default="assets/demo_bundle", help="dataset folder with a split of spoken queries")
+    p.add_argument("--split", default="test", help="split to draw queries from (default test)")
+    p.add_argument("--audio-checkpoint", default=None,
+                   help="end-to-end audio grounder checkpoint (default: untrained BaseConfig.small)")
+    p.add_argument("--text-checkpoint", default=None,
+                   help="text grounder checkpoint for the cascades (default: untrained TextConfig.small)")
+    p.add_argument("--engines", nargs="+", default=list(ENGINES), choices=ENGINES, help="ASR engines to time")
+    p.add_argument("--queries", type=int, default=50, help="timed queries per method (>= 50 for the report)")
+    p.add_argument("--warmup", type=int, default=3, help="untimed queries per method first")
+    p.add_argument("--noise", default="clean", choices=["clean", "normal", "large"], help="noise preset of the queries")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch default)")
+    p.add_argument("--cpu-only", action="store_true", help="skip the CUDA rows even when a GPU is present")
+    p.set_defaults(func=run_latency)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """``python -m svg_core.bench SUBCOMMAND``; add a benchmark with one more ``add_*`` call."""
     parser = argparse.ArgumentParser(prog="python -m svg_core.bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_train(subparsers)
+    add_latency(subparsers)
     return parser
 
 

@@ -15,6 +15,7 @@ from app import handlers as H
 from app import plots
 from app.fake import FakeASR, FakeGrounder, write_tiny_demo_set
 from app.resources import FAKE_MODEL, AppConfig, Backend, DemoSet, discover_checkpoints
+from svg_core.cascade import word_error_rate
 
 SR = 16_000
 
@@ -49,7 +50,7 @@ def test_own_query_knows_ground_truth_iou_and_wer(backend, demo):
     result = H.ground(backend, demo, query, "v_fake0", H.NoiseSettings("white", 5.0, 0.6, 3), FAKE_MODEL, "whisper")
     assert 0.0 <= result.e2e_iou <= 1.0 and 0.0 <= result.cascade_iou <= 1.0
     assert result.transcript == FakeASR.TEXT
-    assert result.wer == pytest.approx(H.word_error_rate(record.sentence, FakeASR.TEXT)) and result.wer > 0
+    assert result.wer == pytest.approx(word_error_rate([record.sentence], [FakeASR.TEXT])) and result.wer > 0
     assert 0 < result.noise_span_sec[1] - result.noise_span_sec[0] <= len(query.wave) / SR
     assert result.video_path is not None and result.video_path.suffix == ".mp4"
     summary = result.summary()
@@ -157,6 +158,7 @@ def test_empty_transcript_means_no_cascade_answer(backend, demo, monkeypatch):
     result = H.ground(backend, demo, H.SpokenQuery(speech(), H.SOURCE_AUDIO), "v_fake0", H.NoiseSettings(),
                       FAKE_MODEL, "whisper")
     assert result.cascade is None and result.cascade_iou is None and result.transcript == ""
+    assert result.cascade_message.startswith("no query understood")
     fig = plots.timeline_figure(result)
     labels = " ".join(t.get_text() for t in fig.axes[0].get_yticklabels())
     assert "no query understood" in labels

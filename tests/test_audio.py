@@ -101,3 +101,9 @@ def test_log_mel_batch_equals_items():
     assert torch.allclose(both[0], log_mel(a), atol=1e-5) and torch.allclose(both[1], log_mel(b), atol=1e-5)
     with pytest.raises(AudioError):
         log_mel(np.zeros(0, np.float32))
+
+
+def test_log_mel_of_very_short_clips():
+    for n in (1, 100, 256, 511):
+        mel = log_mel(np.random.default_rng(n).standard_normal(n).astype(np.float32))
+        assert mel.shape == (n_frames(n), 128) and torch.isfinite(mel).all()

@@ -95,7 +95,7 @@ def test_load_refuses_pickle_posing_as_safetensors(tmp_path):
 def test_training_state_refuses_a_pickled_global(tmp_path):
     path = tmp_path / "training_state.pt"
     with open(path, "wb") as f:
-        pickle.dump({"epoch": 1, "hook": os.system}, f)  # a global: code to run at load time
+        pickle.dump({"epoch": 1, "hook": os.system}, f, protocol=2)  # a global: code to run at load
     with pytest.raises(ValueError, match="refusing to load .*(GLOBAL|Unsupported)"):
         ckpt.load_training_state(path)
 

@@ -208,3 +208,21 @@ def test_cpc_paper_preset_constructs():
     with torch.no_grad():
         out = model(make_batch([256], seed=4))
     assert out["c"].shape == (1, 64, 256) and out["cross_attention"].shape == (1, 64, 128)
+
+
+def test_cpc_padded_batch_equals_single_items_and_handles_empty_audio():
+    from tests.model_batches import select
+
+    model = build_model(tiny_cpc()).eval()
+    batch = make_batch([400, 130, 9, 0], seed=5)
+    with torch.no_grad():
+        out = model(batch)
+        for i in range(4):
+            single = model(select(batch, i))
+            n = int(single["lengths"][0])
+            assert int(out["lengths"][i]) == n
+            torch.testing.assert_close(out["c"][i, :n], single["c"][0, :n], atol=2e-5, rtol=1e-4)
+            torch.testing.assert_close(out["cross_attention"][i, :n], single["cross_attention"][0, :n], atol=2e-5, rtol=1e-4)
+    empty = make_batch([0, 2], seed=6)
+    loss, _ = model.train().loss(model(empty), empty)
+    assert float(loss.detach()) == 0.0

@@ -37,9 +37,10 @@ def build_model(cfg: ModelConfig, load_pretrained: bool = True) -> nn.Module:
 
     Args:
         cfg: one of the per-family config dataclasses.
-        load_pretrained: for Base/VSLNet with ``pretrained_encoder`` set, load the CPC/VGCL
-            weights from that path. Pass False when the weights come from a grounding
-            checkpoint (``cfg.cpc`` then describes the stage).
+        load_pretrained: for Base/VSLNet with ``pretrained_encoder`` set and ``cpc`` unset, read
+            the CPC/VGCL checkpoint at that path (its config becomes ``model.cfg.cpc``, its
+            encoder weights are loaded). With ``cpc`` already set (a saved grounding config)
+            the stage is built from it and the path is not read. False forbids the read.
 
     Returns:
         the model; grounders carry the resolved config as ``model.cfg``.

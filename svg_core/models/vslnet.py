@@ -14,7 +14,14 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from svg_core.models.base import AudioQueryEncoder, BaseConfig, BaseGrounder, GroundingConfig, VideoEncoder, build_audio_encoder
+from svg_core.models.base import (
+    AudioQueryEncoder,
+    BaseConfig,
+    BaseGrounder,
+    GroundingConfig,
+    VideoEncoder,
+    build_audio_encoder,
+)
 from svg_core.models.blocks import AttentionPool, RecurrentPredictor
 
 
