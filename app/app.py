@@ -236,16 +236,19 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                         run_btn = gr.Button("Ground the query", variant="primary", elem_id="run_btn")
                         sweep_btn = gr.Button("Robustness sweep (SNR 20 to -5 dB)", elem_id="sweep_btn")
                     with gr.Column(scale=2):
-                        video_out = gr.Video(label="Video (seeks to the predicted start)", elem_id="video_out",
-                                             interactive=False, height=320)
+                        with gr.Row():
+                            video_out = gr.Video(label="Video (seeks to the predicted start)", elem_id="video_out",
+                                                 interactive=False, height=300, scale=3)
+                            with gr.Column(scale=2):
+                                transcript = gr.Textbox(label="ASR transcript", elem_id="transcript",
+                                                        interactive=False)
+                                noisy_out = gr.Audio(label="Noisy query (what both paths heard)", type="numpy",
+                                                     interactive=False, elem_id="noisy_audio")
+                        info = gr.Markdown(elem_id="info")
                         timeline = gr.Image(label="Timeline", elem_id="timeline", type="filepath", format="png",
                                             interactive=False)
                         heatmap = gr.Image(label="Attention over the noisy query", elem_id="heatmap",
                                            type="filepath", format="png", interactive=False)
-                        noisy_out = gr.Audio(label="Noisy query (what both paths heard)", type="numpy",
-                                             interactive=False, elem_id="noisy_audio")
-                        transcript = gr.Textbox(label="ASR transcript", elem_id="transcript", interactive=False)
-                        info = gr.Markdown(elem_id="info")
                         with gr.Accordion("Details (JSON)", open=False):
                             summary = gr.JSON(elem_id="summary")
                         robustness = gr.Image(label="Robustness: IoU against SNR", elem_id="robustness",

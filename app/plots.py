@@ -117,11 +117,11 @@ def heatmap_figure(result, spectrogram: np.ndarray) -> Figure:
     span = result.noise_span_sec
     if span[1] > span[0]:
         for ax in (ax_spec, ax_att):
-            ax.axvspan(*span, color=NOISE_COLOUR, alpha=0.12, lw=0)
-            ax.axvline(span[0], color=NOISE_COLOUR, lw=1)
-            ax.axvline(span[1], color=NOISE_COLOUR, lw=1)
+            ax.axvspan(*span, ymin=0.94, ymax=1.0, color=NOISE_COLOUR, lw=0)  # a solid band on top
+            ax.axvline(span[0], color=NOISE_COLOUR, lw=1.6, ls="--")
+            ax.axvline(span[1], color=NOISE_COLOUR, lw=1.6, ls="--")
         ax_spec.text(span[0], spectrogram.shape[1] * 0.9, f" noise: {result.noise.kind}, {result.noise.snr_db:g} dB",
-                     color="white", fontsize=8, va="top")
+                     color="white", fontsize=8, va="top", fontweight="bold")
     ax_att.set_xlim(0, audio_sec)
     return fig
 

@@ -270,3 +270,30 @@ def test_cli_grounds_a_file_and_reports_errors(demo_dir, tmp_path, capsys, monke
     monkeypatch.setitem(sys.modules, "sounddevice", NoDevice("sounddevice"))
     assert cli.main(["--video", "v_fake0", "--record", "2", "--data", str(demo_dir)]) == 2
     assert "no microphone found" in capsys.readouterr().err
+
+
+def test_real_grounders_and_cascade_on_untrained_checkpoints(demo_dir, demo, tmp_path):
+    """The non-fake path end to end: svg_core Grounder checkpoints (small, untrained, written
+    here) for both the end-to-end model and the cascade's text model, PocketSphinx for the ASR."""
+    import torch
+
+    from svg_core.checkpoint import save_checkpoint
+    from svg_core.models import BaseConfig, TextConfig, build_model, build_vocab
+
+    torch.manual_seed(0)
+    cfg = BaseConfig.small()
+    save_checkpoint(tmp_path / "ckpts" / "base_small", build_model(cfg), cfg)
+    cfg = TextConfig.small(vocab=build_vocab([r.sentence for r in demo.records]))
+    save_checkpoint(tmp_path / "ckpts" / "text_small", build_model(cfg), cfg)
+    backend = Backend(AppConfig(data_dir=demo_dir, checkpoints_dir=tmp_path / "ckpts"))
+    assert backend.model_names() == ["base_small"] and not backend.text_is_fake()
+    record = demo.queries("v_fake1")[0]
+    query = H.load_query(backend, demo, H.SOURCE_OWN, "v_fake1", query_id=record.query_id)
+    result = H.ground(backend, demo, query, "v_fake1", H.NoiseSettings("white", 10.0, 0.5), "base_small", "sphinx")
+    assert result.fake == {"model": False, "asr": False, "text_grounder": False}
+    assert 0 <= result.e2e["start_sec"] <= result.e2e["end_sec"] <= result.duration_sec
+    assert result.e2e["attention"].shape == (64, len(query.wave) // 160 + 1)
+    assert result.wer is not None and result.latency_sec["asr"] > 0
+    # Tone bursts are no English: either nothing the text model knows, or a grounded transcript.
+    assert (result.cascade is None) == result.cascade_message.startswith("no query understood")
+    assert plots.timeline_figure(result) is not None
