@@ -425,6 +425,7 @@ class Backend:
         return choices
 
     def warm_up(self, model_name: str | None = None, engine: str = "whisper") -> None:
-        """Build the default model and ASR engine now (called in a thread at launch)."""
+        """Build the default model, the ASR cascade and the voice now (in a thread at launch)."""
         self.grounder(model_name or self.model_names()[0])
         self.cascade(engine)
+        self.speak("warm up")  # loads the piper voice (about 2 s the first time)

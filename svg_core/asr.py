@@ -22,7 +22,6 @@ malformed arrays (not 1-D, NaN/inf samples, a non-positive rate) raise ``ValueEr
 
 from __future__ import annotations
 
-import functools
 import importlib.util
 import io
 import os
@@ -354,19 +353,27 @@ class SphinxEngine:
         return Transcript(text=" ".join(words), seconds=time.perf_counter() - begin, engine=self.name)
 
 
-@functools.lru_cache(maxsize=None)
+_ENGINE_CACHE: dict[tuple[str, str], ASREngine] = {}
+
+
 def get_engine(name: str, device: str = "auto") -> ASREngine:
     """The engine called ``name`` ("whisper" or "sphinx"), built once per process and device.
 
     Args:
         name: "whisper" or "sphinx".
-        device: for Whisper, "auto", "cpu" or "cuda"; PocketSphinx always runs on the CPU.
+        device: for Whisper, "auto", "cpu" or "cuda" ("auto" shares the engine of the device it
+            resolved to); PocketSphinx always runs on the CPU.
     """
-    if name == "whisper":
-        return WhisperEngine(device=device)
-    if name == "sphinx":
-        return SphinxEngine()
-    raise ValueError(f"unknown ASR engine {name!r}; choose one of {ENGINES}")
+    if name not in ENGINES:
+        raise ValueError(f"unknown ASR engine {name!r}; choose one of {ENGINES}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', found {device!r}")
+    key = (name, "cpu" if name == "sphinx" else device)
+    if key not in _ENGINE_CACHE:
+        engine = WhisperEngine(device=device) if name == "whisper" else SphinxEngine()
+        _ENGINE_CACHE[key] = engine
+        _ENGINE_CACHE.setdefault((name, engine.device), engine)
+    return _ENGINE_CACHE[key]
 
 
 def transcribe(waveform: np.ndarray, sample_rate: int, engine: str = "whisper") -> Transcript:

@@ -1,8 +1,9 @@
 """The committed demo bundle: the first test-split videos of the default build, with mp4s.
 
 Because every video is planned from ``default_rng([seed, index])`` alone, these videos, their
-features, wavs and annotations are identical to the same videos of
-``python -m svg_core.synth build --out DIR`` with the same seed (see ``build.py``).
+wavs and annotations are identical to the same videos of ``python -m svg_core.synth build --out
+DIR`` with the same seed (see ``build.py``), and so are the features when both use worker
+processes (one BLAS thread each); otherwise the features agree to float rounding.
 """
 
 from __future__ import annotations
@@ -23,9 +24,14 @@ items). `scenes.json` describes each scene and names the voice of each wav; `man
 marks the data as synthetic. The app opens this folder by default.
 
 These are videos {first} .. {last} of the default build: the first {n} videos whose split is
-test, for seed {seed}. Rebuild (the files come out identical):
+test, for seed {seed}. Rebuild with:
 
     python -m svg_core.synth bundle --out assets/demo_bundle --videos {n} --seed {seed} --overwrite
+
+Annotations, wavs and mp4s come out byte-identical to the same videos of
+`python -m svg_core.synth build --out DIR --seed {seed}`; the features too when both runs use
+worker processes (`--workers 2`, one BLAS thread each), and otherwise agree to float rounding
+(~1e-16: the QR behind the extractor's fixed mixing matrix depends on the BLAS thread count).
 
 Everything here is generated; nothing comes from ActivityNet. Total size {mb:.1f} MB.
 """
