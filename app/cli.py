@@ -85,7 +85,7 @@ def format_result(result: H.GroundingResult) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli", description=__doc__.splitlines()[0])
-    parser.add_argument("--video", required=True, help="video id of the demo set (see the app, or --list)")
+    parser.add_argument("--video", help="video id of the demo set (required unless --list)")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--wav", type=Path, help="spoken query file (wav/flac/mp3/ogg, any rate, up to 30 s)")
     source.add_argument("--record", type=float, metavar="SECONDS", help="record from the microphone")
@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         print("\n".join(demo_set.video_ids))
         return 0
+    if not args.video:
+        parser.error("--video ID is required (list the ids with --list)")
     backend = Backend(config)
     model = args.model or backend.model_names()[0]
     try:

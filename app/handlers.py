@@ -306,10 +306,7 @@ def ground_end_to_end(backend, demo, query: SpokenQuery, video_id: str, noise: N
 
 
 def add_cascade(backend, demo, result: GroundingResult) -> GroundingResult:
-    """Run the ASR cascade on the same noisy query and fill the cascade fields of ``result``.
-
-    Safe to run in a worker thread while the caller draws the end-to-end figures.
-    """
+    """Run the ASR cascade on the same noisy query and fill the cascade fields of ``result``."""
     feats = demo.video_features(result.video_id)
     cascade = backend.cascade(result.asr_engine)
     with backend.lock(f"cascade:{result.asr_engine}"):  # ASR decoders keep state: one utterance at a time

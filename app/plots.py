@@ -47,7 +47,7 @@ def timeline_figure(result) -> Figure:
     rows.append(("end-to-end", (result.e2e["start_sec"], result.e2e["end_sec"]), E2E_COLOUR,
                  _fmt_iou(result.e2e_iou)))
     if result.cascade_message == "pending":
-        rows.append((f"cascade ({result.asr_engine})", None, CASCADE_COLOUR, "ASR running..."))
+        rows.append((f"cascade ({result.asr_engine})", None, CASCADE_COLOUR, "(ASR running)"))
     elif result.cascade is not None:
         rows.append((f"cascade ({result.asr_engine})", (result.cascade["start_sec"], result.cascade["end_sec"]),
                      CASCADE_COLOUR, _fmt_iou(result.cascade_iou)))
@@ -150,9 +150,9 @@ def robustness_figure(sweep) -> Figure:
 def save_png(fig: Figure, folder: Path, stem: str, keep: int = 256) -> Path:
     """Write ``fig`` as a PNG under ``folder`` (unique name) and prune the oldest beyond ``keep``.
 
-    The app draws its figures to files itself, rather than handing Figures to gr.Plot, so the
-    end-to-end figures can be drawn while the ASR runs in another thread. A low PNG compression
-    level: these files only travel over the local link, and encoding is most of the cost.
+    The app draws its figures to files itself rather than handing Figures to gr.Plot (which
+    re-encodes them as webp on every update). A low PNG compression level: encoding is a large
+    part of the cost, and the files are small anyway.
     """
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{stem}-{uuid.uuid4().hex[:12]}.png"
