@@ -110,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--esc50", default=None, help="ESC-50 folder for the noise (default ../shared/data/esc50 if present)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="where to run the checkpoint (auto = CUDA when available)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="CPU intra-op threads (0 = torch default; 1 is fastest on a busy 2-core box)")
     parser.add_argument("--out", help="write the predictions jsonl here")
     args = parser.parse_args(argv)
     if args.pred:

@@ -104,7 +104,7 @@ def evaluate_checkpoint(args) -> tuple[list[dict], str]:
 
     Args:
         args: the evaluate CLI namespace: ``checkpoint``, ``data``, ``split``, ``noise``,
-            ``esc50``, ``seed``, ``batch_size``. Runs on CUDA when available.
+            ``esc50``, ``seed``, ``batch_size``, ``device`` (auto = CUDA when available), ``threads``.
 
     Returns:
         the prediction records and a title line naming the checkpoint, split and noise.
@@ -114,7 +114,10 @@ def evaluate_checkpoint(args) -> tuple[list[dict], str]:
     from svg_core.models import TextConfig
     from svg_core.noise import NoiseConfig, default_esc50_dir
 
-    device = "cuda" if torch.cuda.is_available() else "cpu"
+    requested = getattr(args, "device", "auto")
+    device = ("cuda" if torch.cuda.is_available() else "cpu") if requested == "auto" else requested
+    if getattr(args, "threads", 0):
+        torch.set_num_threads(args.threads)
     model, cfg, meta = load_checkpoint(args.checkpoint, device=device)
     layout = DatasetLayout.from_dir(args.data)
     esc50 = args.esc50 or (str(default_esc50_dir()) if default_esc50_dir() else None)
