@@ -32,10 +32,61 @@ FIRST_TARGET_SEC = 5.0
 LATER_TARGET_SEC = 2.0
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def start_server(config: AppConfig, tmp: Path, timeout_sec: float = 300.0) -> tuple[subprocess.Popen, str]:
+    """Start ``app/app.py`` on 127.0.0.1 at a free port with ``config``; wait until it answers.
+
+    Used by this benchmark, by ``app.screenshot`` and by the app tests. The server's output goes
+    to ``tmp/app_<port>.log`` and its gradio files to ``tmp/gradio``.
+
+    Returns:
+        (the process, to be stopped with :func:`stop_server`; the page URL).
+
+    Raises:
+        RuntimeError: the app exited or did not answer within ``timeout_sec`` (log tail included).
+    """
+    port = free_port()
+    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(tmp / "gradio"),
+               PYTHONUNBUFFERED="1", SVG_DATA_DIR=str(config.data_dir),
+               SVG_CHECKPOINTS_DIR=str(config.checkpoints_dir))
+    env.pop("SVG_APP_FAKE", None)
+    env.pop("SVG_ESC50_DIR", None)
+    if config.fake:
+        env["SVG_APP_FAKE"] = "1"
+    if config.esc50_dir is not None:
+        env["SVG_ESC50_DIR"] = str(config.esc50_dir)
+    log_path = tmp / f"app_{port}.log"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([sys.executable, str(ROOT / "app" / "app.py"), "--port", str(port)],
+                                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + timeout_sec
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited; log:\n{log_path.read_text()[-3000:]}")
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return proc, url
+        except OSError:
+            time.sleep(0.2)
+    stop_server(proc)
+    raise RuntimeError(f"the app did not answer within {timeout_sec:.0f} s; log:\n{log_path.read_text()[-3000:]}")
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop a server started by :func:`start_server` (that process only)."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -53,33 +104,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {config.data_dir} has no spoken queries", file=sys.stderr)
         return 2
 
-    port = _free_port()
     tmp = Path(tempfile.mkdtemp(prefix="svg_app_bench_"))
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(tmp / "gradio"),
-               SVG_DATA_DIR=str(config.data_dir), SVG_CHECKPOINTS_DIR=str(config.checkpoints_dir))
-    if config.fake:
-        env["SVG_APP_FAKE"] = "1"
-    if config.esc50_dir is not None:
-        env["SVG_ESC50_DIR"] = str(config.esc50_dir)
-    log_path = tmp / "server.log"
     begin = time.perf_counter()
-    with open(log_path, "w") as log:
-        server = subprocess.Popen([sys.executable, str(ROOT / "app" / "app.py"), "--port", str(port)],
-                                  cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
     try:
-        while True:
-            if server.poll() is not None:
-                print(f"error: the app exited; log:\n{log_path.read_text()[-2000:]}", file=sys.stderr)
-                return 1
-            try:
-                urllib.request.urlopen(url, timeout=2)
-                break
-            except OSError:
-                if time.perf_counter() - begin > 300:
-                    print("error: the app did not start in 300 s", file=sys.stderr)
-                    return 1
-                time.sleep(0.2)
+        server, url = start_server(config, tmp)
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    try:
         startup_sec = time.perf_counter() - begin
         from gradio_client import Client
 
@@ -102,8 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                 parts[key].append(result[6]["latency_sec"][key])
             fake = result[6]["fake"]
     finally:
-        server.terminate()  # only the server this command started
-        server.wait(timeout=30)
+        stop_server(server)
 
     first, later = times[0], times[1:]
     e2e_first, e2e_later = first_update[0], first_update[1:]

@@ -7,12 +7,6 @@ checkpoints and ASR when they are present in ``checkpoints/`` and ``assets/demo_
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -20,53 +14,24 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from app.bench import start_server
+from app.bench import stop_server as stop_app
 from app.fake import write_tiny_demo_set
-from app.resources import DEFAULT_DATA_DIR, FAKE_MODEL, discover_checkpoints
+from app.resources import DEFAULT_DATA_DIR, FAKE_MODEL, AppConfig, discover_checkpoints
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "out"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_app(tmp: Path, data_dir: Path | None, fake: bool = True, timeout_sec: float = 180.0):
-    """Start ``app/app.py`` in a subprocess; returns (process, url). The caller terminates it."""
+def start_app(tmp: Path, data_dir: Path | None, fake: bool = True):
+    """The app in a subprocess on 127.0.0.1 (app.bench.start_server); returns (process, url)."""
     OUT.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", GRADIO_TEMP_DIR=str(tmp / "gradio_tmp"),
-               PYTHONUNBUFFERED="1")
-    env.pop("SVG_APP_FAKE", None)
-    if fake:
-        env["SVG_APP_FAKE"] = "1"
+    config = AppConfig.from_env()
+    config.fake = fake
     if data_dir is not None:
-        env["SVG_DATA_DIR"] = str(data_dir)
-    log = open(tmp / f"app_{port}.log", "w")
-    proc = subprocess.Popen([sys.executable, str(ROOT / "app" / "app.py"), "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.monotonic() + timeout_sec
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"app exited early:\n{(tmp / f'app_{port}.log').read_text()[-3000:]}")
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return proc, url
-        except OSError:
-            time.sleep(0.5)
-    proc.terminate()
-    raise RuntimeError(f"app did not come up in {timeout_sec} s")
-
-
-def stop_app(proc: subprocess.Popen) -> None:
-    proc.terminate()  # only the process this test started
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+        config.data_dir = data_dir
+    config.checkpoints_dir = ROOT / "checkpoints"
+    return start_server(config, tmp, timeout_sec=180.0)
 
 
 def speech_wav(path: Path, seconds: float = 1.5, rate: int = 44_100, channels: int = 2) -> Path:
