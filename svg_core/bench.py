@@ -178,7 +178,7 @@ def latency_rows(args: argparse.Namespace, device: torch.device) -> list[dict]:
     """Per-query wall time (batch 1) of the end-to-end model and of each cascade on one device.
 
     Every method sees the same queries: the first ``--queries`` items of the split (cycled
-    when the split is shorter), with the dataset's own seeded noise (``svg_core.cascade.noisy_query``),
+    when the split is shorter), with the dataset's own seeded noise (``GroundingDataset.noisy_wave``),
     and the raw video features (each ``localize`` call resamples them, as the app does).
     The first ``--warmup`` queries of each method are run untimed.
 
@@ -187,7 +187,7 @@ def latency_rows(args: argparse.Namespace, device: torch.device) -> list[dict]:
         ASR and text-grounding seconds for cascades).
     """
     from svg_core.asr import get_engine, whisper_cuda_available
-    from svg_core.cascade import Cascade, noisy_query
+    from svg_core.cascade import Cascade
     from svg_core.data.dataset import DatasetLayout, GroundingDataset
     from svg_core.noise import NoiseConfig, default_esc50_dir
 
@@ -198,7 +198,7 @@ def latency_rows(args: argparse.Namespace, device: torch.device) -> list[dict]:
     if len(dataset) == 0:
         raise ValueError(f"{args.data} has no {args.split} queries")
     order = [i % len(dataset) for i in range(args.warmup + args.queries)]
-    queries = {i: noisy_query(dataset, i)[0] for i in sorted(set(order))}
+    queries = {i: dataset.noisy_wave(i)[0] for i in sorted(set(order))}
     videos = {r.video_id: dataset.features.get(r.video_id) for r in dataset.records}
     sentences = [r.sentence for r in dataset.records]
     audio_grounder = _latency_grounder(args.audio_checkpoint, "audio", sentences, device)

@@ -135,23 +135,6 @@ class Cascade:
         return result
 
 
-def noisy_query(dataset, index: int) -> tuple[np.ndarray, tuple[float, float], float]:
-    """The spoken query of item ``index`` with the dataset's own noise draw.
-
-    Mirrors ``GroundingDataset.__getitem__`` (generator seeded by ``[seed, epoch, index]``, then
-    ``NoiseConfig.apply``), so the cascade hears exactly what the end-to-end model hears;
-    ``tests/test_cascade.py`` checks that the log-Mels match.
-
-    Returns:
-        (float32 [n] at 16 kHz, covered span in seconds, snr_db or nan).
-    """
-    wave = dataset.clean_wave(dataset.records[index])
-    if dataset.noise is None or dataset.noise.preset == "clean":
-        return wave, (0.0, 0.0), float("nan")
-    rng = np.random.default_rng([dataset.seed, dataset.epoch, index])
-    return dataset.noise.apply(wave, rng)
-
-
 def evaluate_cascade(args: argparse.Namespace) -> dict:
     """What ``python -m svg_core.cascade evaluate`` runs; returns WER, metrics and counts."""
     from tqdm import tqdm
@@ -177,7 +160,7 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
             result = cascade.ground_text(video, rec.duration_sec, rec.sentence)
             hyps.append(rec.sentence)
         else:
-            wave, _span, _snr = noisy_query(dataset, index)
+            wave, _span, _snr = dataset.noisy_wave(index)
             result = cascade.run(video, rec.duration_sec, wave, 16_000)
             hyps.append(result["transcript"])
             asr_sec.append(result["latency_sec"]["asr"])

@@ -15,7 +15,7 @@ import torch
 
 from svg_core import asr
 from svg_core.audio import load_audio, log_mel
-from svg_core.cascade import NO_QUERY, Cascade, main, noisy_query, normalize_text, word_error_rate
+from svg_core.cascade import NO_QUERY, Cascade, main, normalize_text, word_error_rate
 from svg_core.checkpoint import save_checkpoint
 from svg_core.data.annotations import load_annotations
 from svg_core.data.dataset import DatasetLayout, GroundingDataset
@@ -127,7 +127,7 @@ def test_noisy_query_matches_dataset_noise(tiny_data):
     noise = NoiseConfig(preset="large", kinds=("white", "pink"))
     ds = GroundingDataset(DatasetLayout.from_dir(root), "test", noise=noise, seed=3)
     for index in range(2):
-        wave, span, snr_db = noisy_query(ds, index)
+        wave, span, snr_db = ds.noisy_wave(index)
         assert span[1] > span[0] and np.isfinite(snr_db)
         torch.testing.assert_close(log_mel(wave), ds[index]["audio"])  # what the audio model hears
 

@@ -226,6 +226,18 @@ class GroundingDataset(Dataset):
             return self.speech_cache.wave(record.wav_name)
         return load_audio(self.layout.audio_dir / record.wav_name, max_sec=self.max_audio_sec)
 
+    def noisy_wave(self, index: int) -> tuple[np.ndarray, tuple[float, float], float]:
+        """The spoken query of item ``index`` with this epoch's noise draw (the one source of it).
+
+        Returns:
+            (float32 [n] at 16 kHz, covered span in seconds, snr_db or nan when clean).
+        """
+        wave = self.clean_wave(self.records[index])
+        if self.noise is None or self.noise.preset == "clean":
+            return wave, (0.0, 0.0), float("nan")
+        rng = np.random.default_rng([self.seed, self.epoch, index])
+        return self.noise.apply(wave, rng)
+
     def __getitem__(self, index: int) -> dict:
         record = self.records[index]
         item = {"video": self.video(record.video_id), "record": record,
@@ -236,10 +248,7 @@ class GroundingDataset(Dataset):
             if clean and self.speech_cache is not None and record.wav_name in self.speech_cache:
                 mel = torch.from_numpy(self.speech_cache.mel(record.wav_name))
             else:
-                wave = self.clean_wave(record)
-                if not clean:
-                    rng = np.random.default_rng([self.seed, self.epoch, index])
-                    wave, span, snr_db = self.noise.apply(wave, rng)
+                wave, span, snr_db = self.noisy_wave(index)
                 mel = log_mel(wave)
             item["audio"] = mel
         item["noise_span_sec"] = span
