@@ -21,6 +21,7 @@ are not spelled out: Whisper writing "2" for "two" counts as an error.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 
@@ -144,6 +145,10 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
     from svg_core.noise import NoiseConfig, default_esc50_dir
     from svg_core.predictor import Grounder
 
+    if getattr(args, "threads", 0):
+        import torch
+
+        torch.set_num_threads(args.threads)
     grounder = Grounder.from_checkpoint(args.checkpoint, device=args.device)
     layout = DatasetLayout.from_dir(args.data)
     esc50 = args.esc50 or (str(default_esc50_dir()) if default_esc50_dir() else None)
@@ -151,24 +156,47 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
     dataset = GroundingDataset(layout, args.split, n_video_frames=grounder.cfg.n_video_frames, noise=noise,
                                seed=args.seed, with_audio=not args.oracle)
     n = len(dataset) if args.limit is None else min(args.limit, len(dataset))
-    cascade = Cascade(args.engine if not args.oracle else _NoEngine(), grounder)
+    cache = TranscriptCache(getattr(args, "transcripts", None), args.engine, args.noise, args.seed)
+    engine: ASREngine | _NoEngine
+    if args.oracle:
+        engine = _NoEngine()
+    elif cache.covers([dataset.records[i].query_id for i in range(n)]):
+        engine = _NoEngine()  # every transcript is cached: do not load the ASR model
+    elif args.engine == "whisper" and getattr(args, "threads", 0):
+        from svg_core.asr import WhisperEngine
+
+        engine = WhisperEngine(device="cpu", cpu_threads=args.threads)
+    else:
+        engine = args.engine
+    cascade = Cascade(engine, grounder)
     records, refs, hyps, not_understood, asr_sec = [], [], [], 0, []
     for index in tqdm(range(n), desc="cascade", unit="query", leave=False):
         rec = dataset.records[index]
         video = dataset.features.get(rec.video_id)
+        cached = cache.get(rec.query_id)
         if args.oracle:
             result = cascade.ground_text(video, rec.duration_sec, rec.sentence)
             hyps.append(rec.sentence)
+        elif cached is not None:
+            result = cascade.ground_text(video, rec.duration_sec, cached["transcript"])
+            hyps.append(cached["transcript"])
+            asr_sec.append(cached["asr_sec"])
         else:
             wave, _span, _snr = dataset.noisy_wave(index)
             result = cascade.run(video, rec.duration_sec, wave, 16_000)
             hyps.append(result["transcript"])
             asr_sec.append(result["latency_sec"]["asr"])
+            cache.add(rec.query_id, result["transcript"], result["latency_sec"]["asr"])
         refs.append(rec.sentence)
         not_understood += not result["understood"]
         windows = result["grounding"]["top5_sec"] if result["understood"] else []  # no query = a miss
         records.append({"query_id": rec.query_id, "video_id": rec.video_id, "duration_sec": rec.duration_sec,
                         "gt_window_sec": [rec.start_sec, rec.end_sec], "pred_windows_sec": windows})
+    if getattr(args, "pred", None):
+        from pathlib import Path
+
+        Path(args.pred).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.pred).write_text("".join(json.dumps(r) + "\n" for r in records))
     return {
         "engine": "oracle (original caption)" if args.oracle else args.engine,
         "noise": "n/a" if args.oracle else args.noise,
@@ -181,14 +209,60 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
     }
 
 
+class TranscriptCache:
+    """Transcripts of an evaluation kept in a JSONL file, so that ASR runs once per query and setting.
+
+    Each line is ``{"query_id", "engine", "noise", "seed", "transcript", "asr_sec"}``; only lines of
+    this cache's (engine, noise preset, noise seed) are used. New transcripts are appended as they
+    come, so an interrupted run loses nothing. With ``path=None`` the cache is off.
+    """
+
+    def __init__(self, path: str | None, engine: str, noise: str, seed: int) -> None:
+        from pathlib import Path
+
+        self.path = Path(path) if path else None
+        self.key = (engine, noise, int(seed))
+        self.entries: dict[str, dict] = {}
+        if self.path is not None and self.path.exists():
+            for number, line in enumerate(self.path.read_text().splitlines(), 1):
+                if not line.strip():
+                    continue
+                try:
+                    item = json.loads(line)
+                    key = (item["engine"], item["noise"], int(item["seed"]))
+                    entry = {"transcript": str(item["transcript"]), "asr_sec": float(item["asr_sec"])}
+                    query_id = str(item["query_id"])
+                except (ValueError, KeyError, TypeError) as exc:
+                    raise ValueError(f"{self.path} line {number} is not a transcript record ({exc}); "
+                                     "delete the file to recompute the transcripts") from None
+                if key == self.key:
+                    self.entries[query_id] = entry
+
+    def covers(self, query_ids: list[str]) -> bool:
+        return self.path is not None and all(q in self.entries for q in query_ids)
+
+    def get(self, query_id: str) -> dict | None:
+        return self.entries.get(query_id)
+
+    def add(self, query_id: str, transcript: str, asr_sec: float) -> None:
+        if self.path is None:
+            return
+        engine, noise, seed = self.key
+        self.entries[query_id] = {"transcript": transcript, "asr_sec": asr_sec}
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a") as f:
+            f.write(json.dumps({"query_id": query_id, "engine": engine, "noise": noise, "seed": seed,
+                                "transcript": transcript, "asr_sec": round(asr_sec, 4)}) + "\n")
+
+
 class _NoEngine:
     """Placeholder engine for ``--oracle``: the reference caption is grounded, nothing is heard."""
 
-    name = "oracle"
+    name = "none"
     device = "cpu"
 
     def transcribe(self, waveform: np.ndarray, sample_rate: int):  # pragma: no cover - never called
-        raise RuntimeError("the oracle cascade grounds the original caption; it has no ASR")
+        raise RuntimeError("this cascade grounds given text (original captions or cached transcripts); it has no ASR")
 
 
 def _print_summary(summary: dict, args: argparse.Namespace) -> None:
@@ -220,6 +294,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="noise seed (default 0, as svg_core.evaluate)")
     ev.add_argument("--esc50", default=None, help="ESC-50 folder for the noise (default ../shared/data/esc50 if present)")
     ev.add_argument("--device", default="cpu", help="device of the text grounder (default cpu)")
+    ev.add_argument("--threads", type=int, default=0,
+                    help="CPU threads for the grounder and Whisper (0 = library defaults; 1 on a busy 2-core box)")
+    ev.add_argument("--transcripts", default=None,
+                    help="JSONL transcript cache: reused for queries already in it, new ones appended "
+                         "(lets several text models share one ASR pass)")
+    ev.add_argument("--pred", default=None, help="also write per-query predictions (JSONL, as python -m svg_core.evaluate --pred reads)")
     return parser
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +94,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-batch-size", type=int, default=32, help="batch size of the per-epoch validation")
     p.add_argument("--log-every", type=int, default=10, help="write steps.csv / TensorBoard every N steps")
     p.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bars")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override one field of the model config, e.g. --set chunk_num=2 --set attn_layers=2 "
+                        "(repeatable; tuples as 128,256)")
     p.add_argument("--boundary-loss", default=None, choices=["ce", "kl"],
                    help="boundary loss: ce (paper) or kl (released code's smoothed KL); default: the config's")
     # pre-training (paper 5.2-5.3)
@@ -113,9 +116,41 @@ def build_parser() -> argparse.ArgumentParser:
 # ---------------------------------------------------------------------------------------------
 
 
+def parse_overrides(items: list[str], config_cls: type) -> dict[str, Any]:
+    """``["chunk_num=2", "davenet1_dims=64,128"]`` -> typed overrides of ``config_cls``'s fields.
+
+    Each value is converted like the field's default (bool, int, float, str, tuple of ints), so
+    a typo in a name or a value fails here with the list of valid names, not deep in a model.
+    """
+    defaults = {f.name: getattr(config_cls(), f.name) if f.name != "vocab" else None for f in fields(config_cls)}
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or key not in defaults:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(defaults))}")
+        default = defaults[key]
+        try:
+            if isinstance(default, bool):
+                if raw.lower() not in ("true", "false", "1", "0"):
+                    raise ValueError("expected true or false")
+                out[key] = raw.lower() in ("true", "1")
+            elif isinstance(default, int):
+                out[key] = int(raw)
+            elif isinstance(default, float):
+                out[key] = float(raw)
+            elif isinstance(default, tuple):
+                out[key] = tuple(int(v) for v in raw.split(","))
+            else:
+                out[key] = raw
+        except ValueError as exc:
+            raise ValueError(f"--set {item!r}: bad value for {key} (default {default!r}): {exc}") from None
+    return out
+
+
 def grounding_config(args: argparse.Namespace, train_sentences: list[str]) -> Any:
-    """The model-family config for a grounding ``--model`` and ``--preset``."""
-    overrides: dict[str, Any] = {}
+    """The model-family config for a grounding ``--model`` and ``--preset`` (plus ``--set`` overrides)."""
+    family = TextConfig if args.model == "text" else VSLNetConfig if args.model == "vslnet" else BaseConfig
+    overrides: dict[str, Any] = parse_overrides(getattr(args, "overrides", []) or [], family)
     if args.boundary_loss is not None:
         overrides["boundary_loss"] = args.boundary_loss
     if args.model == "text":
@@ -128,7 +163,6 @@ def grounding_config(args: argparse.Namespace, train_sentences: list[str]) -> An
         raise ValueError(f"--model {args.model} needs --pretrained-encoder DIR (the encoder/ of a pretrain run)")
     if args.pretrained_encoder:
         overrides.update(pretrained_encoder=str(args.pretrained_encoder), freeze_pretrained=args.freeze_encoder)
-    family = VSLNetConfig if args.model == "vslnet" else BaseConfig
     return (family.small if args.preset == "small" else family.paper)(**overrides)
 
 
@@ -136,6 +170,7 @@ def pretrain_config(args: argparse.Namespace) -> CPCConfig:
     """The ``CPCConfig`` of a ``--stage pretrain`` run (``cpc`` = audio only, ``vgcl`` = video-guided)."""
     factory = CPCConfig.small if args.preset == "small" else CPCConfig.paper
     return factory(
+        **parse_overrides(getattr(args, "overrides", []) or [], CPCConfig),
         video_guided=args.model == "vgcl", pacing=args.pacing, kappa=args.kappa,
         use_curriculum=not args.no_curriculum, use_entire_video=not args.no_entire_video,
         use_self_attention=not args.no_self_attention, crop_frames=args.crop_frames, seed=args.seed,

@@ -143,6 +143,30 @@ def test_evaluate_cli(tiny_data, capsys):
     assert "WER 0.0%" in printed and "no query understood: 0/2" in printed
 
 
+def test_transcript_cache_reuses_asr(tiny_data, tmp_path, capsys, monkeypatch):
+    root, ckpt = tiny_data
+    cache, pred = tmp_path / "transcripts.jsonl", tmp_path / "pred.jsonl"
+    args = ["evaluate", "--data", str(root), "--checkpoint", str(ckpt), "--limit", "2", "--engine", "sphinx",
+            "--noise", "normal", "--transcripts", str(cache), "--pred", str(pred)]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    lines = [json.loads(x) for x in cache.read_text().splitlines()]
+    assert len(lines) == 2 and {x["engine"] for x in lines} == {"sphinx"} and {x["noise"] for x in lines} == {"normal"}
+    assert len(pred.read_text().splitlines()) == 2
+
+    def no_asr(*_args, **_kwargs):
+        raise AssertionError("ASR ran although every transcript was cached")
+
+    monkeypatch.setattr("svg_core.cascade.get_engine", no_asr)
+    assert main(args) == 0
+    second = capsys.readouterr().out
+    assert second.splitlines()[1:] == first.splitlines()[1:]  # same WER and metrics from the cache
+    assert len(cache.read_text().splitlines()) == 2  # nothing appended
+    cache.write_text("not json\n")
+    with pytest.raises(ValueError, match="line 1 is not a transcript record"):
+        main(args)
+
+
 def test_bench_latency_table(tiny_data, capsys):
     from svg_core.bench import main as bench_main
 

@@ -200,4 +200,4 @@ def test_paper_presets_construct_and_run_one_item():
     vsl = build_model(VSLNetConfig.paper())
     assert type(vsl).__name__ == "VSLNetGrounder"
     small = BaseConfig.small()
-    assert small.model_dim < 512 and small.chunk_num == 4
+    assert small.model_dim < 512 and small.chunk_num == 1

@@ -191,6 +191,67 @@ def test_extractor_is_fixed_and_sees_motion():
         extractor.raw_clip_features(moving.astype(np.float32).reshape(1, 8, TINY_SIZE, TINY_SIZE, 3))
 
 
+def _square_clip(offsets_px: list[tuple[float, float]], angles_deg: list[float] | None = None,
+                 scales: list[float] | None = None) -> np.ndarray:
+    """uint8 [1, 8, 64, 64, 3]: a white bar on black at (32 + dx, 32 + dy), optionally turned or scaled."""
+    from PIL import Image, ImageDraw
+
+    frames = []
+    for k, (dx, dy) in enumerate(offsets_px):
+        img = Image.new("RGB", (256, 256))  # drawn at 4x, then box-filtered: sub-pixel motion
+        a = np.radians(angles_deg[k] if angles_deg else 0.0)
+        r = 4 * 9 * (scales[k] if scales else 1.0)
+        pts = [(x * r, y * r * 0.45) for x, y in ((-1, -1), (1, -1), (1, 1), (-1, 1))]
+        cx, cy = 4 * (32 + dx), 4 * (32 + dy)
+        ImageDraw.Draw(img).polygon(
+            [(cx + x * np.cos(a) - y * np.sin(a), cy + x * np.sin(a) + y * np.cos(a)) for x, y in pts], fill="white")
+        frames.append(np.asarray(img.resize((64, 64), Image.Resampling.BOX)))
+    return np.stack(frames)[None]
+
+
+def test_motion_field_block_is_position_free_and_tells_motions_apart():
+    """Block H (the last 16 raw values): means of translation x, y, rotation and scaling sit at 0, 3, 6, 9."""
+    steps = np.arange(8, dtype=float)
+    right = extractor.raw_clip_features(_square_clip([(s, 0.0) for s in steps]))[0, -16:]
+    left = extractor.raw_clip_features(_square_clip([(-s, 0.0) for s in steps]))[0, -16:]
+    down = extractor.raw_clip_features(_square_clip([(0.0, s) for s in steps]))[0, -16:]
+    turn = extractor.raw_clip_features(_square_clip([(0.0, 0.0)] * 8, angles_deg=list(6 * steps)))[0, -16:]
+    grow = extractor.raw_clip_features(_square_clip([(0.0, 0.0)] * 8, scales=list(1 + 0.05 * steps)))[0, -16:]
+    still = extractor.raw_clip_features(_square_clip([(0.0, 0.0)] * 8))[0, -16:]
+    assert right[0] > 0.3 and left[0] < -0.3 and abs(right[3]) < 0.5 * right[0]  # x, signed
+    assert down[3] > 0.3 and abs(down[0]) < 0.5 * down[3]  # y grows downwards
+    assert abs(turn[6]) > 0.3 and abs(turn[6]) > 2 * max(abs(turn[0]), abs(turn[3]))  # rotation
+    assert grow[9] > 0.3 and grow[9] > 2 * abs(grow[6])  # scaling
+    np.testing.assert_allclose(still, 0.0, atol=1e-6)
+    # the same motion elsewhere in the frame gives the same statistics
+    shifted = extractor.raw_clip_features(_square_clip([(s - 14.0, 10.0) for s in steps]))[0, -16:]
+    np.testing.assert_allclose(shifted, right, atol=0.1)
+
+
+def test_refeature_rewrites_only_the_features(tiny, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny, copy)
+    feature_file = copy / "sub_activitynet_v1-3.c3d.hdf5"
+    with h5py.File(feature_file, "r") as h5:
+        before = {k: h5[k]["c3d_features"][:] for k in h5}
+    with h5py.File(feature_file, "r+") as h5:  # stale features, as after an extractor change
+        for k in h5:
+            h5[k]["c3d_features"][...] = 0.0
+    wav_bytes = {p.name: p.read_bytes() for p in (copy / "audio").iterdir()}
+    assert synth_main(["refeature", str(copy), "--workers", "1"]) == 0
+    with h5py.File(feature_file, "r") as h5:
+        for k, v in before.items():
+            np.testing.assert_allclose(h5[k]["c3d_features"][:], v, atol=1e-5)
+    assert {p.name: p.read_bytes() for p in (copy / "audio").iterdir()} == wav_bytes
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert manifest["extractor"]["name"] == extractor.EXTRACTOR_NAME and "refeatured_wall_sec" in manifest
+    (copy / "scenes.json").unlink()
+    with pytest.raises(FileNotFoundError, match="scenes.json is missing"):
+        synth_main(["refeature", str(copy), "--workers", "1"])
+
+
 def test_blind_prior_and_stats(tiny, capsys):
     assert best_prior(np.array([[0.0, 0.5]] * 5 + [[0.1, 0.6]])) == pytest.approx((0.0, 0.5), abs=0.011)
     prior = blind_prior(tiny)

@@ -89,4 +89,4 @@ def test_checkpoint_round_trip_keeps_the_vocabulary(tmp_path):
 def test_paper_preset():
     cfg = TextConfig.paper(vocab=build_vocab(CAPTIONS))
     assert (cfg.model_dim, cfg.chunk_num, cfg.embed_dim) == (1024, 8, 300)
-    assert TextConfig.small().chunk_num == 4
+    assert TextConfig.small().chunk_num == 1

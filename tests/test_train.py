@@ -168,9 +168,24 @@ def test_pretrain_vgcl_then_ground_with_frozen_encoder(data_dir, tmp_path):
 def test_text_model_trains_from_the_cli(data_dir, tmp_path):
     out = tmp_path / "text"
     assert train.main(["--data", str(data_dir), "--model", "text", "--out", str(out), "--epochs", "1",
-                       "--batch-size", "8", "--no-progress"]) == 0
+                       "--batch-size", "8", "--no-progress", "--set", "chunk_num=2", "--set", "attn_layers=2"]) == 0
     _, cfg, meta = load_checkpoint(out / "best")
     assert "query" in cfg.vocab and meta["synthetic_data"] is True
+    assert (cfg.chunk_num, cfg.attn_layers) == (2, 2)  # --set overrides reach the saved config
+
+
+def test_set_overrides_are_typed_and_checked():
+    from svg_core.models import BaseConfig, CPCConfig
+
+    got = train.parse_overrides(["chunk_num=2", "davenet1_dims=32,64", "video_rnn=false", "dropout=0.2"], BaseConfig)
+    assert got == {"chunk_num": 2, "davenet1_dims": (32, 64), "video_rnn": False, "dropout": 0.2}
+    assert train.parse_overrides(["kappa=5"], CPCConfig) == {"kappa": 5}
+    with pytest.raises(ValueError, match="KEY one of .*chunk_num"):
+        train.parse_overrides(["chunks=2"], BaseConfig)
+    with pytest.raises(ValueError, match="bad value for chunk_num"):
+        train.parse_overrides(["chunk_num=two"], BaseConfig)
+    with pytest.raises(ValueError, match="expected KEY=VALUE"):
+        train.parse_overrides(["chunk_num"], BaseConfig)
 
 
 def test_bad_flags_raise_clear_errors(data_dir, tmp_path):

@@ -1,7 +1,8 @@
-"""Command line: ``python -m svg_core.synth build|stats|bundle``.
+"""Command line: ``python -m svg_core.synth build|refeature|stats|bundle``.
 
     python -m svg_core.synth build --out data/synth_default --workers 2
     python -m svg_core.synth build --out /tmp/tiny --videos 6 --workers 1 --no-piper --mp4 none
+    python -m svg_core.synth refeature data/synth_default --workers 2   # after an extractor change
     python -m svg_core.synth stats data/synth_default
     python -m svg_core.synth bundle --out assets/demo_bundle --videos 16 --overwrite
 """
@@ -29,6 +30,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--no-piper", action="store_true", help="leave out the piper voice (faster; espeak/flite only)")
     b.add_argument("--overwrite", action="store_true", help="delete a non-empty --out folder first")
 
+    r = sub.add_parser("refeature", help="recompute the features of a built folder with the current extractor")
+    r.add_argument("dir", type=Path, help="dataset folder made by build")
+    r.add_argument("--workers", type=int, default=2, help="worker processes (1 = in this process)")
+
     s = sub.add_parser("stats", help="print statistics beside ActivityNet's and the blind-prior baseline")
     s.add_argument("dir", type=Path, help="dataset folder")
     s.add_argument("--json", type=Path, default=None, help="also write the figures to this JSON file")
@@ -54,6 +59,12 @@ def main(argv: list[str] | None = None) -> int:
         from svg_core.synth.stats import main_stats
 
         main_stats(args.out)  # the achieved figures beside ActivityNet's, and the blind prior
+    elif args.command == "refeature":
+        from svg_core.synth.build import refeature
+
+        manifest = refeature(args.dir, workers=args.workers)
+        print(f"rewrote {args.dir}/sub_activitynet_v1-3.c3d.hdf5 with {manifest['extractor']['name']} "
+              f"in {manifest['refeatured_wall_sec']:.0f} s")
     elif args.command == "stats":
         from svg_core.synth.stats import main_stats
 

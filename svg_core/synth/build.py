@@ -144,22 +144,82 @@ def process_video(job: tuple[VideoPlan, str, float, int]) -> tuple[str, np.ndarr
     plan, out_dir, fps, frame_size = job
     out = Path(out_dir)
     scene = plan.scene
-    n_frames = n_frames_of(scene, fps)
     writer = _write_mp4_frames(out / "videos" / f"{scene.video_id}.mp4", fps, frame_size) if plan.mp4 else None
-    feats = []
     try:
-        for first in range(0, n_frames, RENDER_CHUNK_FRAMES):
-            frames = render_frames(scene, frame_size, fps, first, min(RENDER_CHUNK_FRAMES, n_frames - first))
-            feats.append(extractor.video_features(frames))
-            if writer is not None:
-                for frame in frames:
-                    writer.send(np.ascontiguousarray(frame))
+        features = render_features(scene, fps, frame_size, writer)
     finally:
         if writer is not None:
             writer.close()
-    features = np.concatenate(feats) if feats else np.zeros((0, extractor.FEATURE_DIM), np.float32)
     speech_sec = [write_utterance(u, out / "audio") for u in plan.utterances]
     return scene.video_id, features, speech_sec
+
+
+def render_features(scene: SceneSpec, fps: float, frame_size: int, writer=None) -> np.ndarray:
+    """Render a scene chunk by chunk and extract its features (frames also sent to ``writer``).
+
+    Returns:
+        float32 [n_frames // 8, 500].
+    """
+    n_frames = n_frames_of(scene, fps)
+    feats = []
+    for first in range(0, n_frames, RENDER_CHUNK_FRAMES):
+        frames = render_frames(scene, frame_size, fps, first, min(RENDER_CHUNK_FRAMES, n_frames - first))
+        feats.append(extractor.video_features(frames))
+        if writer is not None:
+            for frame in frames:
+                writer.send(np.ascontiguousarray(frame))
+    return np.concatenate(feats) if feats else np.zeros((0, extractor.FEATURE_DIM), np.float32)
+
+
+def _feature_job(job: tuple[dict, float, int]) -> tuple[str, np.ndarray]:
+    record, fps, frame_size = job
+    fields = {k: record[k] for k in SceneSpec.__dataclass_fields__}
+    scene = SceneSpec.from_dict(fields)
+    return scene.video_id, render_features(scene, fps, frame_size)
+
+
+def refeature(data_dir: str | Path, workers: int = 2, progress: bool = True) -> dict:
+    """Recompute the features of a built folder with the current extractor (wavs, mp4s, annotations kept).
+
+    Re-renders every scene of ``scenes.json`` (rendering is deterministic), writes a new feature
+    file beside the old one and swaps it in only when complete, then records the extractor in
+    ``manifest.json``. Use it after a change to ``extractor.py``; models trained on the old
+    features must be retrained.
+
+    Returns:
+        The updated manifest.
+    """
+    out = Path(data_dir)
+    manifest_path, scenes_path = out / "manifest.json", out / "scenes.json"
+    for path in (manifest_path, scenes_path):
+        if not path.is_file():
+            raise FileNotFoundError(f"{path} is missing: {out} is not a folder made by python -m svg_core.synth build")
+    manifest = json.loads(manifest_path.read_text())
+    records = json.loads(scenes_path.read_text())
+    t0 = time.time()
+    jobs = [(r, float(manifest["fps"]), int(manifest["frame_size"])) for r in records]
+    partial = out / (FEATURE_FILE + ".partial")
+    with h5py.File(partial, "w") as h5:
+        pool = None
+        if workers <= 1:
+            results = map(_feature_job, jobs)
+        else:
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ.setdefault(var, "1")
+            pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
+            results = pool.imap(_feature_job, jobs, chunksize=1)
+        try:
+            for vid, feats in tqdm(results, total=len(jobs), desc="features", disable=not progress):
+                h5.create_group(vid).create_dataset("c3d_features", data=feats)
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+    partial.replace(out / FEATURE_FILE)
+    manifest["extractor"] = extractor.describe()
+    manifest["refeatured_wall_sec"] = round(time.time() - t0, 1)
+    manifest_path.write_text(json.dumps(manifest, indent=1))
+    return manifest
 
 
 def _init_worker() -> None:

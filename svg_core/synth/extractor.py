@@ -16,9 +16,10 @@ is dropped, as C3D does), with pixels scaled to [0, 1], on box-filtered copies o
 | E motion profile | 7 | sqrt of the mean absolute difference of each consecutive frame pair, x 4 |
 | F colour | 18 | per-channel mean and std at the first, middle and last frame |
 | G edges | 64 | middle frame (x2): gradient-magnitude histogram over 4 orientations in a 4 x 4 grid, sqrt |
+| H motion field | 16 | position-free motion statistics of the x4 grey frames (version 2, see ``_motion_field``) |
 
-The 484 raw values (``RAW_DIM``) are centred by a fixed constant and mapped to 500 dimensions by the
-first 484 columns of a fixed random orthogonal 500 x 500 matrix (QR of a Gaussian matrix drawn
+The 500 raw values (``RAW_DIM``) are centred by a fixed constant and mapped to 500 dimensions by the
+first 500 columns (all of them) of a fixed random orthogonal 500 x 500 matrix (QR of a Gaussian matrix drawn
 with ``MIXING_SEED``). Every output dimension mixes all blocks, so none can be read on its own,
 while the map is an isometry: colour, shape (edge orientations and the appearance grid),
 position and motion stay linearly recoverable by a learned model. Output: float32 [T, 500],
@@ -34,9 +35,9 @@ import numpy as np
 CLIP_FRAMES = 8
 GRID = 8
 FEATURE_DIM = 500
-RAW_DIM = 192 + 112 + 64 + 27 + 7 + 18 + 64
+RAW_DIM = 192 + 112 + 64 + 27 + 7 + 18 + 64 + 16
 MIXING_SEED = 20220510
-EXTRACTOR_NAME = "synth-pixels-v1"
+EXTRACTOR_NAME = "synth-pixels-v2"  # v1 (blocks A-G) carried no position-free motion direction
 N_ORIENTATIONS = 4
 
 
@@ -58,7 +59,8 @@ def describe() -> dict:
         "dim": FEATURE_DIM,
         "blocks": "A 8x8 RGB means (192), B last-minus-first 8x8 grey + 4x4 RGB (112), C 8x8 motion energy (64), "
         "D motion-weighted 3x3x3 colour histogram (27), E per-pair motion profile (7), "
-        "F per-channel mean/std at 3 frames (18), G 4x4 grid x 4 edge orientations of the middle frame (64)",
+        "F per-channel mean/std at 3 frames (18), G 4x4 grid x 4 edge orientations of the middle frame (64), "
+        "H position-free motion field: translation, rotation, scaling, reversals, area, brightness (16)",
         "mixing": f"first {RAW_DIM} columns of a fixed random orthogonal 500x500 matrix, numpy default_rng({MIXING_SEED}) + QR",
     }
 
@@ -104,6 +106,62 @@ def _edge_histogram(mid: np.ndarray) -> np.ndarray:
     return np.sqrt(hist.reshape(n, -1) / (h * w / 16.0))
 
 
+def _motion_field(grey: np.ndarray) -> np.ndarray:
+    """Position-free motion statistics of clips, the stand-in for C3D's action selectivity.
+
+    For each consecutive frame pair, the brightness-constancy equation d = -(u . grad) is solved
+    in the least-squares sense over the pixels that changed, for four global motion fields around
+    the centroid of the change: translation along x and along y, rotation and scaling (the
+    Lucas-Kanade idea applied to whole-frame parametric models; written here because the whole
+    computation is a few weighted sums, not worth an optical-flow dependency). The clip's 16
+    values are, for each of the 4 coefficients, its mean, mean absolute value and standard
+    deviation over the 7 pairs (12); the share of pairs where the x and the y translation reverse
+    sign (2); the share of pixels that changed (1); the mean signed brightness change (1). None
+    depends on where the moving object is, so "bounce" (vertical), "shake" (horizontal), "spin"
+    (rotation) and "grow" (scaling) differ in these values wherever they happen.
+
+    Args:
+        grey: float32 [n, 8, H, W] grey levels in [0, 3] (RGB sums of the x4 frames).
+
+    Returns:
+        float32 [n, 16].
+    """
+    n, t, h, w = grey.shape
+    mid = 0.5 * (grey[:, 1:] + grey[:, :-1])  # [n, 7, H, W]
+    d = grey[:, 1:] - grey[:, :-1]
+    gx = np.zeros_like(mid)
+    gy = np.zeros_like(mid)
+    gx[..., 1:-1] = 0.5 * (mid[..., 2:] - mid[..., :-2])
+    gy[..., 1:-1, :] = 0.5 * (mid[..., 2:, :] - mid[..., :-2, :])
+    moving = (np.abs(d) > 0.02).astype(np.float32)
+    area = moving.sum(axis=(2, 3))  # [n, 7]
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32) / w  # normalised coordinates
+    wsum = np.maximum(area, 1.0)
+    cx = (moving * xx).sum(axis=(2, 3)) / wsum
+    cy = (moving * yy).sum(axis=(2, 3)) / wsum
+    rx = xx - cx[..., None, None]
+    ry = yy - cy[..., None, None]
+    # basis fields u_k at each pixel; their projection on the gradient: b_k = u_k . grad
+    basis = (gx, gy, -ry * gx + rx * gy, rx * gx + ry * gy)
+    coefs = []
+    for b in basis:
+        num = -(moving * b * d).sum(axis=(2, 3))
+        den = (moving * b * b).sum(axis=(2, 3)) + 1e-3
+        coefs.append(num / den)  # [n, 7]; pixels per frame (translation), radians per frame (rotation)...
+    # fixed scales bring the typical magnitudes near those of the other blocks
+    scale = (1.0, 1.0, 8.0, 8.0)
+    out = []
+    for c, k in zip(coefs, scale):
+        c = np.tanh(k * c)
+        out += [c.mean(axis=1), np.abs(c).mean(axis=1), c.std(axis=1)]
+    for c in coefs[:2]:
+        flips = (np.sign(c[:, 1:]) * np.sign(c[:, :-1]) < 0) & (np.abs(c[:, 1:]) > 0.05) & (np.abs(c[:, :-1]) > 0.05)
+        out.append(flips.mean(axis=1))
+    out.append(np.sqrt(area.mean(axis=1) / (h * w)))
+    out.append(np.tanh(10.0 * d.mean(axis=(1, 2, 3))))
+    return np.stack(out, axis=1).astype(np.float32)
+
+
 def raw_clip_features(clips: np.ndarray) -> np.ndarray:
     """Unmixed features of clips.
 
@@ -111,7 +169,7 @@ def raw_clip_features(clips: np.ndarray) -> np.ndarray:
         clips: uint8 [n_clips, 8, H, W, 3] with H, W divisible by 32.
 
     Returns:
-        float32 [n_clips, RAW_DIM] (blocks A-G, see module docstring).
+        float32 [n_clips, RAW_DIM] (blocks A-H, see module docstring).
     """
     if clips.ndim != 5 or clips.shape[1] != CLIP_FRAMES or clips.shape[-1] != 3 or clips.dtype != np.uint8:
         raise ValueError(f"clips must be uint8 [n, {CLIP_FRAMES}, H, W, 3], found {clips.dtype} {clips.shape}")
@@ -137,7 +195,8 @@ def raw_clip_features(clips: np.ndarray) -> np.ndarray:
     picks = x[:, [0, CLIP_FRAMES // 2, CLIP_FRAMES - 1]].reshape(n * 3, -1, 3)
     f = np.concatenate([picks.mean(axis=1), picks.std(axis=1)], axis=-1).reshape(n, -1)
     g = _edge_histogram(_pool(np.ascontiguousarray(clips[:, CLIP_FRAMES // 2]), 2))
-    return np.concatenate([a, b, c, d, e, f, g], axis=1).astype(np.float32)
+    hm = _motion_field(x.sum(axis=-1))
+    return np.concatenate([a, b, c, d, e, f, g, hm], axis=1).astype(np.float32)
 
 
 def clip_features(clips: np.ndarray) -> np.ndarray:
