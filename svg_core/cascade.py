@@ -192,11 +192,11 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
         windows = result["grounding"]["top5_sec"] if result["understood"] else []  # no query = a miss
         records.append({"query_id": rec.query_id, "video_id": rec.video_id, "duration_sec": rec.duration_sec,
                         "gt_window_sec": [rec.start_sec, rec.end_sec], "pred_windows_sec": windows})
-    if getattr(args, "pred", None):
+    if getattr(args, "out", None):
         from pathlib import Path
 
-        Path(args.pred).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.pred).write_text("".join(json.dumps(r) + "\n" for r in records))
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in records))
     return {
         "engine": "oracle (original caption)" if args.oracle else args.engine,
         "noise": "n/a" if args.oracle else args.noise,
@@ -299,7 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--transcripts", default=None,
                     help="JSONL transcript cache: reused for queries already in it, new ones appended "
                          "(lets several text models share one ASR pass)")
-    ev.add_argument("--pred", default=None, help="also write per-query predictions (JSONL, as python -m svg_core.evaluate --pred reads)")
+    ev.add_argument("--out", default=None, help="write the per-query predictions here (JSONL, as python -m svg_core.evaluate --out writes)")
     return parser
 
 

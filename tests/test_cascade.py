@@ -147,7 +147,7 @@ def test_transcript_cache_reuses_asr(tiny_data, tmp_path, capsys, monkeypatch):
     root, ckpt = tiny_data
     cache, pred = tmp_path / "transcripts.jsonl", tmp_path / "pred.jsonl"
     args = ["evaluate", "--data", str(root), "--checkpoint", str(ckpt), "--limit", "2", "--engine", "sphinx",
-            "--noise", "normal", "--transcripts", str(cache), "--pred", str(pred)]
+            "--noise", "normal", "--transcripts", str(cache), "--out", str(pred)]
     assert main(args) == 0
     first = capsys.readouterr().out
     lines = [json.loads(x) for x in cache.read_text().splitlines()]

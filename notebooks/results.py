@@ -1,0 +1,58 @@
+# %% [markdown]
+# # Results on the synthetic benchmark (docs/RESULTS.md)
+#
+# A notebook in Jupytext "percent" format: open it in Jupyter (with jupytext) or VS Code, or run
+# it top to bottom with `python notebooks/results.py`. It defines no logic: everything comes from
+# `svg_core.results`, which reads the runs of `bash notebooks/results_runs.sh LANE` and scores
+# their prediction files with `svg_core.evaluate.compute_metrics`. All data is SYNTHETIC.
+
+# %%
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
+sys.path.insert(0, str(ROOT))
+
+from svg_core import results  # noqa: E402
+
+RUNS = ROOT / "runs" / "results"
+DATA = ROOT / "data" / "synth_default"
+IMG = ROOT / "docs" / "img"
+IMG.mkdir(parents=True, exist_ok=True)
+CASCADE_LIMIT = 100  # the cascades transcribe the first 100 test queries (ASR is ~2 s per query on CPU)
+
+# %% [markdown]
+# ## Table 2: every method on the test split (noise preset "normal")
+
+# %%
+rows = [results.prior_row(DATA)] + results.table2(RUNS)
+print(results.format_table(rows))
+results.plot_rows(rows, IMG / "results_table2.png",
+                  title="Synthetic benchmark, test split, normal noise (mean ± std over seeds)")
+
+# %% [markdown]
+# The same rows on the cascade subset (first 100 test queries), so that end-to-end and cascade
+# rows compare on the same queries.
+
+# %%
+subset = results.table2(RUNS, limit=CASCADE_LIMIT)
+print(results.format_table(subset))
+
+# %% [markdown]
+# ## Fig. 4: clean / normal / large noise
+
+# %%
+levels = results.noise_rows(RUNS, limit=CASCADE_LIMIT)
+results.plot_noise(levels, IMG / "results_noise.png",
+                   title=f"R1@0.5 by noise preset, first {CASCADE_LIMIT} test queries (synthetic)")
+print(results.format_table([r for by in levels.values() for r in by.values()], metrics=("R1@0.5", "mIoU")))
+
+# %% [markdown]
+# ## Validation curves of the seed-0 grounding runs
+
+# %%
+curves = {name: results.val_curve(RUNS / name) for name in
+          ("base_s0", "cpc_base_s0", "vslnet_s0", "vgcl_base_s0", "text_s0")}
+results.plot_curves(curves, IMG / "results_val_curves.png", title="Validation R1@0.5 per epoch (synthetic)")
+print({k: v[-1] if v else None for k, v in curves.items()})
+print(results.wall_seconds(RUNS))

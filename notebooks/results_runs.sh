@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The training and evaluation runs behind docs/RESULTS.md (synthetic benchmark, CPU).
+#
+#   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | base | extra | cascade
+#
+# Each lane runs its jobs one after another with one CPU thread, so two lanes share a 2-core
+# machine without oversubscription. Runs go to runs/results/NAME (train logs in NAME.log),
+# test predictions to runs/results/eval/NAME_NOISE.jsonl. Re-running a finished job is skipped.
+set -euo pipefail
+LANE=${1:?lane: vgcl | base | extra | cascade}
+DATA=${2:-data/synth_default}
+PY=${PY:-.venv/bin/python}
+OUT=runs/results
+mkdir -p "$OUT/eval"
+COMMON=(--data "$DATA" --preset small --batch-size 32 --threads 1 --no-progress)
+GROUND_EPOCHS=${GROUND_EPOCHS:-5}
+PRE_EPOCHS=${PRE_EPOCHS:-3}
+
+train() {  # NAME ARGS... : one training run, skipped when NAME/best (or NAME/encoder) exists
+  local name=$1; shift
+  if [[ -e $OUT/$name/best/config.json || -e $OUT/$name/encoder/config.json ]]; then echo "skip $name"; return; fi
+  echo "$(date -u +%H:%M:%S) start $name"
+  /usr/bin/time -f "$name wall %e s" "$PY" -m svg_core.train "${COMMON[@]}" --out "$OUT/$name" "$@" > "$OUT/$name.log" 2>&1
+  echo "$(date -u +%H:%M:%S) done $name"
+}
+
+evaluate() {  # NAME NOISE : test metrics of NAME/best under a noise preset
+  local name=$1 noise=$2
+  [[ -e $OUT/eval/${name}_$noise.txt ]] && return
+  "$PY" -m svg_core.evaluate --checkpoint "$OUT/$name/best" --data "$DATA" --split test --noise "$noise" \
+    --threads 1 --out "$OUT/eval/${name}_$noise.jsonl" > "$OUT/eval/${name}_$noise.txt" 2>&1
+}
+
+vgcl() {  # pre-train (Eq. 7 curriculum, linear pacing, kappa 10) then ground, fine-tuning the encoder
+  local seed=$1 tag=${2:-} ; shift 2 || true
+  train "vgcl_pre${tag}_s$seed" --stage pretrain --model vgcl --epochs "$PRE_EPOCHS" --seed "$seed" "$@"
+  train "vgcl_base${tag}_s$seed" --model vgcl_base --pretrained-encoder "$OUT/vgcl_pre${tag}_s$seed/encoder" \
+    --epochs "$GROUND_EPOCHS" --seed "$seed"
+  evaluate "vgcl_base${tag}_s$seed" normal
+}
+
+case $LANE in
+  vgcl)
+    for seed in 0 1 2; do vgcl "$seed" ""; done
+    train base_s2 --model base --epochs "$GROUND_EPOCHS" --seed 2; evaluate base_s2 normal ;;
+  base)
+    train text_s0 --model text --epochs "$GROUND_EPOCHS" --seed 0; evaluate text_s0 normal
+    train base_s0 --model base --epochs "$GROUND_EPOCHS" --seed 0; evaluate base_s0 normal
+    train cpc_pre_s0 --stage pretrain --model cpc --epochs "$PRE_EPOCHS" --seed 0
+    train cpc_base_s0 --model cpc_base --pretrained-encoder "$OUT/cpc_pre_s0/encoder" --epochs "$GROUND_EPOCHS" --seed 0
+    evaluate cpc_base_s0 normal
+    train vslnet_s0 --model vslnet --epochs "$GROUND_EPOCHS" --seed 0; evaluate vslnet_s0 normal
+    for seed in 1 2; do train "text_s$seed" --model text --epochs "$GROUND_EPOCHS" --seed "$seed"; evaluate "text_s$seed" normal; done
+    train base_s1 --model base --epochs "$GROUND_EPOCHS" --seed 1; evaluate base_s1 normal ;;
+  extra)  # Fig. 4 noise levels for the seed-0 models
+    for name in base_s0 vgcl_base_s0; do for noise in clean large; do evaluate "$name" "$noise"; done; done ;;
+  cascade)  # ASR cascades on the first ${CASCADE_LIMIT:-100} test queries; transcripts cached for every text seed
+    for engine in whisper sphinx; do for noise in normal clean large; do for seed in 0 1 2; do
+      [[ -e $OUT/text_s$seed/best/config.json ]] || continue
+      f=$OUT/eval/cascade_${engine}_${noise}_text_s$seed
+      [[ -e $f.txt ]] && continue
+      "$PY" -m svg_core.cascade evaluate --data "$DATA" --checkpoint "$OUT/text_s$seed/best" --engine "$engine" \
+        --noise "$noise" --limit "${CASCADE_LIMIT:-100}" --threads 1 --transcripts "$OUT/eval/transcripts.jsonl" \
+        --out "$f.jsonl" > "$f.txt" 2>&1
+    done; done; done
+    ;;  # the original-caption row is the text model's own evaluation (text_sN_normal)
+  *) echo "unknown lane $LANE" >&2; exit 2 ;;
+esac

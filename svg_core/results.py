@@ -1,0 +1,241 @@
+"""Result tables and plots for docs/RESULTS.md, read from the runs of ``notebooks/results_runs.sh``.
+
+    python -m svg_core.results runs/results --data data/synth_default --img docs/img
+
+Every figure is recomputed here from logged files with :func:`svg_core.evaluate.compute_metrics`
+(the project's only metric code): per-query prediction files ``RUNS/eval/NAME_NOISE.jsonl`` and
+``RUNS/eval/cascade_ENGINE_NOISE_text_sK.jsonl``, training logs ``RUNS/NAME/log.csv`` and the wall
+times that ``results_runs.sh`` appends to ``RUNS/NAME.log``. Seeds are found by name (``_s0``,
+``_s1`` ...); a row reports the mean and the sample standard deviation over the seeds present.
+``notebooks/results.py`` calls these functions and draws the committed PNGs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import re
+import statistics
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from svg_core.evaluate import compute_metrics, read_predictions
+
+METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU")
+
+# (row label, file stem before the seed, file stem after it) of the paper's Table 2
+TABLE2_ROWS = (
+    ("Base", "base_s", "_normal"),
+    ("Base + CPC", "cpc_base_s", "_normal"),
+    ("VSLNet (audio)", "vslnet_s", "_normal"),
+    ("VGCL (full)", "vgcl_base_s", "_normal"),
+    ("Cascade: Whisper -> text", "cascade_whisper_normal_text_s", ""),
+    ("Cascade: PocketSphinx -> text", "cascade_sphinx_normal_text_s", ""),
+    ("Text, original caption", "text_s", "_normal"),
+)
+NOISE_LEVELS = ("clean", "normal", "large")
+FIG4_ROWS = (("Base", "base_s", ""), ("VGCL (full)", "vgcl_base_s", ""),
+             ("Cascade: Whisper", "cascade_whisper_{noise}_text_s", ""),
+             ("Cascade: PocketSphinx", "cascade_sphinx_{noise}_text_s", ""))
+
+
+@dataclass
+class Row:
+    """One table row: metrics of each seed found, and their mean and standard deviation.
+
+    Attributes:
+        label: row name.
+        seeds: seed numbers found.
+        per_seed: metrics dict of each seed (percentages).
+        n_queries: queries scored per seed.
+    """
+
+    label: str
+    seeds: list[int] = field(default_factory=list)
+    per_seed: list[dict] = field(default_factory=list)
+    n_queries: int = 0
+
+    def mean(self, metric: str) -> float:
+        return statistics.fmean(m[metric] for m in self.per_seed)
+
+    def std(self, metric: str) -> float:
+        """Sample standard deviation over seeds (0 with one seed)."""
+        values = [m[metric] for m in self.per_seed]
+        return statistics.stdev(values) if len(values) > 1 else 0.0
+
+
+def seed_files(eval_dir: Path, stem: str, suffix: str) -> dict[int, Path]:
+    """``{seed: path}`` of ``eval_dir/{stem}{seed}{suffix}.jsonl``."""
+    pattern = re.compile(re.escape(stem) + r"(\d+)" + re.escape(suffix) + r"\.jsonl$")
+    found = {}
+    for path in sorted(eval_dir.glob(f"{stem}*{suffix}.jsonl")):
+        match = pattern.fullmatch(path.name)
+        if match:
+            found[int(match.group(1))] = path
+    return found
+
+
+def row_from_files(label: str, files: dict[int, Path], limit: int | None = None) -> Row:
+    """Metrics of each seed's predictions (the first ``limit`` queries when given)."""
+    row = Row(label)
+    for seed, path in sorted(files.items()):
+        records = read_predictions(path)[:limit]
+        row.seeds.append(seed)
+        row.per_seed.append(compute_metrics(records))
+        row.n_queries = len(records)
+    return row
+
+
+def table2(runs_dir: str | Path, limit: int | None = None) -> list[Row]:
+    """The Table 2 rows found under ``runs_dir/eval`` (rows with no run yet are left out)."""
+    eval_dir = Path(runs_dir) / "eval"
+    rows = [row_from_files(label, seed_files(eval_dir, stem, suffix), limit) for label, stem, suffix in TABLE2_ROWS]
+    return [r for r in rows if r.per_seed]
+
+
+def noise_rows(runs_dir: str | Path, limit: int | None = None) -> dict[str, dict[str, Row]]:
+    """Fig. 4: ``{model label: {noise level: Row}}`` for the levels found."""
+    eval_dir = Path(runs_dir) / "eval"
+    out: dict[str, dict[str, Row]] = {}
+    for label, stem, _ in FIG4_ROWS:
+        for noise in NOISE_LEVELS:
+            if "{noise}" in stem:
+                files = seed_files(eval_dir, stem.format(noise=noise), "")
+            else:
+                files = seed_files(eval_dir, stem, f"_{noise}")
+            if files:
+                out.setdefault(label, {})[noise] = row_from_files(f"{label}, {noise}", files, limit)
+    return out
+
+
+def prior_row(data_dir: str | Path) -> Row:
+    """The blind prior (one fixed window from the training moments), as ``svg_core.synth stats`` prints it."""
+    from svg_core.synth.stats import blind_prior
+
+    prior = blind_prior(data_dir)
+    return Row("Blind prior (no query)", [0], [{m: prior.get(m, float("nan")) for m in METRICS}],
+               int(prior.get("n_queries", 0)))
+
+
+def format_table(rows: list[Row], metrics: tuple[str, ...] = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")) -> str:
+    """A markdown table: mean ± std over seeds, and the seeds and query counts."""
+    lines = ["| method | " + " | ".join(metrics) + " | seeds | queries |",
+             "|---|" + "---:|" * len(metrics) + "---|---:|"]
+    for row in rows:
+        cells = [f"{row.mean(m):.2f} ± {row.std(m):.2f}" if len(row.per_seed) > 1 else f"{row.mean(m):.2f}"
+                 for m in metrics]
+        lines.append(f"| {row.label} | " + " | ".join(cells) + f" | {','.join(map(str, row.seeds))} | {row.n_queries} |")
+    return "\n".join(lines)
+
+
+def val_curve(run_dir: str | Path, metric: str = "val_R1@0.5") -> list[tuple[int, float]]:
+    """``[(epoch, value)]`` of a validation metric from ``run_dir/log.csv``."""
+    path = Path(run_dir) / "log.csv"
+    if not path.is_file():
+        return []
+    with path.open() as handle:
+        return [(int(r["epoch"]), float(r[metric])) for r in csv.DictReader(handle) if r.get(metric)]
+
+
+def wall_seconds(runs_dir: str | Path) -> dict[str, float]:
+    """``{run name: wall seconds}`` from the ``NAME wall X s`` lines ``results_runs.sh`` logs."""
+    out = {}
+    for log in Path(runs_dir).glob("*.log"):
+        for line in log.read_text(errors="replace").splitlines()[-5:]:
+            match = re.fullmatch(r"(\S+) wall ([0-9.]+) s", line.strip())
+            if match:
+                out[match.group(1)] = float(match.group(2))
+    return out
+
+
+def plot_rows(rows: list[Row], path: str | Path, metric: str = "R1@0.5", title: str = "") -> None:
+    """Horizontal bars of ``metric`` (mean, with ±std whiskers over seeds) per row, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    labels = [f"{r.label} (n={len(r.per_seed)})" for r in rows]
+    ax.barh(labels, [r.mean(metric) for r in rows], xerr=[r.std(metric) for r in rows], color="#4c72b0", capsize=3)
+    for y, r in enumerate(rows):
+        ax.text(r.mean(metric) + r.std(metric) + 0.5, y, f"{r.mean(metric):.1f}", va="center", fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{metric} (%)")
+    ax.set_title(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_noise(levels: dict[str, dict[str, Row]], path: str | Path, metric: str = "R1@0.5", title: str = "") -> None:
+    """``metric`` against noise level (clean, normal, large) per model, saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for label, by_noise in levels.items():
+        xs = [i for i, n in enumerate(NOISE_LEVELS) if n in by_noise]
+        ys = [by_noise[NOISE_LEVELS[i]].mean(metric) for i in xs]
+        ax.plot(xs, ys, marker="o", label=label)
+    ax.set_xticks(range(len(NOISE_LEVELS)), NOISE_LEVELS)
+    ax.set_xlabel("noise preset of the spoken query")
+    ax.set_ylabel(f"{metric} (%)")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_curves(curves: dict[str, list[tuple[int, float]]], path: str | Path, ylabel: str = "val R1@0.5 (%)",
+                title: str = "") -> None:
+    """Validation curves (one line per run), saved as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for label, points in curves.items():
+        if points:
+            ax.plot(*zip(*points), marker=".", label=label)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m svg_core.results", description=__doc__.splitlines()[0])
+    parser.add_argument("runs", type=Path, help="folder of results_runs.sh (default layout runs/results)")
+    parser.add_argument("--data", type=Path, default=None, help="dataset folder, for the blind-prior row")
+    parser.add_argument("--cascade-limit", type=int, default=100,
+                        help="queries the cascades were run on: also prints every row on that subset")
+    args = parser.parse_args(argv)
+    if not (args.runs / "eval").is_dir():
+        raise SystemExit(f"{args.runs}/eval not found: run bash notebooks/results_runs.sh LANE first")
+    rows = ([prior_row(args.data)] if args.data else []) + table2(args.runs)
+    print("Table 2 (test split, noise=normal; cascade rows on their own subset, see 'queries')")
+    print(format_table(rows))
+    print(f"\nAll rows on the first {args.cascade_limit} test queries (the cascade subset)")
+    print(format_table(table2(args.runs, limit=args.cascade_limit)))
+    levels = noise_rows(args.runs, limit=args.cascade_limit)
+    if levels:
+        print(f"\nFig. 4 (R1@0.5 by noise preset, first {args.cascade_limit} test queries)")
+        print(format_table([r for by in levels.values() for r in (by[n] for n in NOISE_LEVELS if n in by)],
+                           metrics=("R1@0.5", "mIoU")))
+    walls = wall_seconds(args.runs)
+    if walls:
+        print("\nWall time per run (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(walls.items())))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

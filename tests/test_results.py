@@ -1,0 +1,70 @@
+"""Tests of svg_core.results: seed discovery, mean ± std, subsets, wall times and the PNG plots."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from svg_core import results
+
+
+def _write_preds(path: Path, hits: list[bool]) -> None:
+    """One query per entry: a prediction on the ground truth (hit) or far from it (miss)."""
+    with path.open("w") as f:
+        for i, hit in enumerate(hits):
+            pred = [10.0, 20.0, 1.0] if hit else [80.0, 90.0, 1.0]
+            f.write(json.dumps({"query_id": f"q{i}", "video_id": "v", "duration_sec": 100.0,
+                                "gt_window_sec": [10.0, 20.0], "pred_windows_sec": [pred]}) + "\n")
+
+
+@pytest.fixture()
+def runs(tmp_path: Path) -> Path:
+    ev = tmp_path / "eval"
+    ev.mkdir()
+    _write_preds(ev / "base_s0_normal.jsonl", [True, True, False, False])  # R1@0.5 = 50
+    _write_preds(ev / "base_s1_normal.jsonl", [True, True, True, False])  # 75
+    _write_preds(ev / "base_s0_large.jsonl", [True, False, False, False])  # 25
+    _write_preds(ev / "cascade_whisper_normal_text_s0.jsonl", [False, True])
+    _write_preds(ev / "vslnet_s0_normalised.jsonl", [True])  # another suffix: not a seed file of "_normal"
+    (tmp_path / "base_s0.log").write_text("epoch 1: ...\nbase_s0 wall 123.4 s\n")
+    run = tmp_path / "base_s0"
+    run.mkdir()
+    (run / "log.csv").write_text("epoch,step,val_R1@0.5\n1,10,30.5\n2,20,41.0\n")
+    return tmp_path
+
+
+def test_table2_rows_mean_and_std_over_seeds(runs):
+    rows = {r.label: r for r in results.table2(runs)}
+    assert set(rows) == {"Base", "Cascade: Whisper -> text"}
+    base = rows["Base"]
+    assert base.seeds == [0, 1] and base.n_queries == 4
+    assert base.mean("R1@0.5") == pytest.approx(62.5)
+    assert base.std("R1@0.5") == pytest.approx(17.6777, abs=1e-3)  # sample std of 50 and 75
+    assert rows["Cascade: Whisper -> text"].std("R1@0.5") == 0.0  # one seed
+    first_two = {r.label: r for r in results.table2(runs, limit=2)}["Base"]
+    assert first_two.mean("R1@0.5") == pytest.approx(100.0) and first_two.n_queries == 2
+    table = results.format_table(list(rows.values()))
+    assert "| Base | " in table and "62.50 ± 17.68" in table and "| 0,1 | 4 |" in table
+
+
+def test_noise_rows_wall_times_and_curves(runs):
+    levels = results.noise_rows(runs)
+    assert set(levels["Base"]) == {"normal", "large"} and levels["Base"]["large"].mean("R1@0.5") == 25.0
+    assert set(levels["Cascade: Whisper"]) == {"normal"}
+    assert results.wall_seconds(runs) == {"base_s0": 123.4}
+    assert results.val_curve(runs / "base_s0") == [(1, 30.5), (2, 41.0)]
+    assert results.val_curve(runs / "missing") == []
+
+
+def test_plots_write_pngs(runs, tmp_path):
+    rows = results.table2(runs)
+    results.plot_rows(rows, tmp_path / "t2.png", title="t")
+    results.plot_noise(results.noise_rows(runs), tmp_path / "noise.png")
+    results.plot_curves({"base": results.val_curve(runs / "base_s0")}, tmp_path / "curves.png")
+    for name in ("t2.png", "noise.png", "curves.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_needs_an_eval_folder(tmp_path, capsys):
+    with pytest.raises(SystemExit, match="eval not found"):
+        results.main([str(tmp_path)])
