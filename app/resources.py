@@ -350,11 +350,14 @@ class Backend:
             from svg_core.asr import WhisperEngine
 
             # Whisper is the slowest step: give it up to 4 threads (2.2 s instead of 2.9 s for a
-            # 5.7 s query with 2 threads instead of 1 on this 2-core CPU), and decode greedily:
-            # the app answers one query while a user waits (targets 5 s first, 2 s later), so it
-            # trades beam 5's small WER gain for speed. `python -m svg_core.cascade` keeps beam 5.
-            beam = int(os.environ.get("SVG_APP_WHISPER_BEAM", "1"))
-            asr = WhisperEngine(cpu_threads=min(4, os.cpu_count() or 1), beam_size=beam)
+            # 5.7 s query with 2 threads instead of 1 on this 2-core CPU), decode greedily and
+            # encode only the speech, not a 30 s window (WhisperEngine short_window): the app
+            # answers while a user waits (targets 5 s first, 2 s later). `python -m svg_core.bench
+            # asr` prints the WER and time of each mode; `python -m svg_core.cascade` keeps the
+            # standard window and beam 5. SVG_APP_WHISPER_FAST=0 restores the standard decoding.
+            fast = os.environ.get("SVG_APP_WHISPER_FAST", "1") != "0"
+            asr = WhisperEngine(cpu_threads=min(4, os.cpu_count() or 1), beam_size=1 if fast else 5,
+                                short_window=fast)
         else:
             from svg_core.asr import get_engine
 

@@ -2,6 +2,7 @@
 
     python -m svg_core.bench train [--preset small] [--models base vslnet text vgcl] [--batch-size 16]
     python -m svg_core.bench latency [--data assets/demo_bundle] [--audio-checkpoint DIR] [--text-checkpoint DIR]
+    python -m svg_core.bench asr [--data data/synth_default] [--split val] [--queries 40] [--noise normal]
 
 ``train`` measures training throughput (samples per second: forward, loss, backward and one
 AdamW step with clipping, as ``svg_core.train`` does them) on random batches shaped like the
@@ -9,7 +10,9 @@ real data (N_v = 64 video frames x 500, log-Mels of 3-8 s), on CPU and, when pre
 in fp32 and with fp16 autocast. Data loading is excluded: it is measured by the training logs
 (``train_samples_per_sec`` in log.csv). ``latency`` times one query at a time (batch
 size 1): the end-to-end audio grounder against each ASR cascade (Whisper base / PocketSphinx +
-the text grounder), median and p90, on CPU and on CUDA when present. Each sub-command is one
+the text grounder), median and p90, on CPU and on CUDA when present. ``asr`` compares Whisper's
+decoding modes on the same noisy queries: WER and median seconds of the standard 30 s window
+(beam 5 and greedy) and of the app's short window. Each sub-command is one
 ``add_*`` function that registers its parser and its handler.
 """
 
@@ -289,6 +292,59 @@ def add_latency(subparsers) -> None:
     p.set_defaults(func=run_latency)
 
 
+ASR_MODES = (("standard 30 s window, beam 5 (evaluation)", dict(beam_size=5)),
+             ("standard 30 s window, greedy", dict(beam_size=1)),
+             ("short window, greedy (the app)", dict(beam_size=1, short_window=True)))
+
+
+def run_asr(args: argparse.Namespace) -> int:
+    """``bench asr``: Whisper decoding modes side by side, WER and median time on the same queries."""
+    from svg_core.asr import WhisperEngine
+    from svg_core.cascade import word_error_rate
+    from svg_core.data.dataset import DatasetLayout, GroundingDataset
+    from svg_core.noise import NoiseConfig, default_esc50_dir
+
+    layout = DatasetLayout.from_dir(args.data)
+    esc50 = str(default_esc50_dir()) if default_esc50_dir() else None
+    noise = None if args.noise == "clean" else NoiseConfig(preset=args.noise, esc50_dir=esc50)
+    dataset = GroundingDataset(layout, args.split, noise=noise, seed=args.seed, with_audio=False)
+    step = max(1, len(dataset) // args.queries)
+    picks = list(range(0, len(dataset), step))[: args.queries]
+    waves = [dataset.noisy_wave(i)[0] for i in picks]
+    refs = [dataset.records[i].sentence for i in picks]
+    tag = "SYNTHETIC " if layout.synthetic else ""
+    print(f"Whisper base on CPU ({args.threads} threads), {len(picks)} {tag}{args.split} queries of {args.data}, "
+          f"noise={args.noise}, seed={args.seed}")
+    print(f"{'mode':<42} {'WER %':>6} {'median s':>9} {'p90 s':>7} {'x std':>6}")
+    base = None
+    for label, kwargs in ASR_MODES:
+        engine = WhisperEngine(device="cpu", cpu_threads=args.threads, **kwargs)
+        engine.transcribe(waves[0], 16_000)  # warm-up
+        hyps, seconds = [], []
+        for wave in waves:
+            out = engine.transcribe(wave, 16_000)
+            hyps.append(out.text)
+            seconds.append(out.seconds)
+        median, p90 = _percentiles(seconds)
+        base = base or median
+        print(f"{label:<42} {100 * word_error_rate(refs, hyps):6.1f} {median:9.3f} {p90:7.3f} {median / base:5.2f}x",
+              flush=True)
+    print("x std = median time / the first row's median (one run, same queries, same machine load)")
+    return 0
+
+
+def add_asr(subparsers) -> None:
+    """Register ``bench asr``."""
+    p = subparsers.add_parser("asr", help="Whisper decoding modes: WER and time side by side", description=run_asr.__doc__)
+    p.add_argument("--data", default="data/synth_default", help="dataset folder with spoken queries")
+    p.add_argument("--split", default="val", help="split to draw queries from (default val)")
+    p.add_argument("--queries", type=int, default=40, help="queries, spread evenly over the split")
+    p.add_argument("--noise", default="normal", choices=["clean", "normal", "large"], help="noise preset")
+    p.add_argument("--seed", type=int, default=0, help="noise seed")
+    p.add_argument("--threads", type=int, default=2, help="CTranslate2 CPU threads")
+    p.set_defaults(func=run_asr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """``python -m svg_core.bench SUBCOMMAND``; add a benchmark with one more ``add_*`` call."""
     parser = argparse.ArgumentParser(prog="python -m svg_core.bench", description=__doc__,
@@ -296,6 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_train(subparsers)
     add_latency(subparsers)
+    add_asr(subparsers)
     return parser
 
 

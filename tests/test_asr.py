@@ -7,6 +7,7 @@ number of Whisper calls is kept small.
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,6 +48,27 @@ def test_sphinx_transcribes_piper_sentence(sphinx, speech):
     out = sphinx.transcribe(speech, 16_000)
     assert out.engine == "sphinx" and out.seconds > 0
     assert word_error_rate([SENTENCE], [out.text]) <= 0.5, out.text
+
+
+def test_whisper_short_window_mode(speech):
+    """The app's short-window path: same sentence, silence and a 35 s input (normal path) still work."""
+    fast = asr.WhisperEngine(device="cpu", beam_size=1, short_window=True)
+    out = fast.transcribe(speech, 16_000)
+    assert word_error_rate([SENTENCE], [out.text]) <= 0.1, out.text
+    assert fast.transcribe(np.zeros(3 * 16_000, np.float32), 16_000).text == ""  # VAD first: no hallucination
+    padded = np.concatenate([speech, np.zeros(35 * 16_000 - speech.size, np.float32)])
+    long_out = fast.transcribe(padded, 16_000)  # over 29 s: faster-whisper's own 30 s windows
+    assert word_error_rate([SENTENCE], [long_out.text]) <= 0.1, long_out.text
+
+
+def test_bench_asr_prints_modes_side_by_side(capsys):
+    from svg_core.bench import main as bench_main
+
+    bundle = str(Path(__file__).resolve().parents[1] / "assets" / "demo_bundle")
+    assert bench_main(["asr", "--data", bundle, "--split", "test", "--queries", "2", "--noise", "clean",
+                       "--threads", "1"]) == 0
+    printed = capsys.readouterr().out
+    assert "short window, greedy (the app)" in printed and "beam 5 (evaluation)" in printed and "1.00x" in printed
 
 
 @pytest.mark.parametrize("name", ["whisper", "sphinx"])
