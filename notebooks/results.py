@@ -56,3 +56,14 @@ curves = {name: results.val_curve(RUNS / name) for name in
 results.plot_curves(curves, IMG / "results_val_curves.png", title="Validation R1@0.5 per epoch (synthetic)")
 print({k: v[-1] if v else None for k, v in curves.items()})
 print(results.wall_seconds(RUNS))
+
+# %% [markdown]
+# ## Where the models fail: R1@0.5 by what the caption must name (seed 0, full test split)
+
+# %%
+need_rows = []
+for label, name in (("Text (original caption)", "text_s0"), ("Base", "base_s0"), ("VGCL (full)", "vgcl_base_s0")):
+    pred = RUNS / "eval" / f"{name}_normal.jsonl"
+    if pred.is_file():
+        need_rows += results.rows_by_need(pred, DATA / "scenes.json", label)
+print(results.format_table(need_rows, metrics=("R1@0.5", "mIoU")))

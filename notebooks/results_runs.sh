@@ -16,9 +16,10 @@ COMMON=(--data "$DATA" --preset small --batch-size 32 --threads 1 --no-progress)
 GROUND_EPOCHS=${GROUND_EPOCHS:-5}
 PRE_EPOCHS=${PRE_EPOCHS:-3}
 
-train() {  # NAME ARGS... : one training run, skipped when NAME/best (or NAME/encoder) exists
+train() {  # NAME ARGS... : one training run; skipped once NAME/summary.json exists (a finished run)
   local name=$1; shift
-  if [[ -e $OUT/$name/best/config.json || -e $OUT/$name/encoder/config.json ]]; then echo "skip $name"; return; fi
+  while pgrep -f -- "--out $OUT/$name( |$)" > /dev/null; do sleep 30; done  # started by another lane
+  if [[ -e $OUT/$name/summary.json ]]; then echo "skip $name"; return; fi
   echo "$(date -u +%H:%M:%S) start $name"
   /usr/bin/time -f "$name wall %e s" "$PY" -m svg_core.train "${COMMON[@]}" --out "$OUT/$name" "$@" > "$OUT/$name.log" 2>&1
   echo "$(date -u +%H:%M:%S) done $name"
@@ -27,6 +28,7 @@ train() {  # NAME ARGS... : one training run, skipped when NAME/best (or NAME/en
 evaluate() {  # NAME NOISE : test metrics of NAME/best under a noise preset
   local name=$1 noise=$2
   [[ -e $OUT/eval/${name}_$noise.txt ]] && return
+  while pgrep -f -- "--out $OUT/$name( |$)" > /dev/null; do sleep 30; done  # still training
   "$PY" -m svg_core.evaluate --checkpoint "$OUT/$name/best" --data "$DATA" --split test --noise "$noise" \
     --threads 1 --out "$OUT/eval/${name}_$noise.jsonl" > "$OUT/eval/${name}_$noise.txt" 2>&1
 }
@@ -40,18 +42,19 @@ vgcl() {  # pre-train (Eq. 7 curriculum, linear pacing, kappa 10) then ground, f
 }
 
 case $LANE in
+  # Order as run in the 2026-11-26 session: the models the app ships come first, then more seeds.
   vgcl)
-    for seed in 0 1 2; do vgcl "$seed" ""; done
-    train base_s2 --model base --epochs "$GROUND_EPOCHS" --seed 2; evaluate base_s2 normal ;;
-  base)
-    train text_s0 --model text --epochs "$GROUND_EPOCHS" --seed 0; evaluate text_s0 normal
-    train base_s0 --model base --epochs "$GROUND_EPOCHS" --seed 0; evaluate base_s0 normal
+    vgcl 0 ""
     train cpc_pre_s0 --stage pretrain --model cpc --epochs "$PRE_EPOCHS" --seed 0
     train cpc_base_s0 --model cpc_base --pretrained-encoder "$OUT/cpc_pre_s0/encoder" --epochs "$GROUND_EPOCHS" --seed 0
     evaluate cpc_base_s0 normal
+    vgcl 1 ""; vgcl 2 "" ;;
+  base)
+    train text_s0 --model text --epochs "$GROUND_EPOCHS" --seed 0; evaluate text_s0 normal
+    train base_s0 --model base --epochs "$GROUND_EPOCHS" --seed 0; evaluate base_s0 normal
     train vslnet_s0 --model vslnet --epochs "$GROUND_EPOCHS" --seed 0; evaluate vslnet_s0 normal
     for seed in 1 2; do train "text_s$seed" --model text --epochs "$GROUND_EPOCHS" --seed "$seed"; evaluate "text_s$seed" normal; done
-    train base_s1 --model base --epochs "$GROUND_EPOCHS" --seed 1; evaluate base_s1 normal ;;
+    for seed in 1 2; do train "base_s$seed" --model base --epochs "$GROUND_EPOCHS" --seed "$seed"; evaluate "base_s$seed" normal; done ;;
   extra)  # Fig. 4 noise levels for the seed-0 models
     for name in base_s0 vgcl_base_s0; do for noise in clean large; do evaluate "$name" "$noise"; done; done ;;
   cascade)  # ASR cascades on the first ${CASCADE_LIMIT:-100} test queries; transcripts cached for every text seed

@@ -118,6 +118,31 @@ def prior_row(data_dir: str | Path) -> Row:
                int(prior.get("n_queries", 0)))
 
 
+def rows_by_need(pred_path: str | Path, scenes_path: str | Path, label: str = "") -> list[Row]:
+    """One row per caption need of the synthetic benchmark (what a query must name to be unique).
+
+    ``scenes.json`` (written by ``python -m svg_core.synth build``) lists, for each query, the
+    kinds of words its caption needs: ``colour``, ``shape``, ``colour_or_shape``, ``action``,
+    ``temporal`` ("again", "first"...) or none. A query with several needs counts in each.
+
+    Returns:
+        Rows labelled ``"{label} needs {kind}"``, one seed each, in a fixed kind order.
+    """
+    import json
+
+    needs_of = {q["wav_name"]: q["needs"] or ["none"]
+                for scene in json.loads(Path(scenes_path).read_text()) for q in scene["queries"]}
+    groups: dict[str, list[dict]] = {}
+    for record in read_predictions(pred_path):
+        if record["query_id"] not in needs_of:
+            raise ValueError(f"{record['query_id']} of {pred_path} is not in {scenes_path}: is it the same build?")
+        for kind in needs_of[record["query_id"]]:
+            groups.setdefault(kind, []).append(record)
+    order = ("none", "colour", "shape", "colour_or_shape", "action", "temporal")
+    return [Row(f"{label} needs {kind}".strip(), [0], [compute_metrics(groups[kind])], len(groups[kind]))
+            for kind in sorted(groups, key=lambda k: (order.index(k) if k in order else len(order), k))]
+
+
 def format_table(rows: list[Row], metrics: tuple[str, ...] = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")) -> str:
     """A markdown table: mean ± std over seeds, and the seeds and query counts."""
     lines = ["| method | " + " | ".join(metrics) + " | seeds | queries |",

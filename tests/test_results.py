@@ -68,3 +68,16 @@ def test_plots_write_pngs(runs, tmp_path):
 def test_cli_needs_an_eval_folder(tmp_path, capsys):
     with pytest.raises(SystemExit, match="eval not found"):
         results.main([str(tmp_path)])
+
+
+def test_rows_by_need_groups_queries_by_caption_need(runs, tmp_path):
+    scenes = [{"queries": [{"wav_name": "q0", "needs": ["colour"]}, {"wav_name": "q1", "needs": []},
+                           {"wav_name": "q2", "needs": ["colour", "action"]}, {"wav_name": "q3", "needs": ["action"]}]}]
+    (tmp_path / "scenes.json").write_text(json.dumps(scenes))
+    rows = {r.label: r for r in results.rows_by_need(runs / "eval" / "base_s0_normal.jsonl", tmp_path / "scenes.json", "Base")}
+    assert list(rows) == ["Base needs none", "Base needs colour", "Base needs action"]
+    assert rows["Base needs colour"].mean("R1@0.5") == 50.0 and rows["Base needs colour"].n_queries == 2  # q0 hit, q2 miss
+    assert rows["Base needs action"].mean("R1@0.5") == 0.0 and rows["Base needs none"].mean("R1@0.5") == 100.0
+    (tmp_path / "scenes.json").write_text(json.dumps([{"queries": [{"wav_name": "other", "needs": []}]}]))
+    with pytest.raises(ValueError, match="not in .*same build"):
+        results.rows_by_need(runs / "eval" / "base_s0_normal.jsonl", tmp_path / "scenes.json")
