@@ -205,8 +205,8 @@ class WhisperEngine:
       sentences, and this avoids repetition loops on long inputs.
     - ``short_window=True`` (the app's default, off for evaluations): faster-whisper always pads
       the input to Whisper's 30 s window, and that encoder pass is most of the CPU time of a
-      3-6 s query. This mode encodes only the speech the VAD kept, padded to whole seconds plus
-      one (the CTranslate2 encoder accepts any length up to 3,000 frames), then decodes greedily
+      3-6 s query. This mode encodes only the speech the VAD kept plus 2 s of silence, rounded
+      up to whole seconds (the CTranslate2 encoder accepts any length up to 3,000 frames), then decodes greedily
       or with the beam, capping the length at 8 tokens per second + 10 and blocking repeated
       3-grams, which stops the loops a shortened window otherwise invites. Speech over 29 s
       takes the normal path. ``python -m svg_core.bench asr`` prints both modes side by side.
@@ -309,14 +309,38 @@ class WhisperEngine:
             if not spans:
                 return ""
             wave = np.concatenate([wave[s["start"]:s["end"]] for s in spans])
-        features = self.model.feature_extractor(wave)  # [n_mels, frames], 100 frames per second
-        frames = min(3000, int(np.ceil(features.shape[-1] / 100.0)) * 100 + 100)
+        # Trailing silence as audio, not as zero features: zeros in the log-Mel domain are not
+        # what Whisper saw after speech, and without real silence it keeps talking past the end.
+        padded = np.concatenate([wave, np.zeros(2 * SAMPLE_RATE, np.float32)])
+        features = self.model.feature_extractor(padded)  # [n_mels, frames], 100 frames per second
+        frames = min(3000, int(np.ceil(features.shape[-1] / 100.0)) * 100)
         encoded = self.model.encode(pad_or_trim(features, frames))
         result = self.model.model.generate(
             encoded, [prompt], beam_size=self.beam_size, max_length=len(prompt) + int(8 * wave.size / SAMPLE_RATE) + 10,
             no_repeat_ngram_size=3, suppress_blank=True, suppress_tokens=suppressed,
         )
-        return tokenizer.decode(result[0].sequences_ids[0]).strip()
+        return drop_repeated_sentences(tokenizer.decode(result[0].sequences_ids[0]).strip())
+
+
+def drop_repeated_sentences(text: str) -> str:
+    """Drop sentences that restate an earlier one (over half their words already said).
+
+    A shortened Whisper window tends to read the utterance twice ("The red cube shrinks. The red
+    cube shrinks!"); a spoken query is one or two distinct sentences, so a restatement is noise.
+
+    >>> drop_repeated_sentences("The red cube shrinks. The red cube is shrinking! Then it stops.")
+    'The red cube shrinks. Then it stops.'
+    """
+    import re
+
+    kept, seen = [], set()
+    for sentence in re.split(r"(?<=[.!?])\s+", text.strip()):
+        words = {w for w in re.findall(r"[a-z']+", sentence.lower())}
+        if kept and words and len(words & seen) > 0.5 * len(words):
+            continue
+        kept.append(sentence)
+        seen |= words
+    return " ".join(kept)
 
 
 class SphinxEngine:

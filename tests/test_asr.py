@@ -157,3 +157,10 @@ def test_whisper_auto_device_falls_back_to_cpu(monkeypatch):
     with pytest.warns(RuntimeWarning, match="using the CPU"):
         engine = asr.WhisperEngine(device="auto")
     assert engine.device == "cpu"
+
+
+def test_drop_repeated_sentences():
+    assert asr.drop_repeated_sentences("The red cube shrinks. The red cube is shrinking! Then it stops.") == \
+        "The red cube shrinks. Then it stops."
+    assert asr.drop_repeated_sentences("A ball bounces.") == "A ball bounces."
+    assert asr.drop_repeated_sentences("") == ""
