@@ -275,20 +275,21 @@ class WhisperEngine:
         begin = time.perf_counter()
         wave = _prepare(waveform, sample_rate)
         text = ""
-        if wave.size >= SAMPLE_RATE // 100 and self.short_window and wave.size < self.SHORT_WINDOW_MAX_SEC * SAMPLE_RATE:
-            text = self._transcribe_short(wave)
-        elif wave.size >= SAMPLE_RATE // 100:  # under 10 ms there is nothing to decode
-            segments, _info = self.model.transcribe(
-                wave,
-                language="en",
-                task="transcribe",
-                beam_size=self.beam_size,
-                temperature=0.0,
-                vad_filter=self.vad_filter,
-                condition_on_previous_text=False,
-                without_timestamps=True,
-            )
-            text = " ".join(seg.text.strip() for seg in segments).strip()  # generator: decoding runs here
+        if wave.size >= SAMPLE_RATE // 100:  # under 10 ms there is nothing to decode
+            if self.short_window and wave.size < self.SHORT_WINDOW_MAX_SEC * SAMPLE_RATE:
+                text = self._transcribe_short(wave)
+            else:
+                segments, _info = self.model.transcribe(
+                    wave,
+                    language="en",
+                    task="transcribe",
+                    beam_size=self.beam_size,
+                    temperature=0.0,
+                    vad_filter=self.vad_filter,
+                    condition_on_previous_text=False,
+                    without_timestamps=True,
+                )
+                text = " ".join(seg.text.strip() for seg in segments).strip()  # generator: decoding runs here
         return Transcript(text=text, seconds=time.perf_counter() - begin, engine=self.name)
 
     def _transcribe_short(self, wave: np.ndarray) -> str:

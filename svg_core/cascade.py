@@ -195,8 +195,10 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
     if getattr(args, "out", None):
         from pathlib import Path
 
+        from svg_core.evaluate import write_predictions
+
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.out).write_text("".join(json.dumps(r) + "\n" for r in records))
+        write_predictions(records, args.out)
     return {
         "engine": "oracle (original caption)" if args.oracle else args.engine,
         "noise": "n/a" if args.oracle else args.noise,

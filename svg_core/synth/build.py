@@ -200,26 +200,33 @@ def refeature(data_dir: str | Path, workers: int = 2, progress: bool = True) -> 
     jobs = [(r, float(manifest["fps"]), int(manifest["frame_size"])) for r in records]
     partial = out / (FEATURE_FILE + ".partial")
     with h5py.File(partial, "w") as h5:
-        pool = None
-        if workers <= 1:
-            results = map(_feature_job, jobs)
-        else:
-            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-                os.environ.setdefault(var, "1")
-            pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
-            results = pool.imap(_feature_job, jobs, chunksize=1)
-        try:
-            for vid, feats in tqdm(results, total=len(jobs), desc="features", disable=not progress):
-                h5.create_group(vid).create_dataset("c3d_features", data=feats)
-        finally:
-            if pool is not None:
-                pool.close()
-                pool.join()
+        for vid, feats in tqdm(_run_jobs(_feature_job, jobs, workers), total=len(jobs), desc="features",
+                               disable=not progress):
+            h5.create_group(vid).create_dataset("c3d_features", data=feats)
     partial.replace(out / FEATURE_FILE)
     manifest["extractor"] = extractor.describe()
     manifest["refeatured_wall_sec"] = round(time.time() - t0, 1)
     manifest_path.write_text(json.dumps(manifest, indent=1))
     return manifest
+
+
+def _run_jobs(func, jobs: list, workers: int):
+    """Yield ``func(job)`` for each job, in order: in this process, or in a pool of ``workers``.
+
+    Results come in job order whatever the pool does, so the feature file is deterministic.
+    """
+    if workers <= 1:
+        yield from map(func, jobs)
+        return
+    # one BLAS thread per worker: the pool already uses every core
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(var, "1")
+    pool = multiprocessing.get_context("spawn").Pool(workers, initializer=_init_worker)
+    try:
+        yield from pool.imap(func, jobs, chunksize=1)
+    finally:
+        pool.close()
+        pool.join()
 
 
 def _init_worker() -> None:
@@ -285,23 +292,10 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     by_id = {p.scene.video_id: p for p in plans}
     partial = out / (FEATURE_FILE + ".partial")
     with h5py.File(partial, "w") as h5:
-        if cfg.workers <= 1:
-            results = map(process_video, jobs)
-            pool = None
-        else:
-            # one BLAS thread per worker: the pool already uses every core
-            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-                os.environ.setdefault(var, "1")
-            pool = multiprocessing.get_context("spawn").Pool(cfg.workers, initializer=_init_worker)
-            results = pool.imap(process_video, jobs, chunksize=1)  # ordered: deterministic file
-        try:
-            for vid, feats, speech_sec in tqdm(results, total=len(jobs), desc="videos", disable=not progress):
-                h5.create_group(vid).create_dataset("c3d_features", data=feats)
-                by_id[vid].speech_sec = speech_sec
-        finally:
-            if pool is not None:
-                pool.close()
-                pool.join()
+        for vid, feats, speech_sec in tqdm(_run_jobs(process_video, jobs, cfg.workers), total=len(jobs),
+                                           desc="videos", disable=not progress):
+            h5.create_group(vid).create_dataset("c3d_features", data=feats)
+            by_id[vid].speech_sec = speech_sec
     partial.rename(out / FEATURE_FILE)
     for split in VOICE_SPLITS:
         items = annotation_items(plans, split)
