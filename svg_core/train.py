@@ -169,12 +169,16 @@ def grounding_config(args: argparse.Namespace, train_sentences: list[str]) -> An
 def pretrain_config(args: argparse.Namespace) -> CPCConfig:
     """The ``CPCConfig`` of a ``--stage pretrain`` run (``cpc`` = audio only, ``vgcl`` = video-guided)."""
     factory = CPCConfig.small if args.preset == "small" else CPCConfig.paper
-    return factory(
-        **parse_overrides(getattr(args, "overrides", []) or [], CPCConfig),
+    from_flags = dict(
         video_guided=args.model == "vgcl", pacing=args.pacing, kappa=args.kappa,
         use_curriculum=not args.no_curriculum, use_entire_video=not args.no_entire_video,
         use_self_attention=not args.no_self_attention, crop_frames=args.crop_frames, seed=args.seed,
     )  # fmt: skip
+    overrides = parse_overrides(getattr(args, "overrides", []) or [], CPCConfig)
+    clash = sorted(set(overrides) & set(from_flags))
+    if clash:
+        raise ValueError(f"--set {', '.join(clash)}: set by its own flag (see --help), not by --set")
+    return factory(**overrides, **from_flags)
 
 
 def make_datasets(args: argparse.Namespace, with_audio: bool, n_video_frames: int) -> tuple[GroundingDataset, GroundingDataset]:

@@ -186,6 +186,12 @@ def test_set_overrides_are_typed_and_checked():
         train.parse_overrides(["chunk_num=two"], BaseConfig)
     with pytest.raises(ValueError, match="expected KEY=VALUE"):
         train.parse_overrides(["chunk_num"], BaseConfig)
+    args = train.build_parser().parse_args(["--data", "d", "--model", "vgcl", "--stage", "pretrain", "--out", "o",
+                                            "--set", "kappa=5"])
+    with pytest.raises(ValueError, match="--set kappa: set by its own flag"):
+        train.pretrain_config(args)
+    args.overrides = ["z_dim=64"]
+    assert train.pretrain_config(args).z_dim == 64
 
 
 def test_bad_flags_raise_clear_errors(data_dir, tmp_path):
