@@ -174,14 +174,17 @@ def wall_seconds(runs_dir: str | Path) -> dict[str, float]:
     return out
 
 
+def _figure(size_in: tuple[float, float]):
+    """A standalone matplotlib Figure and its axes: no pyplot state, no backend switch for the caller."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size_in)
+    return fig, fig.subplots()
+
+
 def plot_rows(rows: list[Row], path: str | Path, metric: str = "R1@0.5", title: str = "") -> None:
     """Horizontal bars of ``metric`` (mean, with ±std whiskers over seeds) per row, saved as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 0.45 * len(rows) + 1.2))
+    fig, ax = _figure((7, 0.45 * len(rows) + 1.2))
     labels = [f"{r.label} (n={len(r.per_seed)})" for r in rows]
     ax.barh(labels, [r.mean(metric) for r in rows], xerr=[r.std(metric) for r in rows], color="#4c72b0", capsize=3)
     for y, r in enumerate(rows):
@@ -191,17 +194,11 @@ def plot_rows(rows: list[Row], path: str | Path, metric: str = "R1@0.5", title: 
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_noise(levels: dict[str, dict[str, Row]], path: str | Path, metric: str = "R1@0.5", title: str = "") -> None:
     """``metric`` against noise level (clean, normal, large) per model, saved as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = _figure((6, 3.6))
     for label, by_noise in levels.items():
         xs = [i for i, n in enumerate(NOISE_LEVELS) if n in by_noise]
         ys = [by_noise[NOISE_LEVELS[i]].mean(metric) for i in xs]
@@ -213,18 +210,12 @@ def plot_noise(levels: dict[str, dict[str, Row]], path: str | Path, metric: str 
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def plot_curves(curves: dict[str, list[tuple[int, float]]], path: str | Path, ylabel: str = "val R1@0.5 (%)",
                 title: str = "") -> None:
     """Validation curves (one line per run), saved as PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 3.6))
+    fig, ax = _figure((6, 3.6))
     for label, points in curves.items():
         if points:
             ax.plot(*zip(*points), marker=".", label=label)
@@ -234,7 +225,6 @@ def plot_curves(curves: dict[str, list[tuple[int, float]]], path: str | Path, yl
     ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
