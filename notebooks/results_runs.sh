@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # The training and evaluation runs behind docs/RESULTS.md (synthetic benchmark, CPU).
 #
-#   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | base | extra | cascade
+#   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | base | extra | cascade | archive
+#   GROUND_EPOCHS=10 OUT=runs/results_e10 bash notebooks/results_runs.sh vgcl    # the 10-epoch protocol
 #
 # Each lane runs its jobs one after another with one CPU thread, so two lanes share a 2-core
-# machine without oversubscription. Runs go to runs/results/NAME (train logs in NAME.log),
-# test predictions to runs/results/eval/NAME_NOISE.jsonl. Re-running a finished job is skipped.
+# machine without oversubscription. Runs go to $OUT/NAME (default runs/results; train logs in
+# NAME.log), test predictions to $OUT/eval/NAME_NOISE.jsonl. Re-running a finished job is skipped.
+# The archive lane copies the logged results (no weights) to results/$(basename $OUT), which is
+# committed: svg_core.results and notebooks/results.py read either folder.
 set -euo pipefail
-LANE=${1:?lane: vgcl | base | extra | cascade}
+LANE=${1:?lane: vgcl | base | extra | cascade | archive}
 DATA=${2:-data/synth_default}
 PY=${PY:-.venv/bin/python}
-OUT=runs/results
+OUT=${OUT:-runs/results}
 mkdir -p "$OUT/eval"
 COMMON=(--data "$DATA" --preset small --batch-size 32 --threads 1 --no-progress)
 GROUND_EPOCHS=${GROUND_EPOCHS:-5}
@@ -42,7 +45,7 @@ vgcl() {  # pre-train (Eq. 7 curriculum, linear pacing, kappa 10) then ground, f
 }
 
 case $LANE in
-  # Order as run in the 2026-11-26 session: the models the app ships come first, then more seeds.
+  # The models the app ships come first, then more seeds.
   vgcl)
     vgcl 0 ""
     train cpc_pre_s0 --stage pretrain --model cpc --epochs "$PRE_EPOCHS" --seed 0
@@ -50,8 +53,8 @@ case $LANE in
     evaluate cpc_base_s0 normal
     vgcl 1 ""; vgcl 2 "" ;;
   base)
-    train text_s0 --model text --epochs "$GROUND_EPOCHS" --seed 0; evaluate text_s0 normal
     train base_s0 --model base --epochs "$GROUND_EPOCHS" --seed 0; evaluate base_s0 normal
+    train text_s0 --model text --epochs "$GROUND_EPOCHS" --seed 0; evaluate text_s0 normal
     train vslnet_s0 --model vslnet --epochs "$GROUND_EPOCHS" --seed 0; evaluate vslnet_s0 normal
     for seed in 1 2; do train "text_s$seed" --model text --epochs "$GROUND_EPOCHS" --seed "$seed"; evaluate "text_s$seed" normal; done
     for seed in 1 2; do train "base_s$seed" --model base --epochs "$GROUND_EPOCHS" --seed "$seed"; evaluate "base_s$seed" normal; done ;;
@@ -67,5 +70,10 @@ case $LANE in
         --out "$f.jsonl" > "$f.txt" 2>&1
     done; done; done
     ;;  # the original-caption row is the text model's own evaluation (text_sN_normal)
+  archive)  # logged results only (metrics, logs, per-query predictions, configs): small enough to commit
+    dest=results/$(basename "$OUT"); mkdir -p "$dest"
+    (cd "$OUT" && find . \( -name log.csv -o -name summary.json -o -name '*.log' -o -path './eval/*' \
+      -o -path '*/best/config.json' -o -path '*/best/metrics.json' \) -type f -exec cp --parents {} "$OLDPWD/$dest" \;)
+    echo "archived $OUT -> $dest" ;;
   *) echo "unknown lane $LANE" >&2; exit 2 ;;
 esac

@@ -419,26 +419,30 @@ class SphinxEngine:
         return Transcript(text=" ".join(words), seconds=time.perf_counter() - begin, engine=self.name)
 
 
-_ENGINE_CACHE: dict[tuple[str, str], ASREngine] = {}
+_ENGINE_CACHE: dict[tuple[str, str, int], ASREngine] = {}
 
 
-def get_engine(name: str, device: str = "auto") -> ASREngine:
-    """The engine called ``name`` ("whisper" or "sphinx"), built once per process and device.
+def get_engine(name: str, device: str = "auto", cpu_threads: int = 0) -> ASREngine:
+    """The engine called ``name`` ("whisper" or "sphinx"), built once per process, device and
+    thread count.
 
     Args:
         name: "whisper" or "sphinx".
         device: for Whisper, "auto", "cpu" or "cuda" ("auto" shares the engine of the device it
             resolved to); PocketSphinx always runs on the CPU.
+        cpu_threads: Whisper's CTranslate2 threads on the CPU (0: its default); ignored by
+            PocketSphinx.
     """
     if name not in ENGINES:
         raise ValueError(f"unknown ASR engine {name!r}; choose one of {ENGINES}")
     if device not in ("auto", "cpu", "cuda"):
         raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', found {device!r}")
-    key = (name, "cpu" if name == "sphinx" else device)
+    threads = 0 if name == "sphinx" else int(cpu_threads)
+    key = (name, "cpu" if name == "sphinx" else device, threads)
     if key not in _ENGINE_CACHE:
-        engine = WhisperEngine(device=device) if name == "whisper" else SphinxEngine()
+        engine = WhisperEngine(device=device, cpu_threads=threads) if name == "whisper" else SphinxEngine()
         _ENGINE_CACHE[key] = engine
-        _ENGINE_CACHE.setdefault((name, engine.device), engine)
+        _ENGINE_CACHE.setdefault((name, engine.device, threads), engine)
     return _ENGINE_CACHE[key]
 
 

@@ -162,12 +162,9 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
         engine = _NoEngine()
     elif cache.covers([dataset.records[i].query_id for i in range(n)]):
         engine = _NoEngine()  # every transcript is cached: do not load the ASR model
-    elif args.engine == "whisper" and getattr(args, "threads", 0):
-        from svg_core.asr import WhisperEngine
-
-        engine = WhisperEngine(device="cpu", cpu_threads=args.threads)
     else:
-        engine = args.engine
+        engine = get_engine(args.engine, device="cpu" if getattr(args, "threads", 0) else "auto",
+                            cpu_threads=getattr(args, "threads", 0))
     cascade = Cascade(engine, grounder)
     records, refs, hyps, not_understood, asr_sec = [], [], [], 0, []
     for index in tqdm(range(n), desc="cascade", unit="query", leave=False):

@@ -119,6 +119,23 @@ def test_get_engine_is_cached_and_checks_name(sphinx):
         asr.get_engine("deepspeech")
 
 
+def test_get_engine_keys_whisper_by_thread_count(monkeypatch):
+    built = []
+
+    class FakeWhisper:
+        def __init__(self, device="auto", cpu_threads=0):
+            built.append(cpu_threads)
+            self.device = "cpu"
+
+    monkeypatch.setattr(asr, "WhisperEngine", FakeWhisper)
+    monkeypatch.setattr(asr, "_ENGINE_CACHE", {})
+    one = asr.get_engine("whisper", "cpu", cpu_threads=1)
+    assert asr.get_engine("whisper", "cpu", cpu_threads=1) is one
+    assert asr.get_engine("whisper", "cpu") is not one  # the default thread count is its own engine
+    assert built == [1, 0]
+    assert asr.get_engine("sphinx", cpu_threads=3) is asr.get_engine("sphinx")  # threads ignored
+
+
 @pytest.mark.parametrize(
     "module, pip_name, build",
     [
