@@ -15,15 +15,6 @@ from svg_core.models import config_to_dict
 from tests.fixtures_build import tiny_base_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # 2 shared cores: one intra-op thread avoids OpenMP spin-wait stalls
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 class _Evil:
     """Stands for any class a malicious pickle could name."""
 

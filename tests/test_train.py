@@ -19,15 +19,6 @@ from svg_core.trainer import DistEnv, FitConfig, InverseSqrtSchedule, fit
 from tests.fixtures_build import make_tiny_dataset, tiny_base_config
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The CI box has 2 cores shared by other jobs; one intra-op thread avoids spin-wait stalls.
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
     return make_tiny_dataset(tmp_path_factory.mktemp("tiny"), n_videos=4, queries_per_video=2, seed=0)
