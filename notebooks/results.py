@@ -7,6 +7,7 @@
 # their prediction files with `svg_core.evaluate.compute_metrics`. All data is SYNTHETIC.
 
 # %%
+import os
 import sys
 from pathlib import Path
 
@@ -15,8 +16,10 @@ sys.path.insert(0, str(ROOT))
 
 from svg_core import results  # noqa: E402
 
-RUNS = ROOT / "runs" / "results"
-DATA = ROOT / "data" / "synth_default"
+# The committed archive of the runs (metrics, logs, per-query predictions; no weights), written by
+# `OUT=runs/results_e10 ARCHIVE=results/e10 bash notebooks/results_runs.sh archive`. Point
+# SVG_RESULTS_RUNS at runs/results_e10 to read the live runs instead.
+RUNS = Path(os.environ.get("SVG_RESULTS_RUNS", ROOT / "results" / "e10"))
 IMG = ROOT / "docs" / "img"
 IMG.mkdir(parents=True, exist_ok=True)
 CASCADE_LIMIT = 100  # the cascades transcribe the first 100 test queries (ASR is ~2 s per query on CPU)
@@ -25,7 +28,7 @@ CASCADE_LIMIT = 100  # the cascades transcribe the first 100 test queries (ASR i
 # ## Table 2: every method on the test split (noise preset "normal")
 
 # %%
-rows = [results.prior_row(DATA)] + results.table2(RUNS)
+rows = [results.prior_row(RUNS)] + results.table2(RUNS)  # prior from RUNS/data_summary.json
 print(results.format_table(rows))
 results.plot_rows(rows, IMG / "results_table2.png",
                   title="Synthetic benchmark, test split, normal noise (mean ± std over seeds)")
@@ -65,5 +68,5 @@ need_rows = []
 for label, name in (("Text (original caption)", "text_s0"), ("Base", "base_s0"), ("VGCL (full)", "vgcl_base_s0")):
     pred = RUNS / "eval" / f"{name}_normal.jsonl"
     if pred.is_file():
-        need_rows += results.rows_by_need(pred, DATA / "scenes.json", label)
+        need_rows += results.rows_by_need(pred, RUNS, label)
 print(results.format_table(need_rows, metrics=("R1@0.5", "mIoU")))

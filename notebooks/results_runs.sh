@@ -7,8 +7,8 @@
 # Each lane runs its jobs one after another with one CPU thread, so two lanes share a 2-core
 # machine without oversubscription. Runs go to $OUT/NAME (default runs/results; train logs in
 # NAME.log), test predictions to $OUT/eval/NAME_NOISE.jsonl. Re-running a finished job is skipped.
-# The archive lane copies the logged results (no weights) to results/$(basename $OUT), which is
-# committed: svg_core.results and notebooks/results.py read either folder.
+# The archive lane copies the logged results (no weights) to ${ARCHIVE:-results/$(basename $OUT)},
+# which is committed: svg_core.results and notebooks/results.py read either folder.
 set -euo pipefail
 LANE=${1:?lane: vgcl | base | extra | cascade | archive}
 DATA=${2:-data/synth_default}
@@ -71,9 +71,10 @@ case $LANE in
     done; done; done
     ;;  # the original-caption row is the text model's own evaluation (text_sN_normal)
   archive)  # logged results only (metrics, logs, per-query predictions, configs): small enough to commit
-    dest=results/$(basename "$OUT"); mkdir -p "$dest"
+    dest=${ARCHIVE:-results/$(basename "$OUT")}; mkdir -p "$dest"
     (cd "$OUT" && find . \( -name log.csv -o -name summary.json -o -name '*.log' -o -path './eval/*' \
       -o -path '*/best/config.json' -o -path '*/best/metrics.json' \) -type f -exec cp --parents {} "$OLDPWD/$dest" \;)
+    "$PY" -m svg_core.results "$dest" --data "$DATA" --save-data-summary > /dev/null  # prior + caption needs
     echo "archived $OUT -> $dest" ;;
   *) echo "unknown lane $LANE" >&2; exit 2 ;;
 esac

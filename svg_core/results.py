@@ -109,33 +109,73 @@ def noise_rows(runs_dir: str | Path, limit: int | None = None) -> dict[str, dict
     return out
 
 
-def prior_row(data_dir: str | Path) -> Row:
-    """The blind prior (one fixed window from the training moments), as ``svg_core.synth stats`` prints it."""
+DATA_SUMMARY = "data_summary.json"  # what the tables need from the dataset, kept beside archived runs
+
+
+def save_data_summary(data_dir: str | Path, runs_dir: str | Path, split: str = "test") -> Path:
+    """Write ``runs_dir/data_summary.json``: the blind prior on ``split`` and each of its queries'
+    caption needs (from ``scenes.json``), so that archived runs make their tables without the
+    dataset. Returns the file's path."""
+    import json
+
+    from svg_core.data.dataset import DatasetLayout
     from svg_core.synth.stats import blind_prior
 
-    prior = blind_prior(data_dir)
+    records, _ = DatasetLayout.from_dir(data_dir).records(split)
+    wanted = {r.query_id for r in records}
+    scenes = Path(data_dir) / "scenes.json"
+    needs = {k: v for k, v in _needs_from_scenes(scenes).items() if k in wanted} if scenes.is_file() else {}
+    summary = {"data_dir": str(data_dir), "split": split, "prior": blind_prior(data_dir, split), "needs": needs}
+    path = Path(runs_dir) / DATA_SUMMARY
+    path.write_text(json.dumps(summary, indent=1) + "\n")
+    return path
+
+
+def _needs_from_scenes(scenes_path: Path) -> dict[str, list[str]]:
+    import json
+
+    return {q["wav_name"]: q["needs"] or ["none"]
+            for scene in json.loads(Path(scenes_path).read_text()) for q in scene["queries"]}
+
+
+def _summary(folder: str | Path) -> dict | None:
+    import json
+
+    path = Path(folder) / DATA_SUMMARY
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def prior_row(source: str | Path) -> Row:
+    """The blind prior (one fixed window from the training moments), as ``svg_core.synth stats``
+    prints it. ``source``: a dataset folder, or a runs folder holding ``data_summary.json``."""
+    summary = _summary(source)
+    if summary is not None:
+        prior = summary["prior"]
+    else:
+        from svg_core.synth.stats import blind_prior
+
+        prior = blind_prior(source)
     return Row("Blind prior (no query)", [0], [{m: prior.get(m, float("nan")) for m in METRICS}],
                int(prior.get("n_queries", 0)))
 
 
-def rows_by_need(pred_path: str | Path, scenes_path: str | Path, label: str = "") -> list[Row]:
+def rows_by_need(pred_path: str | Path, needs_source: str | Path, label: str = "") -> list[Row]:
     """One row per caption need of the synthetic benchmark (what a query must name to be unique).
 
-    ``scenes.json`` (written by ``python -m svg_core.synth build``) lists, for each query, the
-    kinds of words its caption needs: ``colour``, ``shape``, ``colour_or_shape``, ``action``,
-    ``temporal`` ("again", "first"...) or none. A query with several needs counts in each.
+    ``needs_source``: the ``scenes.json`` that ``python -m svg_core.synth build`` writes (it
+    lists, for each query, the kinds of words its caption needs: ``colour``, ``shape``,
+    ``colour_or_shape``, ``action``, ``temporal`` ("again", "first"...) or none), or a runs
+    folder holding ``data_summary.json``. A query with several needs counts in each.
 
     Returns:
         Rows labelled ``"{label} needs {kind}"``, one seed each, in a fixed kind order.
     """
-    import json
-
-    needs_of = {q["wav_name"]: q["needs"] or ["none"]
-                for scene in json.loads(Path(scenes_path).read_text()) for q in scene["queries"]}
+    summary = _summary(needs_source) if Path(needs_source).is_dir() else None
+    needs_of = summary["needs"] if summary is not None else _needs_from_scenes(Path(needs_source))
     groups: dict[str, list[dict]] = {}
     for record in read_predictions(pred_path):
         if record["query_id"] not in needs_of:
-            raise ValueError(f"{record['query_id']} of {pred_path} is not in {scenes_path}: is it the same build?")
+            raise ValueError(f"{record['query_id']} of {pred_path} is not in {needs_source}: is it the same build?")
         for kind in needs_of[record["query_id"]]:
             groups.setdefault(kind, []).append(record)
     order = ("none", "colour", "shape", "colour_or_shape", "action", "temporal")
@@ -230,13 +270,21 @@ def plot_curves(curves: dict[str, list[tuple[int, float]]], path: str | Path, yl
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m svg_core.results", description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, help="folder of results_runs.sh (default layout runs/results)")
-    parser.add_argument("--data", type=Path, default=None, help="dataset folder, for the blind-prior row")
+    parser.add_argument("--data", type=Path, default=None,
+                        help="dataset folder, for the blind-prior row (default: RUNS/data_summary.json when present)")
+    parser.add_argument("--save-data-summary", action="store_true",
+                        help="write RUNS/data_summary.json from --data (prior and caption needs) for archived runs")
     parser.add_argument("--cascade-limit", type=int, default=100,
                         help="queries the cascades were run on: also prints every row on that subset")
     args = parser.parse_args(argv)
     if not (args.runs / "eval").is_dir():
         raise SystemExit(f"{args.runs}/eval not found: run bash notebooks/results_runs.sh LANE first")
-    rows = ([prior_row(args.data)] if args.data else []) + table2(args.runs)
+    if args.save_data_summary:
+        if args.data is None:
+            raise SystemExit("--save-data-summary needs --data DATASET")
+        print(f"wrote {save_data_summary(args.data, args.runs)}")
+    prior_source = args.data or (args.runs if (args.runs / DATA_SUMMARY).is_file() else None)
+    rows = ([prior_row(prior_source)] if prior_source else []) + table2(args.runs)
     print("Table 2 (test split, noise=normal; cascade rows on their own subset, see 'queries')")
     print(format_table(rows))
     print(f"\nAll rows on the first {args.cascade_limit} test queries (the cascade subset)")

@@ -81,3 +81,32 @@ def test_rows_by_need_groups_queries_by_caption_need(runs, tmp_path):
     (tmp_path / "scenes.json").write_text(json.dumps([{"queries": [{"wav_name": "other", "needs": []}]}]))
     with pytest.raises(ValueError, match="not in .*same build"):
         results.rows_by_need(runs / "eval" / "base_s0_normal.jsonl", tmp_path / "scenes.json")
+
+
+def test_data_summary_lets_archived_runs_make_tables_without_the_dataset(runs, tmp_path, capsys):
+    from svg_core.data.dataset import DatasetLayout
+    from tests.fixtures_build import make_tiny_dataset
+
+    data = make_tiny_dataset(tmp_path / "data", n_videos=4, queries_per_video=2, seed=0)
+    test_ids = [r.query_id for r in DatasetLayout.from_dir(data).records("test")[0]]
+    assert test_ids
+    scenes = [{"queries": [{"wav_name": q, "needs": ["shape"] if i % 2 else []} for i, q in enumerate(test_ids)]
+               + [{"wav_name": "a_train_query", "needs": ["colour"]}]}]
+    (data / "scenes.json").write_text(json.dumps(scenes))
+    with pytest.raises(SystemExit, match="needs --data"):
+        results.main([str(runs), "--save-data-summary"])
+    results.main([str(runs), "--data", str(data), "--save-data-summary"])
+    summary = json.loads((runs / results.DATA_SUMMARY).read_text())
+    assert set(summary["needs"]) == set(test_ids)  # the test split only
+    from_archive, from_data = results.prior_row(runs), results.prior_row(data)
+    assert from_archive.per_seed == from_data.per_seed and from_archive.n_queries == len(test_ids)
+    # predictions on the tiny test queries, grouped by need through the archive alone
+    with (runs / "eval" / "text_s0_normal.jsonl").open("w") as f:
+        for q in test_ids:
+            f.write(json.dumps({"query_id": q, "video_id": "v", "duration_sec": 10.0,
+                                "gt_window_sec": [1.0, 2.0], "pred_windows_sec": [[1.0, 2.0, 1.0]]}) + "\n")
+    labels = [r.label for r in results.rows_by_need(runs / "eval" / "text_s0_normal.jsonl", runs, "Text")]
+    assert labels[0] == "Text needs none" and ("Text needs shape" in labels) == (len(test_ids) > 1)
+    capsys.readouterr()
+    results.main([str(runs)])  # no --data: the prior row comes from the summary
+    assert "| Blind prior (no query) |" in capsys.readouterr().out
