@@ -42,6 +42,14 @@ subset = results.table2(RUNS, limit=CASCADE_LIMIT)
 print(results.format_table(subset))
 
 # %% [markdown]
+# ## Table 3 (VGCL ablations) and Table 4 (curriculum pacing x kappa), when their runs exist
+
+# %%
+for title, spec in (("Table 3", results.TABLE3_ROWS), ("Table 4", results.TABLE4_ROWS)):
+    found = results.table(RUNS, spec)
+    print(title, "\n" + results.format_table(found) if len(found) > 1 else "(no ablation runs in this folder yet)")
+
+# %% [markdown]
 # ## Fig. 4: clean / normal / large noise
 
 # %%

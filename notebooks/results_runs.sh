@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The training and evaluation runs behind docs/RESULTS.md (synthetic benchmark, CPU).
 #
-#   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | base | extra | cascade | archive
+#   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | base | extra | cascade | table3 | table4 | archive
 #   GROUND_EPOCHS=10 OUT=runs/results_e10 bash notebooks/results_runs.sh vgcl    # the 10-epoch protocol
 #
 # Each lane runs its jobs one after another with one CPU thread, so two lanes share a 2-core
@@ -10,7 +10,7 @@
 # The archive lane copies the logged results (no weights) to ${ARCHIVE:-results/$(basename $OUT)},
 # which is committed: svg_core.results and notebooks/results.py read either folder.
 set -euo pipefail
-LANE=${1:?lane: vgcl | base | extra | cascade | archive}
+LANE=${1:?lane: vgcl | base | extra | cascade | table3 | table4 | archive}
 DATA=${2:-data/synth_default}
 PY=${PY:-.venv/bin/python}
 OUT=${OUT:-runs/results}
@@ -70,6 +70,14 @@ case $LANE in
         --out "$f.jsonl" > "$f.txt" 2>&1
     done; done; done
     ;;  # the original-caption row is the text model's own evaluation (text_sN_normal)
+  table3)  # VGCL ablations (seed 0): each a pre-training variant, then the same grounding run
+    vgcl 0 _nocl --no-curriculum; vgcl 0 _noent --no-entire-video; vgcl 0 _nosa --no-self-attention
+    vgcl 0 _crop128 --crop-frames 128 ;;
+  table4)  # curriculum pacing x kappa (seed 0); linear kappa 10 is the full model of the vgcl lane
+    vgcl 0 _lin5 --pacing linear --kappa 5
+    for pacing in exponential logarithmic; do for kappa in 5 10; do
+      vgcl 0 "_${pacing:0:3}$kappa" --pacing "$pacing" --kappa "$kappa"
+    done; done ;;
   archive)  # logged results only (metrics, logs, per-query predictions, configs): small enough to commit
     dest=${ARCHIVE:-results/$(basename "$OUT")}; mkdir -p "$dest"
     (cd "$OUT" && find . \( -name log.csv -o -name summary.json -o -name '*.log' -o -path './eval/*' \

@@ -34,6 +34,23 @@ TABLE2_ROWS = (
     ("Cascade: PocketSphinx -> text", "cascade_sphinx_normal_text_s", ""),
     ("Text, original caption", "text_s", "_normal"),
 )
+# Table 3 (VGCL ablations) and Table 4 (curriculum pacing x kappa): the pre-training variants that
+# results_runs.sh names vgcl_pre{TAG}_sN / vgcl_base{TAG}_sN. Full VGCL is linear pacing, kappa 10.
+TABLE3_ROWS = (
+    ("VGCL (full)", "vgcl_base_s", "_normal"),
+    ("w/o curriculum", "vgcl_base_nocl_s", "_normal"),
+    ("w/o entire video", "vgcl_base_noent_s", "_normal"),
+    ("w/o self-attention", "vgcl_base_nosa_s", "_normal"),
+    ("audio crop 128 frames", "vgcl_base_crop128_s", "_normal"),
+)
+TABLE4_ROWS = (
+    ("linear, kappa 5", "vgcl_base_lin5_s", "_normal"),
+    ("linear, kappa 10 (full)", "vgcl_base_s", "_normal"),
+    ("exponential, kappa 5", "vgcl_base_exp5_s", "_normal"),
+    ("exponential, kappa 10", "vgcl_base_exp10_s", "_normal"),
+    ("logarithmic, kappa 5", "vgcl_base_log5_s", "_normal"),
+    ("logarithmic, kappa 10", "vgcl_base_log10_s", "_normal"),
+)
 NOISE_LEVELS = ("clean", "normal", "large")
 FIG4_ROWS = (("Base", "base_s", ""), ("VGCL (full)", "vgcl_base_s", ""),
              ("Cascade: Whisper", "cascade_whisper_{noise}_text_s", ""),
@@ -87,11 +104,17 @@ def row_from_files(label: str, files: dict[int, Path], limit: int | None = None)
     return row
 
 
+def table(runs_dir: str | Path, spec: tuple = TABLE2_ROWS, limit: int | None = None) -> list[Row]:
+    """The rows of ``spec`` (``TABLE2_ROWS``, ``TABLE3_ROWS``, ``TABLE4_ROWS``) found under
+    ``runs_dir/eval``; rows with no run yet are left out."""
+    eval_dir = Path(runs_dir) / "eval"
+    rows = [row_from_files(label, seed_files(eval_dir, stem, suffix), limit) for label, stem, suffix in spec]
+    return [r for r in rows if r.per_seed]
+
+
 def table2(runs_dir: str | Path, limit: int | None = None) -> list[Row]:
     """The Table 2 rows found under ``runs_dir/eval`` (rows with no run yet are left out)."""
-    eval_dir = Path(runs_dir) / "eval"
-    rows = [row_from_files(label, seed_files(eval_dir, stem, suffix), limit) for label, stem, suffix in TABLE2_ROWS]
-    return [r for r in rows if r.per_seed]
+    return table(runs_dir, TABLE2_ROWS, limit)
 
 
 def noise_rows(runs_dir: str | Path, limit: int | None = None) -> dict[str, dict[str, Row]]:
@@ -289,6 +312,11 @@ def main(argv: list[str] | None = None) -> int:
     print(format_table(rows))
     print(f"\nAll rows on the first {args.cascade_limit} test queries (the cascade subset)")
     print(format_table(table2(args.runs, limit=args.cascade_limit)))
+    for title, spec in (("Table 3 (VGCL ablations)", TABLE3_ROWS), ("Table 4 (curriculum pacing x kappa)", TABLE4_ROWS)):
+        rows = table(args.runs, spec)
+        if len(rows) > 1:  # more than the full model, which Table 2 already shows
+            print(f"\n{title}, test split, noise=normal")
+            print(format_table(rows))
     levels = noise_rows(args.runs)
     if levels:
         print("\nFig. 4 (by noise preset; end-to-end rows on the whole test split, cascades on their subset)")

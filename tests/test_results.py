@@ -110,3 +110,17 @@ def test_data_summary_lets_archived_runs_make_tables_without_the_dataset(runs, t
     capsys.readouterr()
     results.main([str(runs)])  # no --data: the prior row comes from the summary
     assert "| Blind prior (no query) |" in capsys.readouterr().out
+
+
+def test_ablation_tables_find_their_variants(runs, capsys):
+    _write_preds(runs / "eval" / "vgcl_base_s0_normal.jsonl", [True, False])
+    _write_preds(runs / "eval" / "vgcl_base_nocl_s0_normal.jsonl", [False, False])
+    _write_preds(runs / "eval" / "vgcl_base_exp5_s1_normal.jsonl", [True, True])
+    t3 = {r.label: r.mean("R1@0.5") for r in results.table(runs, results.TABLE3_ROWS)}
+    assert t3 == {"VGCL (full)": 50.0, "w/o curriculum": 0.0}
+    t4 = {r.label: r.seeds for r in results.table(runs, results.TABLE4_ROWS)}
+    assert t4 == {"linear, kappa 10 (full)": [0], "exponential, kappa 5": [1]}
+    assert "VGCL (full)" in {r.label for r in results.table2(runs)}  # the full model is also a Table 2 row
+    results.main([str(runs)])
+    out = capsys.readouterr().out
+    assert "Table 3 (VGCL ablations)" in out and "| w/o curriculum |" in out and "exponential, kappa 5" in out
