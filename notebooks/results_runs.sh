@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # The training and evaluation runs behind docs/RESULTS.md (synthetic benchmark, CPU).
 #
-#   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | base | extra | cascade | table3 | table4 | archive
-#   GROUND_EPOCHS=10 OUT=runs/results_e10 bash notebooks/results_runs.sh vgcl    # the 10-epoch protocol
+#   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | cpc | base | vslnet | text | extra | cascade | table3 | table4 | archive
+#   SEEDS=0 bash notebooks/results_runs.sh vgcl     # one seed; GROUND_EPOCHS=5 for the short protocol
 #
 # Each lane runs its jobs one after another with one CPU thread, so two lanes share a 2-core
-# machine without oversubscription. Runs go to $OUT/NAME (default runs/results; train logs in
-# NAME.log), test predictions to $OUT/eval/NAME_NOISE.jsonl. Re-running a finished job is skipped.
-# The archive lane copies the logged results (no weights) to ${ARCHIVE:-results/$(basename $OUT)},
-# which is committed: svg_core.results and notebooks/results.py read either folder.
+# machine without oversubscription. Runs go to $OUT/NAME (default runs/results_e$GROUND_EPOCHS;
+# train logs in NAME.log), test predictions to $OUT/eval/NAME_NOISE.jsonl. Re-running a finished
+# job is skipped. The archive lane copies the logged results (no weights) to
+# ${ARCHIVE:-results/e$GROUND_EPOCHS}, which is committed: svg_core.results and notebooks/results.py read either folder.
 set -euo pipefail
-LANE=${1:?lane: vgcl | base | extra | cascade | table3 | table4 | archive}
+LANE=${1:?lane: vgcl | cpc | base | vslnet | text | extra | cascade | table3 | table4 | archive}
+SEEDS=${SEEDS:-0 1 2}
 DATA=${2:-data/synth_default}
 PY=${PY:-.venv/bin/python}
-OUT=${OUT:-runs/results}
+GROUND_EPOCHS=${GROUND_EPOCHS:-10}
+OUT=${OUT:-runs/results_e$GROUND_EPOCHS}
 mkdir -p "$OUT/eval"
 COMMON=(--data "$DATA" --preset small --batch-size 32 --threads 1 --no-progress)
-GROUND_EPOCHS=${GROUND_EPOCHS:-5}
 PRE_EPOCHS=${PRE_EPOCHS:-3}
 
 train() {  # NAME ARGS... : one training run; skipped once NAME/summary.json exists (a finished run)
@@ -45,24 +46,25 @@ vgcl() {  # pre-train (Eq. 7 curriculum, linear pacing, kappa 10) then ground, f
 }
 
 case $LANE in
-  # The models the app ships come first, then more seeds.
-  vgcl)
-    vgcl 0 ""
-    train cpc_pre_s0 --stage pretrain --model cpc --epochs "$PRE_EPOCHS" --seed 0
-    train cpc_base_s0 --model cpc_base --pretrained-encoder "$OUT/cpc_pre_s0/encoder" --epochs "$GROUND_EPOCHS" --seed 0
-    evaluate cpc_base_s0 normal
-    vgcl 1 ""; vgcl 2 "" ;;
-  base)
-    train base_s0 --model base --epochs "$GROUND_EPOCHS" --seed 0; evaluate base_s0 normal
-    train text_s0 --model text --epochs "$GROUND_EPOCHS" --seed 0; evaluate text_s0 normal
-    train vslnet_s0 --model vslnet --epochs "$GROUND_EPOCHS" --seed 0; evaluate vslnet_s0 normal
-    for seed in 1 2; do train "text_s$seed" --model text --epochs "$GROUND_EPOCHS" --seed "$seed"; evaluate "text_s$seed" normal; done
-    for seed in 1 2; do train "base_s$seed" --model base --epochs "$GROUND_EPOCHS" --seed "$seed"; evaluate "base_s$seed" normal; done ;;
+  # One lane per model; SEEDS picks the seeds (default 0 1 2). Lanes run their jobs in order, so
+  # a session's plan is a chain, e.g. `SEEDS=0 bash $0 vgcl && bash $0 extra && bash $0 cascade`.
+  vgcl) for seed in $SEEDS; do vgcl "$seed" ""; done ;;
+  cpc)
+    for seed in $SEEDS; do
+      train "cpc_pre_s$seed" --stage pretrain --model cpc --epochs "$PRE_EPOCHS" --seed "$seed"
+      train "cpc_base_s$seed" --model cpc_base --pretrained-encoder "$OUT/cpc_pre_s$seed/encoder" \
+        --epochs "$GROUND_EPOCHS" --seed "$seed"
+      evaluate "cpc_base_s$seed" normal
+    done ;;
+  base | vslnet | text)  # the Base network, VSLNet-audio, the text model on the original captions
+    for seed in $SEEDS; do train "${LANE}_s$seed" --model "$LANE" --epochs "$GROUND_EPOCHS" --seed "$seed"
+      evaluate "${LANE}_s$seed" normal; done ;;
   extra)  # Fig. 4 noise levels for the seed-0 models
     for name in base_s0 vgcl_base_s0; do for noise in clean large; do evaluate "$name" "$noise"; done; done ;;
   cascade)  # ASR cascades on the first ${CASCADE_LIMIT:-100} test queries; transcripts cached for every text seed
     for engine in whisper sphinx; do for noise in normal clean large; do for seed in 0 1 2; do
-      [[ -e $OUT/text_s$seed/best/config.json ]] || continue
+      while pgrep -f -- "--out $OUT/text_s$seed( |$)" > /dev/null; do sleep 30; done  # still training
+      [[ -e $OUT/text_s$seed/summary.json ]] || continue  # a finished text run only
       f=$OUT/eval/cascade_${engine}_${noise}_text_s$seed
       [[ -e $f.txt ]] && continue
       "$PY" -m svg_core.cascade evaluate --data "$DATA" --checkpoint "$OUT/text_s$seed/best" --engine "$engine" \
@@ -79,7 +81,7 @@ case $LANE in
       vgcl 0 "_${pacing:0:3}$kappa" --pacing "$pacing" --kappa "$kappa"
     done; done ;;
   archive)  # logged results only (metrics, logs, per-query predictions, configs): small enough to commit
-    dest=${ARCHIVE:-results/$(basename "$OUT")}; mkdir -p "$dest"
+    dest=${ARCHIVE:-results/e$GROUND_EPOCHS}; mkdir -p "$dest"
     (cd "$OUT" && find . \( -name log.csv -o -name summary.json -o -name '*.log' -o -path './eval/*' \
       -o -path '*/best/config.json' -o -path '*/best/metrics.json' \) -type f -exec cp --parents {} "$OLDPWD/$dest" \;)
     "$PY" -m svg_core.results "$dest" --data "$DATA" --save-data-summary > /dev/null  # prior + caption needs
