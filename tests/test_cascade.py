@@ -176,3 +176,15 @@ def test_bench_latency_table(tiny_data, capsys):
     printed = capsys.readouterr().out
     assert "end-to-end audio (BaseGrounder)" in printed and "sphinx (cpu) + text grounding" in printed
     assert "1.0x" in printed and "0.044 s" in printed  # E2E ratio row and the SIL Table 2 anchor
+    assert "text grounding alone (caption, no ASR)" in printed
+
+
+def test_bench_latency_without_engines(tiny_data, capsys):
+    """No ASR engine (e.g. a GPU machine without the Whisper model): the two grounder rows only."""
+    from svg_core.bench import main as bench_main
+
+    root, ckpt = tiny_data
+    assert bench_main(["latency", "--data", str(root), "--text-checkpoint", str(ckpt), "--queries", "2",
+                       "--warmup", "0", "--engines", "--cpu-only"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("cpu ")]
+    assert [r.split()[1] for r in rows] == ["end-to-end", "text"]
