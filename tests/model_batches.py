@@ -5,17 +5,8 @@ Used by the model tests so they do not depend on the data layer.
 
 from __future__ import annotations
 
-import pytest
 import torch
 
-
-@pytest.fixture(autouse=True, scope="module")
-def single_thread():
-    """Tiny models run fastest on one thread; on a loaded 2-core machine two threads spin-wait."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 SENTENCES = ["a man throws a ball", "the dog runs across the yard", "people swim"]
 
@@ -82,3 +73,24 @@ def select(batch: dict, i: int) -> dict:
     item["audio"] = item["audio"][:, :n]
     item["audio_mask"] = item["audio_mask"][:, :n]
     return item
+
+
+def overfit(model: torch.nn.Module, batch: dict, steps: int = 20, lr: float = 5e-3) -> tuple[float, dict, float]:
+    """Adam on one batch for ``steps`` steps, then one eval forward pass.
+
+    Returns:
+        (loss of the first step, eval outputs, eval loss after training).
+    """
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    first = None
+    for _ in range(steps):
+        loss, logs = model.loss(model(batch), batch)
+        first = first if first is not None else logs["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    with torch.no_grad():
+        out = model(batch)
+        final, _ = model.loss(out, batch)
+    return first, out, float(final)

@@ -8,7 +8,7 @@ import torch
 from svg_core.checkpoint import load_checkpoint, save_checkpoint
 from svg_core.models import BaseConfig, CPCConfig, build_model
 from svg_core.models.cpc import curriculum_window, random_crop, stage_at, stage_boundaries
-from tests.model_batches import make_batch, single_thread  # noqa: F401 (autouse)
+from tests.model_batches import make_batch
 
 TINY_CPC = dict(enc_hidden=32, z_dim=32, c_dim=32, video_dim=32, video_ff_dim=64, video_layers=1)
 TINY_BASE = dict(

@@ -17,7 +17,7 @@ from svg_core.models import (
     config_from_dict,
     config_to_dict,
 )
-from tests.model_batches import SENTENCES, make_batch, select, single_thread  # noqa: F401 (autouse)
+from tests.model_batches import SENTENCES, make_batch, overfit, select
 
 TINY = dict(
     model_dim=64, chunk_num=2, attn_layers=1, davenet1_stem=32, davenet1_dims=(32, 64), audio_gru_dim=64,
@@ -113,19 +113,8 @@ def test_tiny_batch_overfits(name):
     torch.manual_seed(0)
     model = build_model(tiny_configs()[name]).train()
     batch = make_batch([40, 28], n_video=32, seed=6, spans=[(5.0, 12.0), (20.0, 30.0)])
-    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    first = None
-    for _ in range(20):
-        loss, logs = model.loss(model(batch), batch)
-        first = first if first is not None else logs["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        out = model(batch)
-        final, logs = model.loss(out, batch)
-    assert float(final) < 0.25 * first, (first, logs)
+    first, out, final = overfit(model, batch)
+    assert final < 0.25 * first, (first, final)
     assert out["start_prob"].argmax(1).tolist() == [5, 20]
 
 

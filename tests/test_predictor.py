@@ -9,7 +9,6 @@ import torch
 from svg_core.checkpoint import save_checkpoint
 from svg_core.models import BaseConfig, CPCConfig, TextConfig, build_model, build_vocab
 from svg_core.predictor import Grounder
-from tests.model_batches import single_thread  # noqa: F401 (autouse)
 
 TINY = dict(
     model_dim=64, chunk_num=2, attn_layers=1, davenet1_stem=32, davenet1_dims=(32, 64), audio_gru_dim=64,

@@ -8,7 +8,7 @@ import torch
 from svg_core.checkpoint import load_checkpoint, save_checkpoint
 from svg_core.models import TextConfig, build_model, build_vocab
 from svg_core.models.text import tokenize
-from tests.model_batches import make_batch, select, single_thread  # noqa: F401 (autouse)
+from tests.model_batches import make_batch, overfit, select
 
 CAPTIONS = ["A man throws a ball.", "The dog runs, then the dog sleeps.", "A woman's bike", "the end"]
 
@@ -60,19 +60,8 @@ def test_tiny_batch_overfits():
     model = build_model(tiny_text()).train()
     batch = make_batch([5, 5], n_video=32, seed=1, spans=[(3.0, 9.0), (20.0, 28.0)],
                        sentences=["a man throws a ball", "the dog sleeps"])  # fmt: skip
-    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    first = None
-    for _ in range(20):
-        loss, logs = model.loss(model(batch), batch)
-        first = first if first is not None else logs["loss"]
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    with torch.no_grad():
-        out = model(batch)
-        final, _ = model.loss(out, batch)
-    assert float(final) < 0.25 * first
+    first, out, final = overfit(model, batch)
+    assert final < 0.25 * first
     assert out["start_prob"].argmax(1).tolist() == [3, 20]
 
 
