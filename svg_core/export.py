@@ -1,9 +1,9 @@
 """Ship a trained run as a self-describing checkpoint folder with a model card (house style 7).
 
-    python -m svg_core.export runs/results/vgcl_base_s0 checkpoints/vgcl_full \\
+    python -m svg_core.export runs/results_e10/vgcl_base_s0 checkpoints/vgcl_full \\
         --title "VGCL full: video-guided curriculum pre-trained encoder + Base grounding" \\
-        --pretrain-run runs/results/vgcl_pre_s0 --data data/synth_default \\
-        --test-eval runs/results/eval/vgcl_base_s0_normal.txt
+        --pretrain-run runs/results_e10/vgcl_pre_s0 --data data/synth_default \\
+        --test-eval runs/results_e10/eval/vgcl_base_s0_normal.txt
 
 Copies ``RUN/best`` (``model.safetensors``, ``config.json``, ``metrics.json``) and the per-epoch
 logs into DEST, refuses weights over 20 MB, and writes ``README.md``: what the data was, the exact
