@@ -31,7 +31,7 @@ CASCADE_LIMIT = 100  # the cascades transcribe the first 100 test queries (ASR i
 rows = [results.prior_row(RUNS)] + results.table2(RUNS)  # prior from RUNS/data_summary.json
 print(results.format_table(rows))
 results.plot_rows(rows, IMG / "results_table2.png",
-                  title="Synthetic benchmark, test split, normal noise (mean ± std over seeds)")
+                  title="Synthetic benchmark, test split, normal noise\n(mean ± std over seeds)")
 
 # %% [markdown]
 # The same rows on the cascade subset (first 100 test queries), so that end-to-end and cascade
