@@ -59,8 +59,11 @@ case $LANE in
   base | vslnet | text)  # the Base network, VSLNet-audio, the text model on the original captions
     for seed in $SEEDS; do train "${LANE}_s$seed" --model "$LANE" --epochs "$GROUND_EPOCHS" --seed "$seed"
       evaluate "${LANE}_s$seed" normal; done ;;
-  extra)  # Fig. 4 noise levels for the seed-0 models
-    for name in base_s0 vgcl_base_s0; do for noise in clean large; do evaluate "$name" "$noise"; done; done ;;
+  extra)  # Fig. 4 noise levels (clean, large) for the finished Base and VGCL runs of SEEDS
+    for seed in $SEEDS; do for name in "base_s$seed" "vgcl_base_s$seed"; do
+      [[ -e $OUT/$name/summary.json ]] || continue
+      for noise in clean large; do evaluate "$name" "$noise"; done
+    done; done ;;
   cascade)  # ASR cascades on the first ${CASCADE_LIMIT:-100} test queries; transcripts cached for every text seed
     for engine in whisper sphinx; do for noise in normal clean large; do for seed in 0 1 2; do
       while pgrep -f -- "--out $OUT/text_s$seed( |$)" > /dev/null; do sleep 30; done  # still training
