@@ -207,38 +207,33 @@ def latency_rows(args: argparse.Namespace, device: torch.device) -> list[dict]:
     audio_grounder = _latency_grounder(args.audio_checkpoint, "audio", sentences, device)
     text_grounder = _latency_grounder(args.text_checkpoint, "text", sentences, device)
 
+    def timed(run) -> tuple[list[float], list]:
+        """Wall seconds of ``run(record, index)`` per query past the warm-up, with its outputs."""
+        seconds, outputs = [], []
+        for step, index in enumerate(order):
+            began = time.perf_counter()
+            out = run(dataset.records[index], index)
+            if step >= args.warmup:
+                seconds.append(time.perf_counter() - began)
+                outputs.append(out)
+        return seconds, outputs
+
     rows = []
-    times = []
-    for step, index in enumerate(order):
-        rec = dataset.records[index]
-        began = time.perf_counter()
-        audio_grounder.localize(videos[rec.video_id], rec.duration_sec, audio=queries[index])  # syncs CUDA
-        if step >= args.warmup:
-            times.append(time.perf_counter() - began)
+    times, _ = timed(lambda rec, i: audio_grounder.localize(videos[rec.video_id], rec.duration_sec,
+                                                             audio=queries[i]))  # localize syncs CUDA
     rows.append({"method": f"end-to-end audio ({type(audio_grounder.model).__name__})", "device": str(device),
                  "times": times, "parts": ""})
-    times = []  # the cascades' second stage alone: the reference caption, no ASR (a lower bound for any engine)
-    for step, index in enumerate(order):
-        rec = dataset.records[index]
-        began = time.perf_counter()
-        text_grounder.localize(videos[rec.video_id], rec.duration_sec, text=rec.sentence)
-        if step >= args.warmup:
-            times.append(time.perf_counter() - began)
+    # The cascades' second stage alone: the reference caption, no ASR (a lower bound for any engine).
+    times, _ = timed(lambda rec, i: text_grounder.localize(videos[rec.video_id], rec.duration_sec, text=rec.sentence))
     rows.append({"method": "text grounding alone (caption, no ASR)", "device": str(device), "times": times,
                  "parts": ""})
     for engine_name in args.engines:
         # Whisper follows the grounders onto the GPU when CTranslate2 has CUDA; else it stays on the CPU.
         engine = get_engine(engine_name, "cuda" if device.type == "cuda" and whisper_cuda_available() else "cpu")
         cascade = Cascade(engine, text_grounder)
-        times, asr_s, text_s = [], [], []
-        for step, index in enumerate(order):
-            rec = dataset.records[index]
-            began = time.perf_counter()
-            out = cascade.run(videos[rec.video_id], rec.duration_sec, queries[index], 16_000)
-            if step >= args.warmup:
-                times.append(time.perf_counter() - began)
-                asr_s.append(out["latency_sec"]["asr"])
-                text_s.append(out["latency_sec"]["grounding"])
+        times, outs = timed(lambda rec, i: cascade.run(videos[rec.video_id], rec.duration_sec, queries[i], 16_000))
+        asr_s = [out["latency_sec"]["asr"] for out in outs]
+        text_s = [out["latency_sec"]["grounding"] for out in outs]
         rows.append({"method": f"{engine_name} ({engine.device}) + text grounding", "device": str(device),
                      "times": times,
                      "parts": f"asr {_percentiles(asr_s)[0]:.3f} + text {_percentiles(text_s)[0]:.4f}"})
