@@ -5,6 +5,8 @@
 # it top to bottom with `python notebooks/results.py`. It defines no logic: everything comes from
 # `svg_core.results`, which reads the runs of `bash notebooks/results_runs.sh LANE` and scores
 # their prediction files with `svg_core.evaluate.compute_metrics`. All data is SYNTHETIC.
+# The tables in docs/RESULTS.md are written by
+# `python -m svg_core.results results/e10 --update-md docs/RESULTS.md` from the same functions.
 
 # %%
 import os
@@ -73,7 +75,7 @@ print(results.wall_seconds(RUNS))
 
 # %%
 need_rows = []
-for label, name in (("Text (original caption)", "text_s0"), ("Base", "base_s0"), ("VGCL (full)", "vgcl_base_s0")):
+for label, name in results.NEED_RUNS:
     pred = RUNS / "eval" / f"{name}_normal.jsonl"
     if pred.is_file():
         need_rows += results.rows_by_need(pred, RUNS, label)

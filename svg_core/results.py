@@ -1,6 +1,6 @@
 """Result tables and plots for docs/RESULTS.md, read from the runs of ``notebooks/results_runs.sh``.
 
-    python -m svg_core.results runs/results --data data/synth_default --img docs/img
+    python -m svg_core.results results/e10 --update-md docs/RESULTS.md
 
 Every figure is recomputed here from logged files with :func:`svg_core.evaluate.compute_metrics`
 (the project's only metric code): per-query prediction files ``RUNS/eval/NAME_NOISE.jsonl`` and
@@ -237,6 +237,66 @@ def wall_seconds(runs_dir: str | Path) -> dict[str, float]:
     return out
 
 
+NEED_RUNS = (("Text (original caption)", "text_s0"), ("Base", "base_s0"), ("VGCL (full)", "vgcl_base_s0"))
+
+
+def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100) -> dict[str, str]:
+    """The generated parts of docs/RESULTS.md, keyed by the name of their ``<!-- NAME -->`` marker.
+
+    TABLE2 (with the blind prior when ``RUNS/data_summary.json`` exists), TABLE2_SUBSET (every row
+    on the first ``cascade_limit`` test queries), TABLE3, TABLE4, FIG4, NEEDS (seed-0 runs of
+    :data:`NEED_RUNS`) and WALL_TIMES (one line). A table with no runs yet reads "not run yet".
+    """
+    runs = Path(runs_dir)
+    prior = [prior_row(runs)] if (runs / DATA_SUMMARY).is_file() else []
+    blocks = {"TABLE2": format_table(prior + table2(runs)),
+              "TABLE2_SUBSET": format_table(table2(runs, limit=cascade_limit))}
+    for key, spec in (("TABLE3", TABLE3_ROWS), ("TABLE4", TABLE4_ROWS)):
+        rows = table(runs, spec)
+        blocks[key] = format_table(rows) if len(rows) > 1 else "(not run yet: only the full model is in the folder)"
+    levels = noise_rows(runs)
+    blocks["FIG4"] = format_table([r for by in levels.values() for r in (by[n] for n in NOISE_LEVELS if n in by)],
+                                  metrics=("R1@0.5", "mIoU"))
+    need_rows = []
+    for label, name in NEED_RUNS if prior else ():  # the caption needs live in data_summary.json too
+        pred = runs / "eval" / f"{name}_normal.jsonl"
+        if pred.is_file():
+            need_rows += rows_by_need(pred, runs, label)
+    blocks["NEEDS"] = (format_table(need_rows, metrics=("R1@0.5", "mIoU")) if need_rows else
+                       f"(no {DATA_SUMMARY} or seed-0 predictions in {runs}: see --save-data-summary)")
+    blocks["WALL_TIMES"] = ", ".join(f"`{k}` {v / 60:.0f} min" for k, v in sorted(wall_seconds(runs).items()))
+    return blocks
+
+
+def fill_markdown(path: str | Path, blocks: dict[str, str]) -> list[str]:
+    """Replace the text between ``<!-- NAME -->`` and ``<!-- /NAME -->`` in ``path`` by ``blocks[NAME]``.
+
+    Only the markers present in the file are filled (a one-line block such as WALL_TIMES stays
+    inline; a table gets its own lines), everything else in the page is kept as written.
+
+    Returns:
+        The names filled.
+
+    Raises:
+        ValueError: a marker opens twice or is never closed (the file is left unchanged).
+    """
+    path = Path(path)
+    text = path.read_text()
+    filled = []
+    for name, body in blocks.items():
+        opens = text.count(f"<!-- {name} -->")
+        if opens == 0:
+            continue
+        pattern = re.compile(rf"<!-- {re.escape(name)} -->.*?<!-- /{re.escape(name)} -->", flags=re.S)
+        if opens != 1 or len(pattern.findall(text)) != 1:
+            raise ValueError(f"{path}: marker <!-- {name} --> must open once and close once with <!-- /{name} -->")
+        sep = "\n" if "\n" in body or body.startswith("|") else ""
+        text = pattern.sub(lambda _m: f"<!-- {name} -->{sep}{body}{sep}<!-- /{name} -->", text)
+        filled.append(name)
+    path.write_text(text)
+    return filled
+
+
 def _figure(size_in: tuple[float, float]):
     """A standalone matplotlib Figure and its axes: no pyplot state, no backend switch for the caller."""
     from matplotlib.figure import Figure
@@ -299,6 +359,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="write RUNS/data_summary.json from --data (prior and caption needs) for archived runs")
     parser.add_argument("--cascade-limit", type=int, default=100,
                         help="queries the cascades were run on: also prints every row on that subset")
+    parser.add_argument("--update-md", type=Path, default=None, metavar="MARKDOWN",
+                        help="also rewrite the <!-- NAME --> blocks of this page (docs/RESULTS.md) from RUNS")
     args = parser.parse_args(argv)
     if not (args.runs / "eval").is_dir():
         raise SystemExit(f"{args.runs}/eval not found: run bash notebooks/results_runs.sh LANE first")
@@ -325,6 +387,9 @@ def main(argv: list[str] | None = None) -> int:
     walls = wall_seconds(args.runs)
     if walls:
         print("\nWall time per run (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(walls.items())))
+    if args.update_md is not None:
+        filled = fill_markdown(args.update_md, markdown_blocks(args.runs, args.cascade_limit))
+        print(f"\nupdated {args.update_md}: {', '.join(filled) or 'no <!-- NAME --> markers found'}")
     return 0
 
 

@@ -124,3 +124,30 @@ def test_ablation_tables_find_their_variants(runs, capsys):
     results.main([str(runs)])
     out = capsys.readouterr().out
     assert "Table 3 (VGCL ablations)" in out and "| w/o curriculum |" in out and "exponential, kappa 5" in out
+
+
+def test_update_md_rewrites_only_the_marked_blocks(runs, tmp_path, capsys):
+    page = tmp_path / "RESULTS.md"
+    page.write_text("# Results\nkept prose\n<!-- TABLE2 -->\nold table\n<!-- /TABLE2 -->\n"
+                    "Walls: <!-- WALL_TIMES -->old<!-- /WALL_TIMES -->.\n<!-- TABLE3 -->x<!-- /TABLE3 -->\nend\n")
+    results.main([str(runs), "--update-md", str(page)])
+    assert "updated" in capsys.readouterr().out
+    text = page.read_text()
+    assert text.startswith("# Results\nkept prose\n<!-- TABLE2 -->\n| method |") and text.endswith("end\n")
+    assert "old table" not in text and "| Base | 62.50 ± 17.68 |" in text  # seeds 0 and 1: 50 and 75
+    assert "| Base |" in text and "Walls: <!-- WALL_TIMES -->`base_s0` 2 min<!-- /WALL_TIMES -->." in text
+    assert "<!-- TABLE3 -->(not run yet" in text  # no ablation run in the fixture
+    blocks = results.markdown_blocks(runs)
+    assert blocks["NEEDS"].startswith("(no data_summary.json")
+    assert set(blocks) == {"TABLE2", "TABLE2_SUBSET", "TABLE3", "TABLE4", "FIG4", "NEEDS", "WALL_TIMES"}
+    assert results.fill_markdown(page, blocks) == ["TABLE2", "TABLE3", "WALL_TIMES"]
+    assert page.read_text() == text  # filling twice changes nothing
+
+
+def test_update_md_refuses_a_broken_marker_and_keeps_the_page(runs, tmp_path):
+    page = tmp_path / "RESULTS.md"
+    broken = "<!-- TABLE2 -->\nold\n<!-- TABLE2 -->\nnever closed\n"
+    page.write_text(broken)
+    with pytest.raises(ValueError, match="must open once and close once"):
+        results.fill_markdown(page, results.markdown_blocks(runs))
+    assert page.read_text() == broken
