@@ -44,6 +44,12 @@ subset = results.table2(RUNS, limit=CASCADE_LIMIT)
 print(results.format_table(subset))
 
 # %% [markdown]
+# Paired differences on the same test queries, with a 95 % bootstrap interval over queries.
+
+# %%
+print(results.paired_table(RUNS))
+
+# %% [markdown]
 # ## Table 3 (VGCL ablations) and Table 4 (curriculum pacing x kappa), when their runs exist
 
 # %%

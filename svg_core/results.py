@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from svg_core.evaluate import compute_metrics, read_predictions
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU")
@@ -237,6 +239,75 @@ def wall_seconds(runs_dir: str | Path) -> dict[str, float]:
     return out
 
 
+# (label, stem of A, stem of B) for the paired differences A - B (normal noise, seeds both have)
+PAIRED_ROWS = (
+    ("VGCL (full) - Base", "vgcl_base_s", "base_s"),
+    ("Base + CPC - Base", "cpc_base_s", "base_s"),
+    ("VSLNet (audio) - Base", "vslnet_s", "base_s"),
+    ("VGCL (full) - Base + CPC", "vgcl_base_s", "cpc_base_s"),
+)
+
+
+def per_query(path: str | Path, metric: str) -> dict[str, float]:
+    """``{query_id: metric of that query alone}`` (0 or 100 for a recall, the IoU in % for mIoU),
+    each from :func:`compute_metrics` on a one-query list, so there is still one evaluator."""
+    return {rec["query_id"]: compute_metrics([rec])[metric] for rec in read_predictions(path)}
+
+
+def paired_difference(files_a: dict[int, Path], files_b: dict[int, Path], metric: str = "R1@0.5",
+                      n_boot: int = 10000, seed: int = 0) -> dict:
+    """Mean of ``metric`` for A minus B on the same queries, with a 95 % paired bootstrap interval.
+
+    Each query's value is averaged over the seeds that A and B both have, then the queries are
+    resampled with replacement (seeded), so the interval reflects which queries the test split
+    happens to hold, not the training seeds (whose spread the tables' ± already shows).
+
+    Args:
+        files_a, files_b: ``{seed: prediction file}`` (see :func:`seed_files`).
+
+    Returns:
+        ``{"diff", "ci_low", "ci_high", "seeds", "n_queries"}``, differences in percentage points.
+
+    Raises:
+        ValueError: no common seed, or the files do not score the same queries.
+    """
+    seeds = sorted(set(files_a) & set(files_b))
+    if not seeds:
+        raise ValueError(f"no seed in common: {sorted(files_a)} and {sorted(files_b)}")
+    per_seed = [(per_query(files_a[s], metric), per_query(files_b[s], metric)) for s in seeds]
+    ids = sorted(per_seed[0][0])
+    for a, b in per_seed:
+        if set(a) != set(ids) or set(b) != set(ids):
+            raise ValueError("the prediction files do not score the same queries: are they from one build and split?")
+    diffs = np.array([np.mean([a[q] - b[q] for a, b in per_seed]) for q in ids])  # [Q]
+    rng = np.random.default_rng(seed)
+    boot = diffs[rng.integers(0, len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)  # [n_boot]
+    low, high = np.percentile(boot, [2.5, 97.5])
+    return {"diff": float(diffs.mean()), "ci_low": float(low), "ci_high": float(high),
+            "seeds": seeds, "n_queries": len(ids)}
+
+
+def paired_table(runs_dir: str | Path, spec: tuple = PAIRED_ROWS, metrics: tuple[str, ...] = ("R1@0.5", "mIoU")) -> str:
+    """A markdown table of :func:`paired_difference` for each pair of ``spec`` found (normal noise)."""
+    eval_dir = Path(runs_dir) / "eval"
+    lines = ["| A - B | " + " | ".join(f"{m}: A - B [95% CI]" for m in metrics) + " | seeds | queries |",
+             "|---|" + "---:|" * len(metrics) + "---|---:|"]
+    for label, stem_a, stem_b in spec:
+        files_a, files_b = seed_files(eval_dir, stem_a, "_normal"), seed_files(eval_dir, stem_b, "_normal")
+        if not set(files_a) & set(files_b):
+            continue
+        cells, result = [], {}
+        try:
+            for m in metrics:
+                result = paired_difference(files_a, files_b, m)
+                cells.append(f"{result['diff']:+.2f} [{result['ci_low']:+.2f}, {result['ci_high']:+.2f}]")
+        except ValueError as err:  # one broken pair should not hide the others
+            lines.append(f"| {label} | not comparable: {err} |" + " |" * len(metrics))
+            continue
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {','.join(map(str, result['seeds']))} | {result['n_queries']} |")
+    return "\n".join(lines)
+
+
 NEED_RUNS = (("Text (original caption)", "text_s0"), ("Base", "base_s0"), ("VGCL (full)", "vgcl_base_s0"))
 
 
@@ -244,12 +315,13 @@ def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100) -> dict[str,
     """The generated parts of docs/RESULTS.md, keyed by the name of their ``<!-- NAME -->`` marker.
 
     TABLE2 (with the blind prior when ``RUNS/data_summary.json`` exists), TABLE2_SUBSET (every row
-    on the first ``cascade_limit`` test queries), TABLE3, TABLE4, FIG4, NEEDS (seed-0 runs of
+    on the first ``cascade_limit`` test queries), PAIRED (:func:`paired_table`), TABLE3, TABLE4,
+    FIG4, NEEDS (seed-0 runs of
     :data:`NEED_RUNS`) and WALL_TIMES (one line). A table with no runs yet reads "not run yet".
     """
     runs = Path(runs_dir)
     prior = [prior_row(runs)] if (runs / DATA_SUMMARY).is_file() else []
-    blocks = {"TABLE2": format_table(prior + table2(runs)),
+    blocks = {"TABLE2": format_table(prior + table2(runs)), "PAIRED": paired_table(runs),
               "TABLE2_SUBSET": format_table(table2(runs, limit=cascade_limit))}
     for key, spec in (("TABLE3", TABLE3_ROWS), ("TABLE4", TABLE4_ROWS)):
         rows = table(runs, spec)
@@ -379,6 +451,8 @@ def main(argv: list[str] | None = None) -> int:
         if len(rows) > 1:  # more than the full model, which Table 2 already shows
             print(f"\n{title}, test split, noise=normal")
             print(format_table(rows))
+    print("\nPaired differences on the same test queries (normal noise; 95% bootstrap interval over queries)")
+    print(paired_table(args.runs))
     levels = noise_rows(args.runs)
     if levels:
         print("\nFig. 4 (by noise preset; end-to-end rows on the whole test split, cascades on their subset)")

@@ -139,7 +139,7 @@ def test_update_md_rewrites_only_the_marked_blocks(runs, tmp_path, capsys):
     assert "<!-- TABLE3 -->(not run yet" in text  # no ablation run in the fixture
     blocks = results.markdown_blocks(runs)
     assert blocks["NEEDS"].startswith("(no data_summary.json")
-    assert set(blocks) == {"TABLE2", "TABLE2_SUBSET", "TABLE3", "TABLE4", "FIG4", "NEEDS", "WALL_TIMES"}
+    assert set(blocks) == {"TABLE2", "TABLE2_SUBSET", "PAIRED", "TABLE3", "TABLE4", "FIG4", "NEEDS", "WALL_TIMES"}
     assert results.fill_markdown(page, blocks) == ["TABLE2", "TABLE3", "WALL_TIMES"]
     assert page.read_text() == text  # filling twice changes nothing
 
@@ -151,3 +151,32 @@ def test_update_md_refuses_a_broken_marker_and_keeps_the_page(runs, tmp_path):
     with pytest.raises(ValueError, match="must open once and close once"):
         results.fill_markdown(page, results.markdown_blocks(runs))
     assert page.read_text() == broken
+
+
+def test_paired_difference_on_the_same_queries(runs):
+    ev = runs / "eval"
+    _write_preds(ev / "vgcl_base_s0_normal.jsonl", [True, True, True, True])  # base_s0 is [T, T, F, F]
+    _write_preds(ev / "vgcl_base_s1_normal.jsonl", [True, True, True, False])  # base_s1 is [T, T, T, F]
+    files_a, files_b = results.seed_files(ev, "vgcl_base_s", "_normal"), results.seed_files(ev, "base_s", "_normal")
+    out = results.paired_difference(files_a, files_b, "R1@0.5", n_boot=500)
+    # per query, seed 0: 0, 0, +100, +100; seed 1: 0, 0, 0, 0 -> averaged 0, 0, 50, 50 -> mean +25
+    assert out["diff"] == pytest.approx(25.0) and out["seeds"] == [0, 1] and out["n_queries"] == 4
+    assert 0.0 <= out["ci_low"] < 25.0 < out["ci_high"] <= 50.0
+    same = results.paired_difference(files_b, files_b, "mIoU", n_boot=200)
+    assert (same["diff"], same["ci_low"], same["ci_high"]) == (0.0, 0.0, 0.0)
+    assert results.paired_difference(files_a, files_b, n_boot=300) == results.paired_difference(files_a, files_b, n_boot=300)
+    table = results.paired_table(runs)
+    assert "| VGCL (full) - Base | +25.00 [" in table and "Base + CPC" not in table  # no CPC run in the fixture
+
+
+def test_paired_difference_refuses_other_queries_or_no_common_seed(runs):
+    ev = runs / "eval"
+    _write_preds(ev / "vgcl_base_s0_normal.jsonl", [True, True])  # 2 queries against base_s0's 4
+    _write_preds(ev / "vgcl_base_s7_normal.jsonl", [True, True, True, True])
+    base = results.seed_files(ev, "base_s", "_normal")
+    with pytest.raises(ValueError, match="same queries"):
+        results.paired_difference({0: ev / "vgcl_base_s0_normal.jsonl"}, base)
+    with pytest.raises(ValueError, match="no seed in common"):
+        results.paired_difference({7: ev / "vgcl_base_s7_normal.jsonl"}, base)
+    assert "| VGCL (full) - Base | not comparable: the prediction files do not score the same queries" in \
+        results.paired_table(runs)  # the table says so instead of failing the whole report
