@@ -80,9 +80,4 @@ print(results.wall_seconds(RUNS))
 # ## Where the models fail: R1@0.5 by what the caption must name (seed 0, full test split)
 
 # %%
-need_rows = []
-for label, name in results.NEED_RUNS:
-    pred = RUNS / "eval" / f"{name}_normal.jsonl"
-    if pred.is_file():
-        need_rows += results.rows_by_need(pred, RUNS, label)
-print(results.format_table(need_rows, metrics=("R1@0.5", "mIoU")))
+print(results.format_table(results.need_rows(RUNS), metrics=("R1@0.5", "mIoU")))

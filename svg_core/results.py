@@ -311,16 +311,32 @@ def paired_table(runs_dir: str | Path, spec: tuple = PAIRED_ROWS, metrics: tuple
 NEED_RUNS = (("Text (original caption)", "text_s0"), ("Base", "base_s0"), ("VGCL (full)", "vgcl_base_s0"))
 
 
-def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100) -> dict[str, str]:
+def need_rows(runs_dir: str | Path) -> list[Row]:
+    """:func:`rows_by_need` of each seed-0 run of :data:`NEED_RUNS` found, with the caption needs
+    from ``RUNS/data_summary.json`` (empty without it)."""
+    runs = Path(runs_dir)
+    rows = []
+    for label, name in NEED_RUNS if (runs / DATA_SUMMARY).is_file() else ():
+        pred = runs / "eval" / f"{name}_normal.jsonl"
+        if pred.is_file():
+            rows += rows_by_need(pred, runs, label)
+    return rows
+
+
+def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100, prior_source: str | Path | None = None,
+                    with_needs: bool = True) -> dict[str, str]:
     """The generated parts of docs/RESULTS.md, keyed by the name of their ``<!-- NAME -->`` marker.
 
-    TABLE2 (with the blind prior when ``RUNS/data_summary.json`` exists), TABLE2_SUBSET (every row
-    on the first ``cascade_limit`` test queries), PAIRED (:func:`paired_table`), TABLE3, TABLE4,
-    FIG4, NEEDS (seed-0 runs of
-    :data:`NEED_RUNS`) and WALL_TIMES (one line). A table with no runs yet reads "not run yet".
+    TABLE2 (with the blind prior from ``prior_source``, by default ``RUNS/data_summary.json`` when
+    it exists), TABLE2_SUBSET (every row on the first ``cascade_limit`` test queries), PAIRED
+    (:func:`paired_table`), TABLE3, TABLE4, FIG4, NEEDS (:func:`need_rows`) and WALL_TIMES (one
+    line). A table with no runs yet reads "not run yet". ``with_needs=False`` leaves NEEDS out (the
+    console report does not print it).
     """
     runs = Path(runs_dir)
-    prior = [prior_row(runs)] if (runs / DATA_SUMMARY).is_file() else []
+    if prior_source is None and (runs / DATA_SUMMARY).is_file():
+        prior_source = runs
+    prior = [prior_row(prior_source)] if prior_source is not None else []
     blocks = {"TABLE2": format_table(prior + table2(runs)), "PAIRED": paired_table(runs),
               "TABLE2_SUBSET": format_table(table2(runs, limit=cascade_limit))}
     for key, spec in (("TABLE3", TABLE3_ROWS), ("TABLE4", TABLE4_ROWS)):
@@ -329,13 +345,10 @@ def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100) -> dict[str,
     levels = noise_rows(runs)
     blocks["FIG4"] = format_table([r for by in levels.values() for r in (by[n] for n in NOISE_LEVELS if n in by)],
                                   metrics=("R1@0.5", "mIoU"))
-    need_rows = []
-    for label, name in NEED_RUNS if prior else ():  # the caption needs live in data_summary.json too
-        pred = runs / "eval" / f"{name}_normal.jsonl"
-        if pred.is_file():
-            need_rows += rows_by_need(pred, runs, label)
-    blocks["NEEDS"] = (format_table(need_rows, metrics=("R1@0.5", "mIoU")) if need_rows else
-                       f"(no {DATA_SUMMARY} or seed-0 predictions in {runs}: see --save-data-summary)")
+    if with_needs:
+        needs = need_rows(runs)
+        blocks["NEEDS"] = (format_table(needs, metrics=("R1@0.5", "mIoU")) if needs else
+                           f"(no {DATA_SUMMARY} or seed-0 predictions in {runs}: see --save-data-summary)")
     blocks["WALL_TIMES"] = ", ".join(f"`{k}` {v / 60:.0f} min" for k, v in sorted(wall_seconds(runs).items()))
     return blocks
 
@@ -441,28 +454,26 @@ def main(argv: list[str] | None = None) -> int:
             raise SystemExit("--save-data-summary needs --data DATASET")
         print(f"wrote {save_data_summary(args.data, args.runs)}")
     prior_source = args.data or (args.runs if (args.runs / DATA_SUMMARY).is_file() else None)
-    rows = ([prior_row(prior_source)] if prior_source else []) + table2(args.runs)
+    blocks = markdown_blocks(args.runs, args.cascade_limit, prior_source,  # every table computed once
+                             with_needs=args.update_md is not None)
     print("Table 2 (test split, noise=normal; cascade rows on their own subset, see 'queries')")
-    print(format_table(rows))
+    print(blocks["TABLE2"])
     print(f"\nAll rows on the first {args.cascade_limit} test queries (the cascade subset)")
-    print(format_table(table2(args.runs, limit=args.cascade_limit)))
-    for title, spec in (("Table 3 (VGCL ablations)", TABLE3_ROWS), ("Table 4 (curriculum pacing x kappa)", TABLE4_ROWS)):
-        rows = table(args.runs, spec)
-        if len(rows) > 1:  # more than the full model, which Table 2 already shows
+    print(blocks["TABLE2_SUBSET"])
+    for title, key in (("Table 3 (VGCL ablations)", "TABLE3"), ("Table 4 (curriculum pacing x kappa)", "TABLE4")):
+        if blocks[key].startswith("|"):  # more than the full model, which Table 2 already shows
             print(f"\n{title}, test split, noise=normal")
-            print(format_table(rows))
+            print(blocks[key])
     print("\nPaired differences on the same test queries (normal noise; 95% bootstrap interval over queries)")
-    print(paired_table(args.runs))
-    levels = noise_rows(args.runs)
-    if levels:
+    print(blocks["PAIRED"])
+    if blocks["FIG4"].count("\n") > 1:  # a row below the header
         print("\nFig. 4 (by noise preset; end-to-end rows on the whole test split, cascades on their subset)")
-        print(format_table([r for by in levels.values() for r in (by[n] for n in NOISE_LEVELS if n in by)],
-                           metrics=("R1@0.5", "mIoU")))
+        print(blocks["FIG4"])
     walls = wall_seconds(args.runs)
     if walls:
         print("\nWall time per run (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(walls.items())))
     if args.update_md is not None:
-        filled = fill_markdown(args.update_md, markdown_blocks(args.runs, args.cascade_limit))
+        filled = fill_markdown(args.update_md, blocks)
         print(f"\nupdated {args.update_md}: {', '.join(filled) or 'no <!-- NAME --> markers found'}")
     return 0
 
