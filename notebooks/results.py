@@ -53,9 +53,15 @@ print(results.paired_table(RUNS))
 # ## Table 3 (VGCL ablations) and Table 4 (curriculum pacing x kappa), when their runs exist
 
 # %%
+# The variants are trained at seed 0 only, so each table compares seed-0 runs, with paired
+# differences to the seed-0 full model and the full model's spread over its seeds as the yardstick.
 for title, spec in (("Table 3", results.TABLE3_ROWS), ("Table 4", results.TABLE4_ROWS)):
-    found = results.table(RUNS, spec)
-    print(title, "\n" + results.format_table(found) if len(found) > 1 else "(no ablation runs in this folder yet)")
+    print(title, "\n" + (results.ablation_table(RUNS, spec) or "(no ablation runs in this folder yet)"))
+ablations = results.table(RUNS, results.TABLE3_ROWS, seeds=(0,)) + [  # Table 4's linear-10 is the full model
+    r for r in results.table(RUNS, results.TABLE4_ROWS, seeds=(0,)) if "(full)" not in r.label]
+if len(ablations) > 1:
+    results.plot_rows(ablations, IMG / "results_ablations.png",
+                      title="Tables 3-4: VGCL variants, seed 0, R1@0.5 (synthetic, normal noise)")
 
 # %% [markdown]
 # ## Fig. 4: clean / normal / large noise

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import functools
 import re
 import statistics
 import sys
@@ -106,11 +107,14 @@ def row_from_files(label: str, files: dict[int, Path], limit: int | None = None)
     return row
 
 
-def table(runs_dir: str | Path, spec: tuple = TABLE2_ROWS, limit: int | None = None) -> list[Row]:
+def table(runs_dir: str | Path, spec: tuple = TABLE2_ROWS, limit: int | None = None,
+          seeds: tuple[int, ...] | None = None) -> list[Row]:
     """The rows of ``spec`` (``TABLE2_ROWS``, ``TABLE3_ROWS``, ``TABLE4_ROWS``) found under
-    ``runs_dir/eval``; rows with no run yet are left out."""
+    ``runs_dir/eval``, over ``seeds`` only when given; rows with no run yet are left out."""
     eval_dir = Path(runs_dir) / "eval"
-    rows = [row_from_files(label, seed_files(eval_dir, stem, suffix), limit) for label, stem, suffix in spec]
+    rows = [row_from_files(label, {s: f for s, f in seed_files(eval_dir, stem, suffix).items()
+                                   if seeds is None or s in seeds}, limit)
+            for label, stem, suffix in spec]
     return [r for r in rows if r.per_seed]
 
 
@@ -248,10 +252,18 @@ PAIRED_ROWS = (
 )
 
 
+@functools.lru_cache(maxsize=32)
+def _scores_by_query(path: str, mtime_ns: int) -> dict[str, dict]:
+    """Every metric of each query alone; cached by path and modification time so that a paired
+    table asking for two metrics reads each prediction file once (a rewritten file is re-read)."""
+    return {rec["query_id"]: compute_metrics([rec]) for rec in read_predictions(path)}
+
+
 def per_query(path: str | Path, metric: str) -> dict[str, float]:
     """``{query_id: metric of that query alone}`` (0 or 100 for a recall, the IoU in % for mIoU),
     each from :func:`compute_metrics` on a one-query list, so there is still one evaluator."""
-    return {rec["query_id"]: compute_metrics([rec])[metric] for rec in read_predictions(path)}
+    path = Path(path)
+    return {q: scores[metric] for q, scores in _scores_by_query(str(path), path.stat().st_mtime_ns).items()}
 
 
 def paired_difference(files_a: dict[int, Path], files_b: dict[int, Path], metric: str = "R1@0.5",
@@ -308,6 +320,49 @@ def paired_table(runs_dir: str | Path, spec: tuple = PAIRED_ROWS, metrics: tuple
     return "\n".join(lines)
 
 
+def ablation_table(runs_dir: str | Path, spec: tuple, seed: int = 0, reference: str = "vgcl_base_s",
+                   metrics: tuple[str, ...] = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU"),
+                   paired: tuple[str, ...] = ("R1@0.5", "mIoU")) -> str | None:
+    """Table 3 or 4 (``spec``: ``TABLE3_ROWS`` / ``TABLE4_ROWS``) at one training seed, normal noise.
+
+    The variants are trained at ``seed`` only, so every row, the full model's too, is that seed's
+    run, with each variant's paired difference to the full model (``reference``) on the same test
+    queries (:func:`paired_difference`). A last line gives the full model's spread over all its
+    seeds: a one-seed difference smaller than that spread is not evidence either way.
+
+    Returns:
+        The markdown, or None when the folder holds no variant besides the full model.
+    """
+    eval_dir = Path(runs_dir) / "eval"
+    ref_files = seed_files(eval_dir, reference, "_normal")
+    found = [(label, stem, {seed: f}) for label, stem, suffix in spec
+             if (f := seed_files(eval_dir, stem, suffix).get(seed)) is not None]
+    if not any(stem != reference for _, stem, _ in found):
+        return None
+    lines = ["| variant | " + " | ".join(metrics) + " | "
+             + " | ".join(f"{m} vs full [95% CI]" for m in paired) + " | seed | queries |",
+             "|---|" + "---:|" * (len(metrics) + len(paired)) + "---|---:|"]
+    for label, stem, files in found:
+        row = row_from_files(label, files)
+        cells = [f"{row.mean(m):.2f}" for m in metrics]
+        for m in paired:
+            if stem == reference or seed not in ref_files:
+                cells.append("(reference)" if stem == reference else "(no full model at this seed)")
+                continue
+            try:
+                d = paired_difference(files, {seed: ref_files[seed]}, m)
+                cells.append(f"{d['diff']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]")
+            except ValueError as err:
+                cells.append(f"not comparable: {err}")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {seed} | {row.n_queries} |")
+    full = row_from_files("full", ref_files)
+    if len(full.seeds) > 1:
+        spread = ", ".join(f"{m} {full.mean(m):.2f} ± {full.std(m):.2f}" for m in paired)
+        lines.append(f"\nFull model over seeds {','.join(map(str, full.seeds))}: {spread} (mean ± std): "
+                     "a one-seed difference inside that spread is not evidence either way.")
+    return "\n".join(lines)
+
+
 NEED_RUNS = (("Text (original caption)", "text_s0"), ("Base", "base_s0"), ("VGCL (full)", "vgcl_base_s0"))
 
 
@@ -329,9 +384,9 @@ def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100, prior_source
 
     TABLE2 (with the blind prior from ``prior_source``, by default ``RUNS/data_summary.json`` when
     it exists), TABLE2_SUBSET (every row on the first ``cascade_limit`` test queries), PAIRED
-    (:func:`paired_table`), TABLE3, TABLE4, FIG4, NEEDS (:func:`need_rows`) and WALL_TIMES (one
-    line). A table with no runs yet reads "not run yet". ``with_needs=False`` leaves NEEDS out (the
-    console report does not print it).
+    (:func:`paired_table`), TABLE3 and TABLE4 (:func:`ablation_table`, seed 0), FIG4, NEEDS
+    (:func:`need_rows`) and WALL_TIMES (one line). A table with no runs yet reads "not run yet".
+    ``with_needs=False`` leaves NEEDS out (the console report does not print it).
     """
     runs = Path(runs_dir)
     if prior_source is None and (runs / DATA_SUMMARY).is_file():
@@ -340,8 +395,7 @@ def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100, prior_source
     blocks = {"TABLE2": format_table(prior + table2(runs)), "PAIRED": paired_table(runs),
               "TABLE2_SUBSET": format_table(table2(runs, limit=cascade_limit))}
     for key, spec in (("TABLE3", TABLE3_ROWS), ("TABLE4", TABLE4_ROWS)):
-        rows = table(runs, spec)
-        blocks[key] = format_table(rows) if len(rows) > 1 else "(not run yet: only the full model is in the folder)"
+        blocks[key] = ablation_table(runs, spec) or "(not run yet: only the full model is in the folder)"
     levels = noise_rows(runs)
     blocks["FIG4"] = format_table([r for by in levels.values() for r in (by[n] for n in NOISE_LEVELS if n in by)],
                                   metrics=("R1@0.5", "mIoU"))

@@ -123,7 +123,26 @@ def test_ablation_tables_find_their_variants(runs, capsys):
     assert "VGCL (full)" in {r.label for r in results.table2(runs)}  # the full model is also a Table 2 row
     results.main([str(runs)])
     out = capsys.readouterr().out
-    assert "Table 3 (VGCL ablations)" in out and "| w/o curriculum |" in out and "exponential, kappa 5" in out
+    assert "Table 3 (VGCL ablations)" in out and "| w/o curriculum |" in out
+    assert "exponential, kappa 5" not in out  # Tables 3/4 are at seed 0; that variant only has seed 1
+
+
+def test_ablation_table_is_one_seed_with_paired_differences_to_the_full_model(runs):
+    ev = runs / "eval"
+    assert results.ablation_table(runs, results.TABLE3_ROWS) is None  # no variant yet
+    _write_preds(ev / "vgcl_base_s0_normal.jsonl", [True, True, False, False])
+    _write_preds(ev / "vgcl_base_s1_normal.jsonl", [True, True, True, True])  # not in the seed-0 table
+    assert results.ablation_table(runs, results.TABLE3_ROWS) is None  # the full model alone
+    _write_preds(ev / "vgcl_base_nocl_s0_normal.jsonl", [False, False, False, False])
+    _write_preds(ev / "vgcl_base_nosa_s1_normal.jsonl", [True, True, True, True])  # seed 1: left out
+    md = results.ablation_table(runs, results.TABLE3_ROWS)
+    lines = md.splitlines()
+    assert lines[2].startswith("| VGCL (full) | 50.00 | 50.00 | 50.00 |") and "(reference)" in lines[2]
+    assert lines[3].startswith("| w/o curriculum | 0.00 | 0.00 | 0.00 | 0.00 | -50.00 [")  # paired on 4 queries
+    assert lines[3].endswith("| 0 | 4 |") and "w/o self-attention" not in md
+    # the full model's seed spread (seeds 0 and 1: 50 and 100) closes the table
+    assert lines[-1].startswith("Full model over seeds 0,1: R1@0.5 75.00 ± 35.36")
+    assert results.markdown_blocks(runs)["TABLE3"] == md
 
 
 def test_update_md_rewrites_only_the_marked_blocks(runs, tmp_path, capsys):
