@@ -7,7 +7,7 @@
 # Each lane runs its jobs one after another with one CPU thread, so two lanes share a 2-core
 # machine without oversubscription. Runs go to $OUT/NAME (default runs/results_e$GROUND_EPOCHS;
 # train logs in NAME.log), test predictions to $OUT/eval/NAME_NOISE.jsonl. Re-running a finished
-# job is skipped. The archive lane copies the logged results (no weights) to
+# job is skipped and a killed one resumes from its last epoch. The archive lane copies the logged results (no weights) to
 # ${ARCHIVE:-results/e$GROUND_EPOCHS}, which is committed: svg_core.results and notebooks/results.py read either folder.
 set -euo pipefail
 LANE=${1:?lane: vgcl | cpc | base | vslnet | text | extra | cascade | table3 | table4 | archive}
@@ -24,8 +24,11 @@ train() {  # NAME ARGS... : one training run; skipped once NAME/summary.json exi
   local name=$1; shift
   while pgrep -f -- "--out $OUT/$name( |$)" > /dev/null; do sleep 30; done  # started by another lane
   if [[ -e $OUT/$name/summary.json ]]; then echo "skip $name"; return; fi
-  echo "$(date -u +%H:%M:%S) start $name"
-  /usr/bin/time -f "$name wall %e s" "$PY" -m svg_core.train "${COMMON[@]}" --out "$OUT/$name" "$@" > "$OUT/$name.log" 2>&1
+  local resume=()  # a run killed part-way (session end) goes on from its last epoch: same weights
+  if [[ -e $OUT/$name/last/training_state.pt ]]; then resume=(--resume); else : > "$OUT/$name.log"; fi
+  echo "$(date -u +%H:%M:%S) start $name ${resume[*]}"
+  /usr/bin/time -f "$name wall %e s" "$PY" -m svg_core.train "${COMMON[@]}" --out "$OUT/$name" "${resume[@]}" "$@" \
+    >> "$OUT/$name.log" 2>&1  # appended: a resumed run logs one wall line per part, which results sums
   echo "$(date -u +%H:%M:%S) done $name"
 }
 

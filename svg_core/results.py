@@ -233,13 +233,17 @@ def val_curve(run_dir: str | Path, metric: str = "val_R1@0.5") -> list[tuple[int
 
 
 def wall_seconds(runs_dir: str | Path) -> dict[str, float]:
-    """``{run name: wall seconds}`` from the ``NAME wall X s`` lines ``results_runs.sh`` logs."""
-    out = {}
+    """``{run name: wall seconds}`` from the ``NAME wall X s`` lines ``results_runs.sh`` logs.
+
+    A run resumed after a kill has one line per finished part, summed here; the killed part wrote
+    none, so its epochs are missing from the sum (its ``log.csv`` keeps each epoch's ``epoch_sec``).
+    """
+    out: dict[str, float] = {}
     for log in Path(runs_dir).glob("*.log"):
-        for line in log.read_text(errors="replace").splitlines()[-5:]:
+        for line in log.read_text(errors="replace").splitlines():
             match = re.fullmatch(r"(\S+) wall ([0-9.]+) s", line.strip())
             if match:
-                out[match.group(1)] = float(match.group(2))
+                out[match.group(1)] = out.get(match.group(1), 0.0) + float(match.group(2))
     return out
 
 

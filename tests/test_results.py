@@ -52,6 +52,8 @@ def test_noise_rows_wall_times_and_curves(runs):
     assert set(levels["Base"]) == {"normal", "large"} and levels["Base"]["large"].mean("R1@0.5") == 25.0
     assert set(levels["Cascade: Whisper"]) == {"normal"}
     assert results.wall_seconds(runs) == {"base_s0": 123.4}
+    (runs / "vgcl_base_s0.log").write_text("vgcl_base_s0 wall 100.0 s\nepoch 4 ...\nvgcl_base_s0 wall 50.5 s\n")
+    assert results.wall_seconds(runs)["vgcl_base_s0"] == 150.5  # a resumed run: its parts add up
     assert results.val_curve(runs / "base_s0") == [(1, 30.5), (2, 41.0)]
     assert results.val_curve(runs / "missing") == []
 
