@@ -34,10 +34,12 @@ train() {  # NAME ARGS... : one training run; skipped once NAME/summary.json exi
 
 evaluate() {  # NAME NOISE : test metrics of NAME/best under a noise preset
   local name=$1 noise=$2
-  [[ -e $OUT/eval/${name}_$noise.txt ]] && return
+  local stem=$OUT/eval/${name}_$noise
+  [[ -e $stem.txt ]] && return  # the report is moved in place only once the evaluation finished
   while pgrep -f -- "--out $OUT/$name( |$)" > /dev/null; do sleep 30; done  # still training
   "$PY" -m svg_core.evaluate --checkpoint "$OUT/$name/best" --data "$DATA" --split test --noise "$noise" \
-    --threads 1 --out "$OUT/eval/${name}_$noise.jsonl" > "$OUT/eval/${name}_$noise.txt" 2>&1
+    --threads 1 --out "$stem.jsonl" > "$stem.txt.part" 2>&1
+  mv "$stem.txt.part" "$stem.txt"
 }
 
 vgcl() {  # pre-train (Eq. 7 curriculum, linear pacing, kappa 10) then ground, fine-tuning the encoder
@@ -87,9 +89,15 @@ case $LANE in
       vgcl 0 "_${pacing:0:3}$kappa" --pacing "$pacing" --kappa "$kappa"
     done; done ;;
   archive)  # logged results only (metrics, logs, per-query predictions, configs): small enough to commit
-    dest=${ARCHIVE:-results/e$GROUND_EPOCHS}; mkdir -p "$dest"
-    (cd "$OUT" && find . \( -name log.csv -o -name summary.json -o -name '*.log' -o -path './eval/*' \
-      -o -path '*/best/config.json' -o -path '*/best/metrics.json' \) -type f -exec cp --parents {} "$OLDPWD/$dest" \;)
+    dest=${ARCHIVE:-results/e$GROUND_EPOCHS}; mkdir -p "$dest"; dest=$(cd "$dest" && pwd)
+    # finished runs only (NAME/summary.json): a run killed part-way stays out until it is resumed
+    (cd "$OUT" && for run in */summary.json; do
+       [[ -e $run ]] || continue; name=${run%/summary.json}
+       if [[ -e $name.log ]]; then cp "$name.log" "$dest/"; fi
+       find "$name" \( -name log.csv -o -name summary.json -o -path '*/best/config.json' \
+         -o -path '*/best/metrics.json' \) -type f -exec cp --parents {} "$dest" \;
+     done
+     find ./eval \( -name '*.jsonl' -o -name '*.txt' \) -type f -exec cp --parents {} "$dest" \;)
     "$PY" -m svg_core.results "$dest" --data "$DATA" --save-data-summary > /dev/null  # prior + caption needs
     echo "archived $OUT -> $dest" ;;
   *) echo "unknown lane $LANE" >&2; exit 2 ;;

@@ -92,10 +92,16 @@ def read_predictions(path: str | Path) -> list[dict]:
 
 
 def write_predictions(records: list[dict], path: str | Path) -> None:
-    """Write records as jsonl."""
-    with Path(path).open("w") as handle:
-        for rec in records:
-            handle.write(json.dumps(rec) + "\n")
+    """Write records as jsonl, atomically: a run killed while writing leaves no half file."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".part")
+    try:
+        with tmp.open("w") as handle:
+            for rec in records:
+                handle.write(json.dumps(rec) + "\n")
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -75,3 +75,13 @@ def test_jsonl_round_trip_and_cli(tmp_path, capsys):
     bad.write_text(json.dumps({"x": 1}) + "\n")
     with pytest.raises(ValueError, match="line 1"):
         read_predictions(bad)
+
+
+def test_write_predictions_never_leaves_a_half_file(tmp_path):
+    path = tmp_path / "preds.jsonl"
+    good = [{"query_id": "q0", "gt_window_sec": [1.0, 2.0], "pred_windows_sec": [[1.0, 2.0, 1.0]], "duration_sec": 10.0}]
+    write_predictions(good, path)
+    with pytest.raises(TypeError):  # the second record cannot be written: the first file stays whole
+        write_predictions(good + [{"query_id": object()}], path)
+    assert [r["query_id"] for r in read_predictions(path)] == ["q0"]
+    assert [p.name for p in tmp_path.iterdir()] == ["preds.jsonl"]  # no temporary file left behind

@@ -7,11 +7,17 @@ from pathlib import Path
 SCRIPT = Path(__file__).resolve().parents[1] / "notebooks" / "results_runs.sh"
 
 
-def test_a_lane_skips_finished_runs_and_resumes_a_killed_one(tmp_path):
+def _fake_python(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in for .venv/bin/python that records its arguments instead of training."""
     calls = tmp_path / "calls.txt"
-    fake_py = tmp_path / "python"  # records its arguments instead of training
+    fake_py = tmp_path / "python"
     fake_py.write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\n')
     fake_py.chmod(0o755)
+    return fake_py, calls
+
+
+def test_a_lane_skips_finished_runs_and_resumes_a_killed_one(tmp_path):
+    fake_py, calls = _fake_python(tmp_path)
     out = tmp_path / "runs"
     (out / "vgcl_pre_nocl_s0").mkdir(parents=True)
     (out / "vgcl_pre_nocl_s0" / "summary.json").write_text("{}")  # finished: skipped
@@ -33,3 +39,25 @@ def test_a_lane_skips_finished_runs_and_resumes_a_killed_one(tmp_path):
     resumed_log = (out / "vgcl_base_nocl_s0.log").read_text()
     assert resumed_log.startswith("vgcl_base_nocl_s0 wall 10.0 s\n") and resumed_log.count(" wall ") == 2
     assert "stale" not in (out / "vgcl_pre_noent_s0.log").read_text()  # a fresh run starts a fresh log
+
+
+def test_archive_keeps_finished_runs_and_finished_evaluations_only(tmp_path):
+    fake_py, _ = _fake_python(tmp_path)
+    out, dest = tmp_path / "runs", tmp_path / "archive"
+    for name, files in (("base_s0", ("summary.json", "log.csv", "best/config.json", "best/metrics.json",
+                                     "best/model.safetensors")),
+                        ("vgcl_base_s0", ("log.csv", "best/config.json", "last/training_state.pt"))):  # killed
+        for rel in files:
+            (out / name / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / name / rel).write_text("x")
+        (out / f"{name}.log").write_text(f"{name} log\n")
+    (out / "eval").mkdir()
+    for rel in ("base_s0_normal.jsonl", "base_s0_normal.txt", "vgcl_base_s0_normal.txt.part"):
+        (out / "eval" / rel).write_text("x")
+    env = dict(os.environ, PY=str(fake_py), OUT=str(out), ARCHIVE=str(dest))
+    done = subprocess.run(["bash", str(SCRIPT), "archive", str(tmp_path / "data")], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    kept = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
+    assert kept == ["base_s0.log", "base_s0/best/config.json", "base_s0/best/metrics.json", "base_s0/log.csv",
+                    "base_s0/summary.json", "eval/base_s0_normal.jsonl", "eval/base_s0_normal.txt"]
