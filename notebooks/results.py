@@ -57,11 +57,11 @@ print(results.paired_table(RUNS))
 # differences to the seed-0 full model and the full model's spread over its seeds as the yardstick.
 for title, spec in (("Table 3", results.TABLE3_ROWS), ("Table 4", results.TABLE4_ROWS)):
     print(title, "\n" + (results.ablation_table(RUNS, spec) or "(no ablation runs in this folder yet)"))
-ablations = results.table(RUNS, results.TABLE3_ROWS, seeds=(0,)) + [  # Table 4's linear-10 is the full model
-    r for r in results.table(RUNS, results.TABLE4_ROWS, seeds=(0,)) if "(full)" not in r.label]
-if len(ablations) > 1:
-    results.plot_rows(ablations, IMG / "results_ablations.png",
-                      title="Tables 3-4: VGCL variants, seed 0, R1@0.5 (synthetic, normal noise)")
+diffs = results.ablation_differences(RUNS)  # each variant minus the seed-0 full model, same queries
+full = results.table(RUNS, results.TABLE3_ROWS[:1])
+if diffs and full:
+    results.plot_differences(diffs, IMG / "results_ablations.png", seed_std=full[0].std("R1@0.5"),
+                             title="Tables 3-4: VGCL variant - full model, seed 0, R1@0.5 (synthetic, normal noise)")
 
 # %% [markdown]
 # ## Fig. 4: clean / normal / large noise

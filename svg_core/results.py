@@ -324,6 +324,30 @@ def paired_table(runs_dir: str | Path, spec: tuple = PAIRED_ROWS, metrics: tuple
     return "\n".join(lines)
 
 
+def _variant_files(runs_dir: str | Path, spec: tuple, seed: int) -> list[tuple[str, str, dict[int, Path]]]:
+    """``(label, stem, {seed: prediction file})`` of each row of ``spec`` run at ``seed``."""
+    eval_dir = Path(runs_dir) / "eval"
+    return [(label, stem, {seed: f}) for label, stem, suffix in spec
+            if (f := seed_files(eval_dir, stem, suffix).get(seed)) is not None]
+
+
+def ablation_differences(runs_dir: str | Path, specs: tuple = (), metric: str = "R1@0.5", seed: int = 0,
+                         reference: str = "vgcl_base_s") -> list[tuple[str, dict]]:
+    """``(label, paired_difference result)`` of each variant of ``specs`` (default Tables 3 and 4)
+    against the full model at ``seed``; variants not comparable (other queries) are left out."""
+    ref = seed_files(Path(runs_dir) / "eval", reference, "_normal").get(seed)
+    out = []
+    for spec in specs or (TABLE3_ROWS, TABLE4_ROWS):
+        for label, stem, files in _variant_files(runs_dir, spec, seed):
+            if stem == reference or ref is None:
+                continue
+            try:
+                out.append((label, paired_difference(files, {seed: ref}, metric)))
+            except ValueError:  # the table says why; a plot just leaves it out
+                continue
+    return out
+
+
 def ablation_table(runs_dir: str | Path, spec: tuple, seed: int = 0, reference: str = "vgcl_base_s",
                    metrics: tuple[str, ...] = ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU"),
                    paired: tuple[str, ...] = ("R1@0.5", "mIoU")) -> str | None:
@@ -339,8 +363,7 @@ def ablation_table(runs_dir: str | Path, spec: tuple, seed: int = 0, reference: 
     """
     eval_dir = Path(runs_dir) / "eval"
     ref_files = seed_files(eval_dir, reference, "_normal")
-    found = [(label, stem, {seed: f}) for label, stem, suffix in spec
-             if (f := seed_files(eval_dir, stem, suffix).get(seed)) is not None]
+    found = _variant_files(runs_dir, spec, seed)
     if not any(stem != reference for _, stem, _ in found):
         return None
     lines = ["| variant | " + " | ".join(metrics) + " | "
@@ -476,6 +499,36 @@ def plot_noise(levels: dict[str, dict[str, Row]], path: str | Path, metric: str 
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+
+
+def plot_differences(diffs: list[tuple[str, dict]], path: str | Path, seed_std: float = 0.0,
+                     metric: str = "R1@0.5", title: str = "") -> None:
+    """Each variant's paired difference to a reference (dot) with its 95 % interval (bar), and the
+    reference's seed-to-seed std as a grey band around 0; saved as PNG.
+
+    Args:
+        diffs: ``(label, paired_difference result)``, e.g. from :func:`ablation_differences`.
+        seed_std: standard deviation of the reference over its training seeds (band half-width).
+    """
+    fig, ax = _figure((7, 0.45 * len(diffs) + 1.4))
+    ys = np.arange(len(diffs))
+    centre = np.array([d["diff"] for _, d in diffs])
+    err = np.array([[d["diff"] - d["ci_low"] for _, d in diffs], [d["ci_high"] - d["diff"] for _, d in diffs]])
+    if seed_std > 0:
+        ax.axvspan(-seed_std, seed_std, color="#dddddd")
+    ax.axvline(0.0, color="black", linewidth=0.8)
+    ax.errorbar(centre, ys, xerr=err, fmt="o", color="#4c72b0", capsize=3)
+    ax.set_yticks(ys, [label for label, _ in diffs])
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{metric}: variant - reference (points)")
+    key = "dot: difference on the same queries, bar: 95% interval over queries"
+    if seed_std > 0:
+        key += f", grey: ± reference seed std ({seed_std:.2f})"
+    ax.set_title(f"{title}\n{key}" if title else key, fontsize=8)  # a legend would cover the dots
+    reach = max(float(np.abs(err + np.abs(centre)).max()), seed_std) * 1.1
+    ax.set_xlim(-reach, reach)  # symmetric: left of 0 is worse than the reference
+    fig.tight_layout()
+    fig.savefig(path, dpi=120, bbox_inches="tight")
 
 
 def plot_curves(curves: dict[str, list[tuple[int, float]]], path: str | Path, ylabel: str = "val R1@0.5 (%)",

@@ -145,6 +145,13 @@ def test_ablation_table_is_one_seed_with_paired_differences_to_the_full_model(ru
     # the full model's seed spread (seeds 0 and 1: 50 and 100) closes the table
     assert lines[-1].startswith("Full model over seeds 0,1: R1@0.5 75.00 ± 35.36")
     assert results.markdown_blocks(runs)["TABLE3"] == md
+    _write_preds(ev / "vgcl_base_exp5_s0_normal.jsonl", [True, True, True, True])  # a Table 4 variant
+    diffs = dict(results.ablation_differences(runs))  # Tables 3 and 4, seed 0, the full model left out
+    assert set(diffs) == {"w/o curriculum", "exponential, kappa 5"}
+    assert diffs["w/o curriculum"]["diff"] == -50.0 and diffs["exponential, kappa 5"]["diff"] == 50.0
+    png = runs / "ablations.png"
+    results.plot_differences(list(diffs.items()), png, seed_std=35.36, title="t")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_update_md_rewrites_only_the_marked_blocks(runs, tmp_path, capsys):
