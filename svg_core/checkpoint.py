@@ -39,7 +39,7 @@ METRICS_NAME = "metrics.json"
 TRAINING_STATE_NAME = "training_state.pt"
 
 
-def _atomic_write(path: Path, write: Callable[[str], None]) -> None:
+def atomic_write(path: Path, write: Callable[[str], None]) -> None:
     """Call ``write(tmp_name)`` on a temporary file next to ``path``, then move it into place.
 
     The temporary file lives in the same folder so that ``os.replace`` is a rename on one file
@@ -63,7 +63,7 @@ def _write_json(path: Path, obj: Any) -> None:
             json.dump(obj, f, indent=2, sort_keys=True, allow_nan=True)
             f.write("\n")
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
 
 
 def unwrap_model(model: nn.Module) -> nn.Module:
@@ -110,7 +110,7 @@ def save_checkpoint(
     state = model_state_for_saving(model)
     # Weights first, config last: a folder whose config.json is present was completely written
     # at least once, and each file on its own is always complete.
-    _atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
+    atomic_write(directory / WEIGHTS_NAME, lambda tmp: save_file(state, tmp, metadata={"format": "pt"}))
     if extra is not None:
         _write_json(directory / METRICS_NAME, extra)
     _write_json(directory / CONFIG_NAME, config)
@@ -223,7 +223,7 @@ def save_training_state(path: str | os.PathLike, state: dict) -> Path:
         torch.save(state, tmp)
         safe_torch_load(tmp)  # fail now, not at resume time, if something unsafe slipped in
 
-    _atomic_write(path, write)
+    atomic_write(path, write)
     return path
 
 

@@ -93,15 +93,15 @@ def read_predictions(path: str | Path) -> list[dict]:
 
 def write_predictions(records: list[dict], path: str | Path) -> None:
     """Write records as jsonl, atomically: a run killed while writing leaves no half file."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".part")
-    try:
-        with tmp.open("w") as handle:
+    # imported here: checkpoint loads torch, which scoring prediction files (svg_core.results) never needs
+    from svg_core.checkpoint import atomic_write
+
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
             for rec in records:
                 handle.write(json.dumps(rec) + "\n")
-        tmp.replace(path)
-    finally:
-        tmp.unlink(missing_ok=True)
+
+    atomic_write(Path(path), write)
 
 
 def main(argv: list[str] | None = None) -> int:

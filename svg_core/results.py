@@ -331,21 +331,31 @@ def _variant_files(runs_dir: str | Path, spec: tuple, seed: int) -> list[tuple[s
             if (f := seed_files(eval_dir, stem, suffix).get(seed)) is not None]
 
 
+def _ablation_pairs(runs_dir: str | Path, spec: tuple, metric: str, seed: int,
+                    reference: str) -> dict[str, dict | str]:
+    """``{label: paired_difference result, or why the variant is not comparable}`` of each variant
+    of ``spec`` against the full model at ``seed`` (empty when the full model lacks that seed)."""
+    ref = seed_files(Path(runs_dir) / "eval", reference, "_normal").get(seed)
+    if ref is None:
+        return {}
+    out: dict[str, dict | str] = {}
+    for label, stem, files in _variant_files(runs_dir, spec, seed):
+        if stem == reference:
+            continue
+        try:
+            out[label] = paired_difference(files, {seed: ref}, metric)
+        except ValueError as err:
+            out[label] = f"not comparable: {err}"
+    return out
+
+
 def ablation_differences(runs_dir: str | Path, specs: tuple = (), metric: str = "R1@0.5", seed: int = 0,
                          reference: str = "vgcl_base_s") -> list[tuple[str, dict]]:
     """``(label, paired_difference result)`` of each variant of ``specs`` (default Tables 3 and 4)
     against the full model at ``seed``; variants not comparable (other queries) are left out."""
-    ref = seed_files(Path(runs_dir) / "eval", reference, "_normal").get(seed)
-    out = []
-    for spec in specs or (TABLE3_ROWS, TABLE4_ROWS):
-        for label, stem, files in _variant_files(runs_dir, spec, seed):
-            if stem == reference or ref is None:
-                continue
-            try:
-                out.append((label, paired_difference(files, {seed: ref}, metric)))
-            except ValueError:  # the table says why; a plot just leaves it out
-                continue
-    return out
+    return [(label, d) for spec in specs or (TABLE3_ROWS, TABLE4_ROWS)
+            for label, d in _ablation_pairs(runs_dir, spec, metric, seed, reference).items()
+            if isinstance(d, dict)]  # the table says why the others are not comparable
 
 
 def ablation_table(runs_dir: str | Path, spec: tuple, seed: int = 0, reference: str = "vgcl_base_s",
@@ -361,11 +371,10 @@ def ablation_table(runs_dir: str | Path, spec: tuple, seed: int = 0, reference: 
     Returns:
         The markdown, or None when the folder holds no variant besides the full model.
     """
-    eval_dir = Path(runs_dir) / "eval"
-    ref_files = seed_files(eval_dir, reference, "_normal")
     found = _variant_files(runs_dir, spec, seed)
     if not any(stem != reference for _, stem, _ in found):
         return None
+    pairs = {m: _ablation_pairs(runs_dir, spec, m, seed, reference) for m in paired}
     lines = ["| variant | " + " | ".join(metrics) + " | "
              + " | ".join(f"{m} vs full [95% CI]" for m in paired) + " | seed | queries |",
              "|---|" + "---:|" * (len(metrics) + len(paired)) + "---|---:|"]
@@ -373,16 +382,10 @@ def ablation_table(runs_dir: str | Path, spec: tuple, seed: int = 0, reference: 
         row = row_from_files(label, files)
         cells = [f"{row.mean(m):.2f}" for m in metrics]
         for m in paired:
-            if stem == reference or seed not in ref_files:
-                cells.append("(reference)" if stem == reference else "(no full model at this seed)")
-                continue
-            try:
-                d = paired_difference(files, {seed: ref_files[seed]}, m)
-                cells.append(f"{d['diff']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]")
-            except ValueError as err:
-                cells.append(f"not comparable: {err}")
+            d = "(reference)" if stem == reference else pairs[m].get(label, "(no full model at this seed)")
+            cells.append(d if isinstance(d, str) else f"{d['diff']:+.2f} [{d['ci_low']:+.2f}, {d['ci_high']:+.2f}]")
         lines.append(f"| {label} | " + " | ".join(cells) + f" | {seed} | {row.n_queries} |")
-    full = row_from_files("full", ref_files)
+    full = row_from_files("full", seed_files(Path(runs_dir) / "eval", reference, "_normal"))
     if len(full.seeds) > 1:
         spread = ", ".join(f"{m} {full.mean(m):.2f} ± {full.std(m):.2f}" for m in paired)
         lines.append(f"\nFull model over seeds {','.join(map(str, full.seeds))}: {spread} (mean ± std): "

@@ -152,6 +152,10 @@ def test_ablation_table_is_one_seed_with_paired_differences_to_the_full_model(ru
     png = runs / "ablations.png"
     results.plot_differences(list(diffs.items()), png, seed_std=35.36, title="t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    _write_preds(ev / "vgcl_base_noent_s0_normal.jsonl", [True, True])  # other queries than the full model
+    assert "| w/o entire video | 100.00 | 100.00 | 100.00 | 100.00 | not comparable: " in \
+        results.ablation_table(runs, results.TABLE3_ROWS)  # the table says why ...
+    assert "w/o entire video" not in dict(results.ablation_differences(runs))  # ... the plot leaves it out
 
 
 def test_update_md_rewrites_only_the_marked_blocks(runs, tmp_path, capsys):
