@@ -1,6 +1,7 @@
 """Grounding dataset: layout discovery, labels, noise determinism, padding and masks, cache."""
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import torch
 
 from svg_core.data.dataset import (DatasetLayout, GroundingDataset, SpeechCache, build_speech_cache,
                                    collate_batch, moment_labels)
+from svg_core.audio import AudioError
 from svg_core.noise import NoiseConfig
 from tests.fixtures_build import make_tiny_dataset
 
@@ -106,3 +108,21 @@ def test_speech_cache_matches_files(tiny, tmp_path):
     noisy_a = GroundingDataset(layout, "train", noise=noise, seed=3)[1]["audio"]
     noisy_b = GroundingDataset(layout, "train", noise=noise, seed=3, speech_cache=cache)[1]["audio"]
     assert noisy_a.shape == noisy_b.shape and torch.allclose(noisy_a, noisy_b, atol=5e-2)
+
+
+def test_speech_cache_build_fails_cleanly(tiny, tmp_path):
+    """A corrupt wav stops the build with its name; the previous cache stays and no temp file is left."""
+    for path in tiny.iterdir():
+        if path.is_file():
+            (tmp_path / path.name).symlink_to(path)
+    shutil.copytree(tiny / "audio", tmp_path / "audio")
+    layout = DatasetLayout.from_dir(tmp_path)
+    out = tmp_path / "cache" / "speech.h5"
+    build_speech_cache(layout, out, splits=("train",))
+    before = out.read_bytes()
+    bad = sorted((tmp_path / "audio").iterdir())[0]
+    bad.write_bytes(b"RIFF not really a wav")
+    with pytest.raises(AudioError, match=bad.name):
+        build_speech_cache(layout, out, splits=("train", "val", "test"))
+    assert out.read_bytes() == before
+    assert [p.name for p in out.parent.iterdir()] == ["speech.h5"]

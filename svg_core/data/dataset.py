@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from svg_core.audio import load_audio, log_mel
+from svg_core.checkpoint import atomic_write
 from svg_core.data.annotations import LoadReport, QueryRecord, load_annotations
 from svg_core.data.video_features import VideoFeatureStore, resample_features
 from svg_core.noise import NoiseConfig
@@ -135,17 +136,20 @@ def build_speech_cache(layout: DatasetLayout, out_path: str | Path, splits=SPLIT
     if layout.audio_dir is None:
         raise FileNotFoundError(f"{layout.root}: no audio/ folder to cache")
     out_path = Path(out_path)
-    tmp = out_path.with_suffix(".tmp")
     names = []
     for split in splits:
         if split in layout.annotations:
             names += [r.wav_name for r in layout.records(split)[0] if r.wav_name]
-    with h5py.File(tmp, "w") as handle:
-        for name in tqdm(sorted(set(names)), desc="speech cache", unit="wav"):
-            wave = load_audio(layout.audio_dir / name, max_sec=None)
-            handle.create_dataset(f"wave/{name}", data=np.clip(wave * 32767.0, -32768, 32767).astype(np.int16))
-            handle.create_dataset(f"mel/{name}", data=log_mel(wave).numpy().astype(np.float16))
-    tmp.replace(out_path)
+
+    def write(tmp: str) -> None:
+        with h5py.File(tmp, "w") as handle:
+            for name in tqdm(sorted(set(names)), desc="speech cache", unit="wav"):
+                wave = load_audio(layout.audio_dir / name, max_sec=None)
+                handle.create_dataset(f"wave/{name}", data=np.clip(wave * 32767.0, -32768, 32767).astype(np.int16))
+                handle.create_dataset(f"mel/{name}", data=log_mel(wave).numpy().astype(np.float16))
+
+    # A cache that fails part-way (a corrupt wav) leaves no half-written file and keeps the old one.
+    atomic_write(out_path, write)
     return out_path
 
 
