@@ -2,9 +2,10 @@
 # # Results on the synthetic benchmark (docs/RESULTS.md)
 #
 # A notebook in Jupytext "percent" format: open it in Jupyter (with jupytext) or VS Code, or run
-# it top to bottom with `python notebooks/results.py`. It defines no logic: everything comes from
-# `svg_core.results`, which reads the runs of `bash notebooks/results_runs.sh LANE` and scores
-# their prediction files with `svg_core.evaluate.compute_metrics`. All data is SYNTHETIC.
+# it top to bottom with `python notebooks/results.py`. It defines no logic: the tables come from
+# `svg_core.results`, which reads the runs of `bash notebooks/results_runs.sh LANE` and scores their
+# prediction files with `svg_core.evaluate.compute_metrics`; `svg_core.results_plots` draws the PNGs.
+# All data is SYNTHETIC.
 # The tables in docs/RESULTS.md are written by
 # `python -m svg_core.results results/e10 --update-md docs/RESULTS.md` from the same functions.
 
@@ -16,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
 sys.path.insert(0, str(ROOT))
 
-from svg_core import results  # noqa: E402
+from svg_core import results, results_plots  # noqa: E402
 
 # The committed archive of the runs (metrics, logs, per-query predictions; no weights), written by
 # `OUT=runs/results_e10 ARCHIVE=results/e10 bash notebooks/results_runs.sh archive`. Point
@@ -32,7 +33,7 @@ CASCADE_LIMIT = 100  # the cascades transcribe the first 100 test queries (ASR i
 # %%
 rows = [results.prior_row(RUNS)] + results.table2(RUNS)  # prior from RUNS/data_summary.json
 print(results.format_table(rows))
-results.plot_rows(rows, IMG / "results_table2.png",
+results_plots.plot_rows(rows, IMG / "results_table2.png",
                   title="Synthetic benchmark, test split, normal noise\n(mean ± std over seeds)")
 
 # %% [markdown]
@@ -60,7 +61,7 @@ for title, spec in (("Table 3", results.TABLE3_ROWS), ("Table 4", results.TABLE4
 diffs = results.ablation_differences(RUNS)  # each variant minus the seed-0 full model, same queries
 full = results.table(RUNS, results.TABLE3_ROWS[:1])
 if diffs and full:
-    results.plot_differences(diffs, IMG / "results_ablations.png", seed_std=full[0].std("R1@0.5"),
+    results_plots.plot_differences(diffs, IMG / "results_ablations.png", seed_std=full[0].std("R1@0.5"),
                              title="Tables 3-4: VGCL variant - full model, seed 0, R1@0.5 (synthetic, normal noise)")
 
 # %% [markdown]
@@ -68,7 +69,7 @@ if diffs and full:
 
 # %%
 levels = results.noise_rows(RUNS)  # end-to-end: whole test split; cascades: their first 100 queries
-results.plot_noise(levels, IMG / "results_noise.png",
+results_plots.plot_noise(levels, IMG / "results_noise.png",
                    title=f"R1@0.5 by noise preset (synthetic; cascades on the first {CASCADE_LIMIT} test queries)")
 print(results.format_table([r for by in levels.values() for r in by.values()], metrics=("R1@0.5", "mIoU")))
 
@@ -78,7 +79,7 @@ print(results.format_table([r for by in levels.values() for r in by.values()], m
 # %%
 curves = {name: results.val_curve(RUNS / name) for name in
           ("base_s0", "cpc_base_s0", "vslnet_s0", "vgcl_base_s0", "text_s0")}
-results.plot_curves(curves, IMG / "results_val_curves.png", title="Validation R1@0.5 per epoch (synthetic)")
+results_plots.plot_curves(curves, IMG / "results_val_curves.png", title="Validation R1@0.5 per epoch (synthetic)")
 print({k: v[-1] if v else None for k, v in curves.items()})
 print(results.wall_seconds(RUNS))
 

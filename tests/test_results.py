@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from svg_core import results
+from svg_core import results, results_plots
 
 
 def _write_preds(path: Path, hits: list[bool]) -> None:
@@ -60,9 +60,9 @@ def test_noise_rows_wall_times_and_curves(runs):
 
 def test_plots_write_pngs(runs, tmp_path):
     rows = results.table2(runs)
-    results.plot_rows(rows, tmp_path / "t2.png", title="t")
-    results.plot_noise(results.noise_rows(runs), tmp_path / "noise.png")
-    results.plot_curves({"base": results.val_curve(runs / "base_s0")}, tmp_path / "curves.png")
+    results_plots.plot_rows(rows, tmp_path / "t2.png", title="t")
+    results_plots.plot_noise(results.noise_rows(runs), tmp_path / "noise.png")
+    results_plots.plot_curves({"base": results.val_curve(runs / "base_s0")}, tmp_path / "curves.png")
     for name in ("t2.png", "noise.png", "curves.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -150,7 +150,7 @@ def test_ablation_table_is_one_seed_with_paired_differences_to_the_full_model(ru
     assert set(diffs) == {"w/o curriculum", "exponential, kappa 5"}
     assert diffs["w/o curriculum"]["diff"] == -50.0 and diffs["exponential, kappa 5"]["diff"] == 50.0
     png = runs / "ablations.png"
-    results.plot_differences(list(diffs.items()), png, seed_std=35.36, title="t")
+    results_plots.plot_differences(list(diffs.items()), png, seed_std=35.36, title="t")
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     _write_preds(ev / "vgcl_base_noent_s0_normal.jsonl", [True, True])  # other queries than the full model
     assert "| w/o entire video | 100.00 | 100.00 | 100.00 | 100.00 | not comparable: " in \
