@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The training and evaluation runs behind docs/RESULTS.md (synthetic benchmark, CPU).
 #
-#   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | cpc | base | vslnet | text | extra | cascade | table3 | table4 | archive
+#   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | cpc | base | vslnet | text | extra | cascade | table3 | table4 | variant | archive
 #   SEEDS=0 bash notebooks/results_runs.sh vgcl     # one seed; GROUND_EPOCHS=5 for the short protocol
+#   bash notebooks/results_runs.sh variant TAG ARGS # one seed-0 VGCL variant (pre-training ARGS)
 #
 # Each lane runs its jobs one after another with one CPU thread, so two lanes share a 2-core
 # machine without oversubscription. Runs go to $OUT/NAME (default runs/results_e$GROUND_EPOCHS;
@@ -12,7 +13,7 @@
 set -euo pipefail
 LANE=${1:?lane: vgcl | cpc | base | vslnet | text | extra | cascade | table3 | table4 | archive}
 SEEDS=${SEEDS:-0 1 2}
-DATA=${2:-data/synth_default}
+if [[ $LANE == variant ]]; then DATA=${DATA:-data/synth_default}; else DATA=${2:-data/synth_default}; fi
 PY=${PY:-.venv/bin/python}
 GROUND_EPOCHS=${GROUND_EPOCHS:-10}
 OUT=${OUT:-runs/results_e$GROUND_EPOCHS}
@@ -37,9 +38,14 @@ evaluate() {  # NAME NOISE : test metrics of NAME/best under a noise preset
   local stem=$OUT/eval/${name}_$noise
   [[ -e $stem.txt ]] && return  # the report is moved in place only once the evaluation finished
   while pgrep -f -- "--out $OUT/$name( |$)" > /dev/null; do sleep 30; done  # still training
-  "$PY" -m svg_core.evaluate --checkpoint "$OUT/$name/best" --data "$DATA" --split test --noise "$noise" \
-    --threads 1 --out "$stem.jsonl" > "$stem.txt.part" 2>&1
-  mv "$stem.txt.part" "$stem.txt"
+  (  # two lanes that reach the same run (see the variant lane) evaluate it once: a lock per report
+    flock 9
+    [[ -e $stem.txt ]] && exit 0
+    "$PY" -m svg_core.evaluate --checkpoint "$OUT/$name/best" --data "$DATA" --split test --noise "$noise" \
+      --threads 1 --out "$stem.jsonl" > "$stem.txt.part" 2>&1
+    mv "$stem.txt.part" "$stem.txt"
+  ) 9> "$stem.lock"
+  rm -f "$stem.lock"
 }
 
 vgcl() {  # pre-train (Eq. 7 curriculum, linear pacing, kappa 10) then ground, fine-tuning the encoder
@@ -88,6 +94,9 @@ case $LANE in
     for pacing in exponential logarithmic; do for kappa in 5 10; do
       vgcl 0 "_${pacing:0:3}$kappa" --pacing "$pacing" --kappa "$kappa"
     done; done ;;
+  variant)  # one seed-0 VGCL variant, e.g. `bash $0 variant _log10 --pacing logarithmic --kappa 10`:
+    # a third job next to the table3/table4 lanes; they wait for its runs and then skip them
+    tag=${2:?variant TAG PRETRAIN-ARGS... (data from \$DATA)}; shift 2; vgcl 0 "$tag" "$@" ;;
   archive)  # logged results only (metrics, logs, per-query predictions, configs): small enough to commit
     dest=${ARCHIVE:-results/e$GROUND_EPOCHS}; mkdir -p "$dest"; dest=$(cd "$dest" && pwd)
     # finished runs only (NAME/summary.json): a run killed part-way stays out until it is resumed

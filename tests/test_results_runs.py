@@ -61,3 +61,37 @@ def test_archive_keeps_finished_runs_and_finished_evaluations_only(tmp_path):
     kept = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert kept == ["base_s0.log", "base_s0/best/config.json", "base_s0/best/metrics.json", "base_s0/log.csv",
                     "base_s0/summary.json", "eval/base_s0_normal.jsonl", "eval/base_s0_normal.txt"]
+
+
+def test_variant_lane_and_two_lanes_evaluate_a_run_once(tmp_path):
+    """The variant lane trains one seed-0 VGCL variant; a second lane reaching the same finished run
+    waits on its report's lock instead of evaluating it again."""
+    calls = tmp_path / "calls.txt"
+    fake_py = tmp_path / "python"  # evaluations take a moment, so the two lanes overlap
+    fake_py.write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\n[[ $2 == svg_core.evaluate ]] && sleep 2\ntrue\n')
+    fake_py.chmod(0o755)
+    out = tmp_path / "runs"
+    env = dict(os.environ, PY=str(fake_py), OUT=str(out), DATA=str(tmp_path / "data"))
+    done = subprocess.run(["bash", str(SCRIPT), "variant", "_log10", "--pacing", "logarithmic", "--kappa", "10"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = calls.read_text().splitlines()
+    pre = next(ln for ln in lines if f"--out {out}/vgcl_pre_log10_s0" in ln)
+    assert "--pacing logarithmic --kappa 10" in pre and f"--data {tmp_path / 'data'}" in pre
+    assert any(f"--out {out}/vgcl_base_log10_s0" in ln and "--pretrained-encoder" in ln for ln in lines)
+    assert sum("svg_core.evaluate" in ln for ln in lines) == 1
+
+    calls.unlink()
+    (out / "eval" / "vgcl_base_log10_s0_normal.txt").unlink()
+    for name in ("vgcl_pre_log10_s0", "vgcl_base_log10_s0"):
+        (out / name).mkdir(exist_ok=True)
+        (out / name / "summary.json").write_text("{}")  # both runs finished: only the evaluation is left
+    lanes = [subprocess.Popen(["bash", str(SCRIPT), "variant", "_log10"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)]
+    lanes.append(subprocess.Popen(["bash", str(SCRIPT), "variant", "_log10"], env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE, text=True))
+    for lane in lanes:
+        assert lane.wait(timeout=120) == 0, lane.stderr.read()
+    assert sum("svg_core.evaluate" in ln for ln in calls.read_text().splitlines()) == 1
+    assert (out / "eval" / "vgcl_base_log10_s0_normal.txt").exists()
+    assert not (out / "eval" / "vgcl_base_log10_s0_normal.lock").exists()
