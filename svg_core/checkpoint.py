@@ -13,8 +13,8 @@ epoch/step counters and the best metric so far. It is written with ``torch.save`
 ``torch.load(weights_only=True)``, which refuses any pickle that names a class or a function.
 
 Every file is written to a temporary name in the destination folder and then moved into place
-with ``os.replace`` (atomic on POSIX and Windows), so a crash mid-write leaves either the old
-file or the new one, never a truncated file.
+with ``os.replace`` (:func:`svg_core.atomic_file.atomic_write`; atomic on POSIX and Windows), so a
+crash mid-write leaves either the old file or the new one, never a truncated file.
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,29 +30,13 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from svg_core.atomic_file import atomic_write
+
 WEIGHTS_NAME = "model.safetensors"
 LEGACY_WEIGHTS_NAME = "model.pt"  # weights-only torch file, accepted on load
 CONFIG_NAME = "config.json"
 METRICS_NAME = "metrics.json"
 TRAINING_STATE_NAME = "training_state.pt"
-
-
-def atomic_write(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp_name)`` on a temporary file next to ``path``, then move it into place.
-
-    The temporary file lives in the same folder so that ``os.replace`` is a rename on one file
-    system (atomic). If ``write`` raises, the temporary file is removed and ``path`` is untouched.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp_name)
-        os.replace(tmp_name, path)
-    except BaseException:
-        if os.path.exists(tmp_name):
-            os.remove(tmp_name)
-        raise
 
 
 def _write_json(path: Path, obj: Any) -> None:

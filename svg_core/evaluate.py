@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from svg_core.atomic_file import atomic_write
 from svg_core.spans import iou_xx
 
 IOU_THRESHOLDS = (0.3, 0.5, 0.7)
@@ -93,9 +94,6 @@ def read_predictions(path: str | Path) -> list[dict]:
 
 def write_predictions(records: list[dict], path: str | Path) -> None:
     """Write records as jsonl, atomically: a run killed while writing leaves no half file."""
-    # imported here: checkpoint loads torch, which scoring prediction files (svg_core.results) never needs
-    from svg_core.checkpoint import atomic_write
-
     def write(tmp: str) -> None:
         with open(tmp, "w", encoding="utf-8") as handle:
             for rec in records:

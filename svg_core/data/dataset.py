@@ -21,8 +21,8 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
+from svg_core.atomic_file import atomic_write
 from svg_core.audio import load_audio, log_mel
-from svg_core.checkpoint import atomic_write
 from svg_core.data.annotations import LoadReport, QueryRecord, load_annotations
 from svg_core.data.video_features import VideoFeatureStore, resample_features
 from svg_core.noise import NoiseConfig

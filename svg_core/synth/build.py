@@ -31,6 +31,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
+from svg_core.atomic_file import atomic_write
 from svg_core.synth import extractor
 from svg_core.synth.captions import caption_scene
 from svg_core.synth.render import render_frames
@@ -198,12 +199,14 @@ def refeature(data_dir: str | Path, workers: int = 2, progress: bool = True) -> 
     records = json.loads(scenes_path.read_text())
     t0 = time.time()
     jobs = [(r, float(manifest["fps"]), int(manifest["frame_size"])) for r in records]
-    partial = out / (FEATURE_FILE + ".partial")
-    with h5py.File(partial, "w") as h5:
-        for vid, feats in tqdm(_run_jobs(_feature_job, jobs, workers), total=len(jobs), desc="features",
-                               disable=not progress):
-            h5.create_group(vid).create_dataset("c3d_features", data=feats)
-    partial.replace(out / FEATURE_FILE)
+
+    def write(tmp: str) -> None:
+        with h5py.File(tmp, "w") as h5:
+            for vid, feats in tqdm(_run_jobs(_feature_job, jobs, workers), total=len(jobs), desc="features",
+                                   disable=not progress):
+                h5.create_group(vid).create_dataset("c3d_features", data=feats)
+
+    atomic_write(out / FEATURE_FILE, write)
     manifest["extractor"] = extractor.describe()
     manifest["refeatured_wall_sec"] = round(time.time() - t0, 1)
     manifest_path.write_text(json.dumps(manifest, indent=1))
@@ -290,13 +293,15 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
         (out / "videos").mkdir(exist_ok=True)
     jobs = [(p, str(out), cfg.fps, cfg.frame_size) for p in plans]
     by_id = {p.scene.video_id: p for p in plans}
-    partial = out / (FEATURE_FILE + ".partial")
-    with h5py.File(partial, "w") as h5:
-        for vid, feats, speech_sec in tqdm(_run_jobs(process_video, jobs, cfg.workers), total=len(jobs),
-                                           desc="videos", disable=not progress):
-            h5.create_group(vid).create_dataset("c3d_features", data=feats)
-            by_id[vid].speech_sec = speech_sec
-    partial.rename(out / FEATURE_FILE)
+
+    def write(tmp: str) -> None:
+        with h5py.File(tmp, "w") as h5:
+            for vid, feats, speech_sec in tqdm(_run_jobs(process_video, jobs, cfg.workers), total=len(jobs),
+                                               desc="videos", disable=not progress):
+                h5.create_group(vid).create_dataset("c3d_features", data=feats)
+                by_id[vid].speech_sec = speech_sec
+
+    atomic_write(out / FEATURE_FILE, write)
     for split in VOICE_SPLITS:
         items = annotation_items(plans, split)
         if items:
