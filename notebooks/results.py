@@ -34,7 +34,7 @@ CASCADE_LIMIT = 100  # the cascades transcribe the first 100 test queries (ASR i
 rows = [results.prior_row(RUNS)] + results.table2(RUNS)  # prior from RUNS/data_summary.json
 print(results.format_table(rows))
 results_plots.plot_rows(rows, IMG / "results_table2.png",
-                  title="Synthetic benchmark, test split, normal noise\n(mean ± std over seeds)")
+                        title="Synthetic benchmark, test split, normal noise\n(mean ± std over seeds)")
 
 # %% [markdown]
 # The same rows on the cascade subset (first 100 test queries), so that end-to-end and cascade
@@ -62,7 +62,7 @@ diffs = results.ablation_differences(RUNS)  # each variant minus the seed-0 full
 full = results.table(RUNS, results.TABLE3_ROWS[:1])
 if diffs and full:
     results_plots.plot_differences(diffs, IMG / "results_ablations.png", seed_std=full[0].std("R1@0.5"),
-                             title="Tables 3-4: VGCL variant - full model, seed 0, R1@0.5 (synthetic, normal noise)")
+                                   title="Tables 3-4: VGCL variant - full model, seed 0, R1@0.5 (synthetic, normal noise)")
 
 # %% [markdown]
 # ## Fig. 4: clean / normal / large noise
@@ -70,7 +70,7 @@ if diffs and full:
 # %%
 levels = results.noise_rows(RUNS)  # end-to-end: whole test split; cascades: their first 100 queries
 results_plots.plot_noise(levels, IMG / "results_noise.png",
-                   title=f"R1@0.5 by noise preset (synthetic; cascades on the first {CASCADE_LIMIT} test queries)")
+                         title=f"R1@0.5 by noise preset (synthetic; cascades on the first {CASCADE_LIMIT} test queries)")
 print(results.format_table([r for by in levels.values() for r in by.values()], metrics=("R1@0.5", "mIoU")))
 
 # %% [markdown]

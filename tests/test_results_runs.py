@@ -87,9 +87,7 @@ def test_variant_lane_and_two_lanes_evaluate_a_run_once(tmp_path):
         (out / name).mkdir(exist_ok=True)
         (out / name / "summary.json").write_text("{}")  # both runs finished: only the evaluation is left
     lanes = [subprocess.Popen(["bash", str(SCRIPT), "variant", "_log10"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)]
-    lanes.append(subprocess.Popen(["bash", str(SCRIPT), "variant", "_log10"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE, text=True))
+                              stderr=subprocess.PIPE, text=True) for _ in range(2)]  # started together
     for lane in lanes:
         assert lane.wait(timeout=120) == 0, lane.stderr.read()
     assert sum("svg_core.evaluate" in ln for ln in calls.read_text().splitlines()) == 1
