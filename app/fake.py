@@ -14,8 +14,8 @@ import zlib
 
 import numpy as np
 
-from svg_core.asr import Transcript
-from svg_core.audio import SAMPLE_RATE, n_frames
+from svg_core.asr.engines import Transcript
+from svg_core.audio.frontend import SAMPLE_RATE, n_frames
 
 N_VIDEO_FRAMES = 64
 
@@ -225,7 +225,7 @@ class FakeCascade:
     def run(self, video_features: np.ndarray, duration_sec: float, waveform: np.ndarray, sample_rate: int,
             reference: str | None = None) -> dict:
         """Same keys as ``Cascade.run``; an empty transcript is "no query understood"."""
-        from svg_core.cascade import NO_QUERY, word_error_rate
+        from svg_core.asr.cascade import NO_QUERY, word_error_rate
 
         begin = time.perf_counter()
         transcript = self.engine.transcribe(waveform, sample_rate)

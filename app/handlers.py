@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from svg_core.audio import SAMPLE_RATE, AudioError, check_speech, load_audio, log_mel
-from svg_core.noise import make_noise, mix_noise
-from svg_core.spans import iou_xx
+from svg_core.audio.frontend import SAMPLE_RATE, AudioError, check_speech, load_audio, log_mel
+from svg_core.audio.noise import make_noise, mix_noise
+from svg_core.engine.spans import iou_xx
 
 SOURCE_AUDIO = "Record or upload"
 SOURCE_TTS = "Typed sentence (piper voice)"

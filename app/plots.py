@@ -16,7 +16,7 @@ matplotlib.use("Agg")  # headless; must precede any backend use
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from svg_core.audio import SAMPLE_RATE  # noqa: E402
+from svg_core.audio.frontend import SAMPLE_RATE  # noqa: E402
 
 HOP_SEC = 0.01  # one log-Mel frame
 GT_COLOUR, E2E_COLOUR, CASCADE_COLOUR, NOISE_COLOUR = "#2ca02c", "#1f77b4", "#ff7f0e", "#d62728"

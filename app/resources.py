@@ -347,7 +347,7 @@ class Backend:
         if self.config.fake:
             return FakeCascade(engine)
         if engine == "whisper":
-            from svg_core.asr import WhisperEngine
+            from svg_core.asr.engines import WhisperEngine
 
             # Whisper is the slowest step: give it up to 4 threads (2.2 s instead of 2.9 s for a
             # 5.7 s query with 2 threads instead of 1 on this 2-core CPU), decode greedily and
@@ -359,15 +359,15 @@ class Backend:
             asr = WhisperEngine(cpu_threads=min(4, os.cpu_count() or 1), beam_size=1 if fast else 5,
                                 short_window=fast)
         else:
-            from svg_core.asr import get_engine
+            from svg_core.asr.engines import get_engine
 
             asr = get_engine(engine)
         if not self.text_models:  # real ASR, fake text grounding: the UI says so
             cascade = FakeCascade(engine)
             cascade.engine = asr
             return cascade
-        from svg_core.cascade import Cascade
-        from svg_core.predictor import Grounder
+        from svg_core.asr.cascade import Cascade
+        from svg_core.engine.predictor import Grounder
 
         name = next(iter(self.text_models))
         return Cascade(asr, Grounder.from_checkpoint(self.text_models[name].path))
@@ -379,7 +379,7 @@ class Backend:
             return FakeGrounder(model_name)
         if model_name not in table:
             raise KeyError(f"unknown model {model_name!r}; shipped: {sorted(table)}")
-        from svg_core.predictor import Grounder
+        from svg_core.engine.predictor import Grounder
 
         return Grounder.from_checkpoint(table[model_name].path)
 
@@ -393,7 +393,7 @@ class Backend:
 
                     wave = fake_speak(text)
                 else:
-                    from svg_core.tts import speak
+                    from svg_core.audio.tts import speak
 
                     wave = np.asarray(speak(text, TTS_VOICE), dtype=np.float32)
                 if len(self._speech_cache) >= 64:  # small: typed sentences are re-run, not many
@@ -407,14 +407,14 @@ class Backend:
             return None
         with self.lock("esc50"):
             if self._esc50 is None:
-                from svg_core.noise import ESC50
+                from svg_core.audio.noise import ESC50
 
                 self._esc50 = ESC50(self.config.esc50_dir)
         return self._esc50
 
     def noise_choices(self) -> list[tuple[str, str]]:
         """(label, kind) pairs for the noise menu: none, synthetic, then ESC-50 groups/classes."""
-        from svg_core.noise import ESC50_GROUP_TITLES, noise_kinds
+        from svg_core.audio.noise import ESC50_GROUP_TITLES, noise_kinds
 
         choices = [("none (clean)", "none")]
         try:

@@ -4,7 +4,7 @@
 # A notebook in Jupytext "percent" format: open it in Jupyter (with jupytext) or VS Code, or run
 # it top to bottom with `python notebooks/results.py`. It defines no logic: the tables come from
 # `svg_core.results`, which reads the runs of `bash notebooks/results_runs.sh LANE` and scores their
-# prediction files with `svg_core.evaluate.compute_metrics`; `svg_core.results_plots` draws the PNGs.
+# prediction files with `svg_core.engine.metrics.compute_metrics`; `svg_core.reporting.plots` draws the PNGs.
 # All data is SYNTHETIC.
 # The tables in docs/RESULTS.md are written by
 # `python -m svg_core.results results/e10 --update-md docs/RESULTS.md` from the same functions.
@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1] if "__file__" in globals() else Path.cwd().parent
 sys.path.insert(0, str(ROOT))
 
-from svg_core import results, results_plots  # noqa: E402
+from svg_core.reporting import plots as results_plots, results  # noqa: E402
 
 # The committed archive of the runs (metrics, logs, per-query predictions; no weights), written by
 # `OUT=runs/results_e10 ARCHIVE=results/e10 bash notebooks/results_runs.sh archive`. Point

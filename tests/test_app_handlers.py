@@ -15,7 +15,7 @@ from app import handlers as H
 from app import plots
 from app.fake import FakeASR, FakeGrounder, write_tiny_demo_set
 from app.resources import FAKE_MODEL, AppConfig, Backend, DemoSet, discover_checkpoints
-from svg_core.cascade import word_error_rate
+from svg_core.asr.cascade import word_error_rate
 
 SR = 16_000
 
@@ -277,7 +277,7 @@ def test_real_grounders_and_cascade_on_untrained_checkpoints(demo_dir, demo, tmp
     here) for both the end-to-end model and the cascade's text model, PocketSphinx for the ASR."""
     import torch
 
-    from svg_core.checkpoint import save_checkpoint
+    from svg_core.engine.checkpoint import save_checkpoint
     from svg_core.models import BaseConfig, TextConfig, build_model, build_vocab
 
     torch.manual_seed(0)

@@ -14,8 +14,9 @@ import pytest
 import torch
 import torchaudio
 
-from svg_core import asr, tts
-from svg_core.cascade import word_error_rate
+from svg_core.asr import engines as asr
+from svg_core.audio import tts
+from svg_core.asr.cascade import word_error_rate
 
 SENTENCE = "A man is playing the guitar on a stage in front of a crowd."
 
@@ -62,7 +63,7 @@ def test_whisper_short_window_mode(speech):
 
 
 def test_bench_asr_prints_modes_side_by_side(capsys):
-    from svg_core.bench import main as bench_main
+    from svg_core.reporting.bench import main as bench_main
 
     bundle = str(Path(__file__).resolve().parents[1] / "assets" / "demo_bundle")
     assert bench_main(["asr", "--data", bundle, "--split", "test", "--queries", "2", "--noise", "clean",

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 import torch
 
-from svg_core.audio import (SAMPLE_RATE, AudioError, check_speech, load_audio, log_mel, n_frames,
+from svg_core.audio.frontend import (SAMPLE_RATE, AudioError, check_speech, load_audio, log_mel, n_frames,
                             to_mono_16k)
 
 

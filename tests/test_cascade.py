@@ -13,16 +13,16 @@ import numpy as np
 import pytest
 import torch
 
-from svg_core import asr
-from svg_core.audio import load_audio, log_mel
-from svg_core.cascade import NO_QUERY, Cascade, main, normalize_text, word_error_rate
-from svg_core.checkpoint import save_checkpoint
+from svg_core.asr import engines as asr
+from svg_core.audio.frontend import load_audio, log_mel
+from svg_core.asr.cascade import NO_QUERY, Cascade, main, normalize_text, word_error_rate
+from svg_core.engine.checkpoint import save_checkpoint
 from svg_core.data.annotations import load_annotations
 from svg_core.data.dataset import DatasetLayout, GroundingDataset
 from svg_core.data.video_features import VideoFeatureStore
 from svg_core.models import BaseConfig, TextConfig, build_model, build_vocab
-from svg_core.noise import NoiseConfig
-from svg_core.predictor import Grounder
+from svg_core.audio.noise import NoiseConfig
+from svg_core.engine.predictor import Grounder
 from tests.fixtures_build import make_tiny_dataset
 
 BUNDLE = Path(__file__).resolve().parents[1] / "assets" / "demo_bundle"
@@ -157,7 +157,7 @@ def test_transcript_cache_reuses_asr(tiny_data, tmp_path, capsys, monkeypatch):
     def no_asr(*_args, **_kwargs):
         raise AssertionError("ASR ran although every transcript was cached")
 
-    monkeypatch.setattr("svg_core.cascade.get_engine", no_asr)
+    monkeypatch.setattr("svg_core.asr.cascade.get_engine", no_asr)
     assert main(args) == 0
     second = capsys.readouterr().out
     assert second.splitlines()[1:] == first.splitlines()[1:]  # same WER and metrics from the cache
@@ -168,7 +168,7 @@ def test_transcript_cache_reuses_asr(tiny_data, tmp_path, capsys, monkeypatch):
 
 
 def test_bench_latency_table(tiny_data, capsys):
-    from svg_core.bench import main as bench_main
+    from svg_core.reporting.bench import main as bench_main
 
     root, ckpt = tiny_data
     assert bench_main(["latency", "--data", str(root), "--text-checkpoint", str(ckpt), "--queries", "2",
@@ -181,7 +181,7 @@ def test_bench_latency_table(tiny_data, capsys):
 
 def test_bench_latency_without_engines(tiny_data, capsys):
     """No ASR engine (e.g. a GPU machine without the Whisper model): the two grounder rows only."""
-    from svg_core.bench import main as bench_main
+    from svg_core.reporting.bench import main as bench_main
 
     root, ckpt = tiny_data
     assert bench_main(["latency", "--data", str(root), "--text-checkpoint", str(ckpt), "--queries", "2",

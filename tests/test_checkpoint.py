@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-import svg_core.checkpoint as ckpt
+import svg_core.engine.checkpoint as ckpt
 from svg_core.models import config_to_dict
 from tests.fixtures_build import tiny_base_config
 

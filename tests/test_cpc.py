@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from svg_core.checkpoint import load_checkpoint, save_checkpoint
+from svg_core.engine.checkpoint import load_checkpoint, save_checkpoint
 from svg_core.models import BaseConfig, CPCConfig, build_model
 from svg_core.models.cpc import curriculum_window, random_crop, stage_at, stage_boundaries
 from tests.model_batches import make_batch

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 import torch
 
-from svg_core.audio import AudioError
+from svg_core.audio.frontend import AudioError
 from svg_core.data.dataset import (DatasetLayout, GroundingDataset, SpeechCache, build_speech_cache,
                                    collate_batch, moment_labels)
-from svg_core.noise import NoiseConfig
+from svg_core.audio.noise import NoiseConfig
 from tests.fixtures_build import make_tiny_dataset
 
 

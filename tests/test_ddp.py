@@ -26,7 +26,7 @@ EPOCHS, BATCH, LR, SEED = 2, 4, 2e-3, 3
 def _task(data_dir: Path):
     from svg_core.data.dataset import DatasetLayout, GroundingDataset
     from svg_core.models import build_model
-    from svg_core.train import GroundingTask
+    from svg_core.engine.training import GroundingTask
     from tests.fixtures_build import tiny_base_config
 
     layout = DatasetLayout.from_dir(data_dir)
@@ -37,7 +37,7 @@ def _task(data_dir: Path):
 
 
 def _fit(data_dir: Path, out: Path, env=None) -> dict:
-    from svg_core.trainer import DistEnv, FitConfig, fit
+    from svg_core.engine.loop import DistEnv, FitConfig, fit
 
     config = FitConfig(out_dir=out, epochs=EPOCHS, batch_size=BATCH, lr=LR, seed=SEED, log_every=1, progress=False)
     return fit(_task(data_dir), config, env or DistEnv())
@@ -47,7 +47,7 @@ def _worker(data_dir: str, out: str) -> None:
     """Entry point of each process (torchrun's environment variables already set)."""
     import torch.distributed as dist
 
-    from svg_core.trainer import init_distributed
+    from svg_core.engine.loop import init_distributed
 
     torch.set_num_threads(1)
     env = init_distributed("cpu")
@@ -76,7 +76,7 @@ def _rows(out: Path, name: str) -> list[dict]:
 
 
 def test_two_process_gloo_run_matches_one_process(tmp_path):
-    from svg_core.checkpoint import load_state_dict_file
+    from svg_core.engine.checkpoint import load_state_dict_file
     from tests.fixtures_build import make_tiny_dataset
 
     data_dir = make_tiny_dataset(tmp_path / "data", n_videos=4, queries_per_video=2, seed=1)

@@ -1,4 +1,4 @@
-"""Tests of svg_core.export: a tiny trained run becomes a checkpoint folder with a model card."""
+"""Tests of svg_core.reporting.model_card: a tiny trained run becomes a checkpoint folder with a model card."""
 
 import json
 import shlex
@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from svg_core import train
-from svg_core.checkpoint import load_checkpoint
-from svg_core.export import export_run, main, train_command
+from svg_core.engine import training as train
+from svg_core.engine.checkpoint import load_checkpoint
+from svg_core.reporting.model_card import export_run, main, train_command
 from tests.fixtures_build import make_tiny_dataset
 
 

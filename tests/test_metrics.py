@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-import svg_core.evaluate as evaluate
-import svg_core.spans as spans
-from svg_core.evaluate import compute_metrics, main, read_predictions, write_predictions
-from svg_core.spans import decode_spans, grid_to_sec, iou_xx
+import svg_core.engine.metrics as evaluate
+import svg_core.engine.spans as spans
+from svg_core.engine.evaluation import main
+from svg_core.engine.metrics import compute_metrics, read_predictions, write_predictions
+from svg_core.engine.spans import decode_spans, grid_to_sec, iou_xx
 
 
 def test_doctests():

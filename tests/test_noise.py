@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svg_core.audio import SAMPLE_RATE
-from svg_core.noise import (ESC50, NOISE_PRESETS, NoiseConfig, draw_proportion, make_noise, mix_noise,
+from svg_core.audio.frontend import SAMPLE_RATE
+from svg_core.audio.noise import (ESC50, NOISE_PRESETS, NoiseConfig, draw_proportion, make_noise, mix_noise,
                             noise_kinds)
 
 SHARED_ESC50 = Path(__file__).resolve().parents[2] / "shared" / "data" / "esc50"
@@ -134,7 +134,7 @@ def test_noise_config_falls_back_without_esc50():
 
 
 def test_babble_is_overlapping_tts_speech():
-    from svg_core.noise import babble_bed
+    from svg_core.audio.noise import babble_bed
 
     bed = babble_bed(seed=0, n_talkers=3, duration_sec=4.0)
     assert bed.shape == (64_000,) and np.isfinite(bed).all()

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from svg_core.checkpoint import save_checkpoint
+from svg_core.engine.checkpoint import save_checkpoint
 from svg_core.models import BaseConfig, CPCConfig, TextConfig, build_model, build_vocab
-from svg_core.predictor import Grounder
+from svg_core.engine.predictor import Grounder
 
 TINY = dict(
     model_dim=64, chunk_num=2, attn_layers=1, davenet1_stem=32, davenet1_dims=(32, 64), audio_gru_dim=64,
@@ -52,7 +52,7 @@ def test_localize_audio_contract(grounder):
 
 
 def test_localize_matches_the_batched_model(grounder):
-    from svg_core.audio import log_mel
+    from svg_core.audio.frontend import log_mel
     from svg_core.data.video_features import resample_features
 
     feats, audio = video(100, seed=1), wave(2.0, seed=1)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from svg_core import results, results_plots
+from svg_core.reporting import plots as results_plots, results
 
 
 def _write_preds(path: Path, hits: list[bool]) -> None:

@@ -8,7 +8,7 @@ import h5py
 import numpy as np
 import pytest
 
-from svg_core.audio import SAMPLE_RATE, load_audio
+from svg_core.audio.frontend import SAMPLE_RATE, load_audio
 from svg_core.data.annotations import load_annotations
 from svg_core.data.dataset import DatasetLayout
 from svg_core.data.video_features import VideoFeatureStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from svg_core.checkpoint import load_checkpoint, save_checkpoint
+from svg_core.engine.checkpoint import load_checkpoint, save_checkpoint
 from svg_core.models import TextConfig, build_model, build_vocab
 from svg_core.models.text import tokenize
 from tests.model_batches import make_batch, overfit, select

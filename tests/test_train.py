@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from svg_core import train
-from svg_core.checkpoint import load_checkpoint, load_state_dict_file
+from svg_core.engine import training as train
+from svg_core.engine.checkpoint import load_checkpoint, load_state_dict_file
 from svg_core.data.dataset import DatasetLayout, GroundingDataset
 from svg_core.models import build_model
-from svg_core.noise import NoiseConfig
-from svg_core.trainer import DistEnv, FitConfig, InverseSqrtSchedule, fit
+from svg_core.audio.noise import NoiseConfig
+from svg_core.engine.loop import DistEnv, FitConfig, InverseSqrtSchedule, fit
 from tests.fixtures_build import make_tiny_dataset, tiny_base_config
 
 
@@ -115,7 +115,7 @@ def test_cli_trains_selects_best_on_val_and_evaluates(data_dir, tmp_path, capsys
     model, cfg, _ = load_checkpoint(out / "best")
     assert cfg.model_dim == 128  # the small preset
 
-    from svg_core import evaluate
+    from svg_core.engine import evaluation as evaluate
 
     capsys.readouterr()
     preds = tmp_path / "preds.jsonl"
@@ -200,7 +200,7 @@ def test_bad_flags_raise_clear_errors(data_dir, tmp_path):
 
 
 def test_bench_train_prints_a_table(capsys):
-    from svg_core import bench
+    from svg_core.reporting import bench
 
     assert bench.main(["train", "--models", "text", "--steps", "1", "--warmup", "0", "--batch-size", "2",
                        "--cpu-only"]) == 0

@@ -1,4 +1,4 @@
-"""Tests of the offline TTS voice pool (svg_core/tts.py). Real engines, one short sentence each."""
+"""Tests of the offline TTS voice pool (svg_core/audio/tts.py). Real engines, one short sentence each."""
 
 import subprocess
 import sys
@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pytest
 
-from svg_core import tts
+from svg_core.audio import tts
 
 SENTENCE = "The red ball bounces again."
 
@@ -86,6 +86,6 @@ def test_missing_binary_names_the_apt_package(monkeypatch):
 
 
 def test_import_has_no_side_effects():
-    code = "import sys, svg_core.tts; print(any(m in sys.modules for m in ('torch', 'piper', 'onnxruntime')))"
+    code = "import sys, svg_core.audio.tts; print(any(m in sys.modules for m in ('torch', 'piper', 'onnxruntime')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -21,11 +21,11 @@ import torch
 from torch.utils.data import Dataset
 from tqdm import tqdm
 
-from svg_core.atomic_file import atomic_write
-from svg_core.audio import load_audio, log_mel
+from svg_core.data.atomic_file import atomic_write
+from svg_core.audio.frontend import load_audio, log_mel
 from svg_core.data.annotations import LoadReport, QueryRecord, load_annotations
 from svg_core.data.video_features import VideoFeatureStore, resample_features
-from svg_core.noise import NoiseConfig
+from svg_core.audio.noise import NoiseConfig
 
 SPLITS = ("train", "val", "test")
 SINGLE_FEATURE_NAMES = ("sub_activitynet_v1-3.c3d.hdf5", "c3d_features.hdf5", "features.hdf5")

@@ -313,7 +313,7 @@ def load_pretrained_encoder(path: str) -> tuple[CPCConfig, dict[str, torch.Tenso
     Returns:
         the CPC config and the ``VGCLEncoder`` state dict (keys without the ``encoder.`` prefix).
     """
-    from svg_core.checkpoint import load_checkpoint  # lazy: checkpoint imports build_model
+    from svg_core.engine.checkpoint import load_checkpoint  # lazy: checkpoint imports build_model
 
     model, cfg, _ = load_checkpoint(path)
     if not isinstance(cfg, CPCConfig):

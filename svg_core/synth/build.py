@@ -31,7 +31,7 @@ import h5py
 import numpy as np
 from tqdm import tqdm
 
-from svg_core.atomic_file import atomic_write
+from svg_core.data.atomic_file import atomic_write
 from svg_core.synth import extractor
 from svg_core.synth.captions import caption_scene
 from svg_core.synth.render import render_frames
@@ -235,7 +235,7 @@ def _run_jobs(func, jobs: list, workers: int):
 def _init_worker() -> None:
     import torch
 
-    from svg_core import tts
+    from svg_core.audio import tts
 
     # the pool already uses every core: one thread per worker for torchaudio and piper
     torch.set_num_threads(1)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import soundfile as sf
 
-from svg_core import tts
+from svg_core.audio import tts
 
 VOICE_SPLITS = {
     "train": (

@@ -14,7 +14,7 @@ import numpy as np
 import soundfile as sf
 
 from svg_core.data.dataset import DatasetLayout
-from svg_core.evaluate import compute_metrics
+from svg_core.engine.metrics import compute_metrics
 
 # ActivityNet Speech test split (shared/data/activitynet_speech/README.md)
 ANET = {

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from svg_core.audio import log_mel
+from svg_core.audio.frontend import log_mel
 from svg_core.data.dataset import collate_batch, moment_labels
 from svg_core.data.video_features import resample_features
 

@@ -18,10 +18,10 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from svg_core.audio import N_FFT, SAMPLE_RATE, log_mel
+from svg_core.audio.frontend import N_FFT, SAMPLE_RATE, log_mel
 from svg_core.data.video_features import resample_features
 from svg_core.models import BaseConfig, GroundingConfig, TextConfig
-from svg_core.spans import decode_spans
+from svg_core.engine.spans import decode_spans
 
 
 def _steps_to_frames(weights: torch.Tensor, n_frames: int) -> torch.Tensor:
@@ -65,7 +65,7 @@ class Grounder:
     @classmethod
     def from_checkpoint(cls, directory: str | os.PathLike, device: str | torch.device | None = None) -> "Grounder":
         """Load a checkpoint folder (config.json + model.safetensors) and wrap it."""
-        from svg_core.checkpoint import load_checkpoint  # lazy: keeps ``import svg_core.predictor`` light
+        from svg_core.engine.checkpoint import load_checkpoint  # lazy: keeps ``import svg_core.predictor`` light
 
         device = torch.device(device) if device is not None else torch.device("cpu")
         model, cfg, meta = load_checkpoint(directory, device=device)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 import torchaudio
 
-from svg_core.audio import SAMPLE_RATE, load_audio
+from svg_core.audio.frontend import SAMPLE_RATE, load_audio
 
 Seconds = float
 Decibels = float
@@ -162,7 +162,7 @@ def babble_bed(seed: int = 0, n_talkers: int = 6, duration_sec: Seconds = 12.0) 
     """
     if seed in _BABBLE_BED:
         return _BABBLE_BED[seed]
-    from svg_core import tts  # lazy: TTS engines are only needed for babble
+    from svg_core.audio import tts  # lazy: TTS engines are only needed for babble
 
     rng = np.random.default_rng(seed)
     voices = list(tts.list_voices())
@@ -340,5 +340,5 @@ class NoiseConfig:
 
 def default_esc50_dir() -> Path | None:
     """``../shared/data/esc50`` next to the repository when it exists (this workplace), else None."""
-    candidate = Path(__file__).resolve().parents[2] / "shared" / "data" / "esc50"
+    candidate = Path(__file__).resolve().parents[3] / "shared" / "data" / "esc50"
     return candidate if (candidate / "meta" / "esc50.csv").exists() else None

@@ -1,6 +1,6 @@
 """Ship a trained run as a self-describing checkpoint folder with a model card (house style 7).
 
-    python -m svg_core.export runs/results_e10/vgcl_base_s0 checkpoints/vgcl_full \\
+    python -m svg_core.reporting.model_card runs/results_e10/vgcl_base_s0 checkpoints/vgcl_full \\
         --title "VGCL full: video-guided curriculum pre-trained encoder + Base grounding" \\
         --pretrain-run runs/results_e10/vgcl_pre_s0 --data data/synth_default \\
         --test-eval runs/results_e10/eval/vgcl_base_s0_normal.txt
@@ -25,7 +25,7 @@ WEIGHT_FILES = ("model.safetensors", "config.json", "metrics.json")
 
 def train_command(train_args: dict) -> str:
     """The ``python -m svg_core.train`` command line that reproduces ``train_args`` (non-defaults only)."""
-    from svg_core.train import build_parser
+    from svg_core.engine.training import build_parser
 
     parser = build_parser()
     parts = ["python -m svg_core.train"]
@@ -130,7 +130,7 @@ def export_run(run_dir: str | Path, dest: str | Path, title: str, data_dir: str 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m svg_core.export", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m svg_core.reporting.model_card", description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a python -m svg_core.train run folder (with best/)")
     parser.add_argument("dest", type=Path, help="checkpoint folder to write, e.g. checkpoints/vgcl_full")
     parser.add_argument("--title", required=True, help="first line of the model card")

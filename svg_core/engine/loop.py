@@ -42,7 +42,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
-from svg_core.checkpoint import (
+from svg_core.engine.checkpoint import (
     TRAINING_STATE_NAME,
     load_training_state,
     model_state_for_saving,
@@ -51,7 +51,7 @@ from svg_core.checkpoint import (
     unwrap_model,
 )
 from svg_core.data.dataset import collate_batch
-from svg_core.inference import move_batch
+from svg_core.engine.inference import move_batch
 
 INIT_LR = 1e-7  # start of the warm-up (fairseq ``warmup_init_lr``)
 

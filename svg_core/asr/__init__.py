@@ -1,0 +1,1 @@
+"""ASR: speech recognisers (``engines``: Whisper, PocketSphinx) and the ASR-then-text ``cascade``."""

@@ -1,0 +1,98 @@
+"""The project's only metric code: R@n at IoU=m and mIoU over prediction records.
+
+Prediction records (one JSON object per line in a ``.jsonl`` file)::
+
+    {"query_id": "syn000001_test_1.wav", "video_id": "v_syn000001", "duration_sec": 118.0,
+     "gt_window_sec": [12.0, 40.5], "pred_windows_sec": [[10.2, 38.0, 0.41], ...]}
+
+``pred_windows_sec`` is ranked best first. IoU is the standard temporal IoU in seconds
+(the SIL code's "+1 s smoothing" is not used; see method-notes 5.7). R@n,IoU=m counts a hit
+when any of the top n windows has IoU >= m (VGCL uses >=). Values are percentages.
+
+The command line around it is ``python -m svg_core.evaluate`` (``svg_core.engine.evaluation``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from svg_core.data.atomic_file import atomic_write
+from svg_core.engine.spans import iou_xx
+
+IOU_THRESHOLDS = (0.3, 0.5, 0.7)
+RECALL_AT = (1, 5)
+
+
+def compute_metrics(records: list[dict], thresholds=IOU_THRESHOLDS, recall_at=RECALL_AT) -> dict:
+    """R@n,IoU=m (percent) and mIoU (percent, from the top-1 window).
+
+    Args:
+        records: prediction records (see module docstring).
+        thresholds: IoU thresholds m.
+        recall_at: the n of R@n.
+
+    Returns:
+        {"R1@0.3": ..., "R5@0.7": ..., "mIoU": ..., "n_queries": N}.
+
+    >>> r = [{"gt_window_sec": [0, 10], "pred_windows_sec": [[0, 5, 0.9], [0, 10, 0.1]]}]
+    >>> m = compute_metrics(r)
+    >>> m["R1@0.5"], m["R1@0.7"], m["R5@0.7"], m["mIoU"]
+    (100.0, 0.0, 100.0, 50.0)
+    """
+    if not records:
+        raise ValueError("no prediction records to evaluate")
+    top_n = max(recall_at)
+    ious = np.zeros((len(records), top_n))
+    for row, rec in enumerate(records):
+        gt = np.asarray(rec["gt_window_sec"], dtype=np.float64)
+        preds = rec["pred_windows_sec"]
+        if len(preds) == 0:
+            continue  # no prediction counts as a miss
+        windows = np.asarray([p[:2] for p in preds[:top_n]], dtype=np.float64)
+        ious[row, : len(windows)] = iou_xx(windows, gt[None, :])
+    metrics = {}
+    for n in recall_at:
+        best = ious[:, :n].max(axis=1)
+        for m in thresholds:
+            metrics[f"R{n}@{m}"] = float(np.mean(best >= m) * 100.0)
+    metrics["mIoU"] = float(np.mean(ious[:, 0]) * 100.0)
+    metrics["n_queries"] = len(records)
+    return metrics
+
+
+def format_metrics(metrics: dict, title: str = "") -> str:
+    """One header line and one value line: R@1 and R@5 at each IoU, then mIoU."""
+    keys = [k for k in metrics if k.startswith("R")] + ["mIoU"]
+    header = " ".join(f"{k:>8}" for k in keys)
+    values = " ".join(f"{metrics[k]:8.2f}" for k in keys)
+    prefix = f"{title}\n" if title else ""
+    return f"{prefix}{header}\n{values}\n(n = {metrics['n_queries']} queries)"
+
+
+def read_predictions(path: str | Path) -> list[dict]:
+    """Records from a jsonl file; a malformed line raises ValueError with its line number."""
+    records = []
+    with Path(path).open() as handle:
+        for line_no, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                rec["gt_window_sec"], rec["pred_windows_sec"]
+            except (json.JSONDecodeError, KeyError, TypeError) as err:
+                raise ValueError(f"{path} line {line_no}: not a prediction record ({err})") from err
+            records.append(rec)
+    return records
+
+
+def write_predictions(records: list[dict], path: str | Path) -> None:
+    """Write records as jsonl, atomically: a run killed while writing leaves no half file."""
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            for rec in records:
+                handle.write(json.dumps(rec) + "\n")
+
+    atomic_write(Path(path), write)
