@@ -8,6 +8,7 @@ Run:  python app/app.py [--data DIR] [--esc50 DIR] [--port 7860] [--fake]
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import threading
@@ -38,27 +39,29 @@ SEEK_JS = """(t) => {
 }"""
 
 
+# Gradio's cache (uploads, outputs): every hour, files older than an hour are deleted.
+DELETE_CACHE = (3600, 3600)
+
+
 def _user_errors(fn):
     """Show :class:`app.handlers.UserError` as a gr.Error (a red toast, and an API error)."""
+    @functools.wraps(fn)  # keeps the signature: the API names its parameters (video_id, snr_db, ...)
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
         except H.UserError as err:
             raise gr.Error(str(err)) from err
-    wrapped.__name__ = fn.__name__
-    wrapped.__doc__ = fn.__doc__
     return wrapped
 
 
 def _user_errors_streaming(fn):
     """:func:`_user_errors` for generator handlers (gradio must still see a generator function)."""
+    @functools.wraps(fn)
     def wrapped(*args, **kwargs):
         try:
             yield from fn(*args, **kwargs)
         except H.UserError as err:
             raise gr.Error(str(err)) from err
-    wrapped.__name__ = fn.__name__
-    wrapped.__doc__ = fn.__doc__
     return wrapped
 
 
@@ -129,6 +132,20 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
 
         Streams twice: the end-to-end answer as soon as it is drawn, then everything with the
         cascade's answer. API callers get the final, complete outputs.
+
+        Args:
+            source: which speech to use: one of the "Speech source" choices (recorded/uploaded
+                audio, the typed sentence spoken by piper, or the video's own spoken query).
+            audio_path: a wav/flac/mp3/ogg file (up to 30 s), for the audio source.
+            typed_text: a sentence to speak with the piper voice, for the typed source.
+            query_id: a spoken query of the demo set (its wav name), for the own-query source.
+            video_id: the demo video to ground in (e.g. "v_syn000001").
+            noise_kind: "none", a synthetic noise or an ESC-10 class (see the noise menu).
+            snr_db: signal-to-noise ratio in dB over the covered part (-10 to 30).
+            proportion: covered part of the utterance, 0 to 1 (paper: normal 0.5-0.7).
+            seed: noise seed, an integer 0 to 2**32 - 1.
+            model_name: end-to-end model (one of the model menu's names).
+            asr_engine: cascade ASR, "whisper" or "sphinx".
         """
         query = H.load_query(backend, demo_set, source, video_id, audio_path, typed_text, query_id)
         result = H.ground_end_to_end(backend, demo_set, query, video_id,
@@ -154,7 +171,22 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     @_user_errors
     def sweep(source, audio_path, typed_text, query_id, video_id, noise_kind, snr_db, proportion, seed,
               model_name, asr_engine, progress=gr.Progress()):
-        """IoU against SNR (20 to -5 dB) for the current query, both paths."""
+        """IoU against SNR (20 to -5 dB) for the current query, both paths.
+
+        Args:
+            source: which speech to use: one of the "Speech source" choices (recorded/uploaded
+                audio, the typed sentence spoken by piper, or the video's own spoken query).
+            audio_path: a wav/flac/mp3/ogg file (up to 30 s), for the audio source.
+            typed_text: a sentence to speak with the piper voice, for the typed source.
+            query_id: a spoken query of the demo set (its wav name), for the own-query source.
+            video_id: the demo video to ground in (e.g. "v_syn000001").
+            noise_kind: "none", a synthetic noise or an ESC-10 class (see the noise menu).
+            snr_db: signal-to-noise ratio in dB over the covered part (-10 to 30).
+            proportion: covered part of the utterance, 0 to 1 (paper: normal 0.5-0.7).
+            seed: noise seed, an integer 0 to 2**32 - 1.
+            model_name: end-to-end model (one of the model menu's names).
+            asr_engine: cascade ASR, "whisper" or "sphinx".
+        """
         query = H.load_query(backend, demo_set, source, video_id, audio_path, typed_text, query_id)
         result = H.robustness_sweep(backend, demo_set, query, video_id, settings(noise_kind, snr_db, proportion, seed),
                                     model_name, asr_engine, progress=lambda f, d: progress(f, desc=d))
@@ -162,7 +194,17 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
 
     @_user_errors
     def evaluate(noise_kind, snr_db, proportion, seed, model_name, asr_engine, order, progress=gr.Progress()):
-        """Ground every query of the demo set (cached per settings) and list them."""
+        """Ground every query of the demo set (cached per settings) and list them.
+
+        Args:
+            noise_kind: "none", a synthetic noise or an ESC-10 class (see the noise menu).
+            snr_db: signal-to-noise ratio in dB over the covered part (-10 to 30).
+            proportion: covered part of each utterance, 0 to 1.
+            seed: noise seed (query i uses seed + i), an integer 0 to 2**32 - 1.
+            model_name: end-to-end model (one of the model menu's names).
+            asr_engine: cascade ASR, "whisper" or "sphinx".
+            order: how to sort the table (one of the "Sort by" choices).
+        """
         key = (noise_kind, float(snr_db), float(proportion), int(seed or 0), model_name, asr_engine)
         if key not in eval_cache:
             eval_cache[key] = H.evaluate_demo_set(backend, demo_set, settings(*key[:4]), model_name, asr_engine,
@@ -192,7 +234,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         return gr.Dropdown(choices=choices, value=choices[0][1] if choices else None)
 
     # --- layout ----------------------------------------------------------------------------
-    with gr.Blocks(title="Spoken video grounding") as demo:
+    with gr.Blocks(title="Spoken video grounding", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown("# Spoken video grounding\nSay what happens in a video; the model finds when it happens. "
                     "The end-to-end model (VGCL, ACM MM 2022) listens to the speech directly; the cascade "
                     "transcribes it first and grounds the text.")
@@ -227,7 +269,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                             proportion = gr.Slider(0.0, 1.0, value=H.PROPORTION_PRESETS["normal"], step=0.05,
                                                    label="Covered proportion", elem_id="proportion")
                             snr_db = gr.Slider(-10, 30, value=10, step=1, label="SNR (dB)", elem_id="snr_db")
-                            seed = gr.Number(0, precision=0, label="Seed", elem_id="seed")
+                            seed = gr.Number(0, precision=0, minimum=0, maximum=2**32 - 1, label="Seed", elem_id="seed")
                         video_dd = gr.Dropdown(videos, value=videos[0], label="Video", elem_id="video_pick",
                                                allow_custom_value=True)  # the handler names unknown ids
                         gallery = gr.Gallery(thumbs, label="Demo videos", columns=4, height=170,

@@ -148,3 +148,34 @@ def test_real_checkpoints_on_the_demo_bundle(tmp_path):
     assert summary["model"] == model and summary["ground_truth_sec"] is not None
     assert 0.0 <= summary["end_to_end_iou"] <= 1.0 and summary["wer"] is not None
     assert Path(result[1]).read_bytes()[:4] == b"\x89PNG" and Path(result[2]).read_bytes()[:4] == b"\x89PNG"
+
+
+def readme_client_example() -> str:
+    """The python block after the ``client-example`` marker in README.md."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = text.split("<!-- client-example", 1)[1]
+    return after.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_readme_client_example_runs_against_the_live_app(tmp_path, capsys):
+    code = readme_client_example()
+    assert 'api_name="/ground"' in code and "video_id=" in code and "snr_db=" in code
+    proc, url = start_app(tmp_path, None, fake=False)
+    try:
+        exec(compile(code.replace("http://127.0.0.1:7860/", url), "README.md", "exec"), {})
+    finally:
+        stop_app(proc)
+    printed = capsys.readouterr().out.strip().splitlines()[-1]  # after "Loaded as API: ..."
+    assert printed.startswith("[") and "[11.74, 42.2]" in printed  # the predicted span, then the truth
+
+
+def test_every_endpoint_names_its_parameters(server):
+    from gradio_client import Client
+
+    url, tmp = server
+    client = Client(url, verbose=False, download_files=str(tmp / "dl"), analytics_enabled=False)
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in ("/ground", "/robustness", "/evaluate_demo_set"):
+        params = [p["parameter_name"] for p in endpoints[name]["parameters"]]
+        assert "snr_db" in params and "seed" in params and not any(p.startswith("param_") for p in params), params
+    assert "video_id" in [p["parameter_name"] for p in endpoints["/ground"]["parameters"]]
