@@ -235,3 +235,29 @@ def test_babble_is_overlapping_tts_speech():
     mixed, span = mix_noise(speech_like(), make_noise("babble", 48_000, np.random.default_rng(0)), 0.0, 0.5,
                             np.random.default_rng(0))
     assert abs(measured_snr_db(speech_like(), mixed, span)) < 0.5
+
+
+def test_train_and_evaluate_record_the_noise_source(tmp_path, capsys):
+    import json
+
+    from svg_core.engine import evaluation, training
+    from tests.fixtures_build import make_tiny_dataset
+
+    data_dir = make_tiny_dataset(tmp_path / "tiny", n_videos=4, queries_per_video=2, seed=0)
+    out = tmp_path / "run"
+    assert training.main(["--data", str(data_dir), "--model", "base", "--preset", "small", "--out", str(out),
+                          "--epochs", "1", "--batch-size", "4", "--max-train-items", "4", "--noise", "normal",
+                          "--no-progress"]) == 0
+    expected = {"source": "shipped-esc10", "dir": "assets/noise/esc10", "classes": 10,
+                "licence_tier": "CC-BY-3.0 (ESC-10)", "seed": 0, "preset": "normal", "kinds": ["esc50"]}
+    assert json.loads((out / "best" / "metrics.json").read_text())["noise_source"] == expected
+    assert json.loads((out / "summary.json").read_text())["noise_source"] == expected
+    capsys.readouterr()
+    assert evaluation.main(["--checkpoint", str(out / "best"), "--data", str(data_dir), "--split", "test",
+                            "--noise", "normal", "--seed", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "noise source: shipped-esc10 | assets/noise/esc10 | 10 classes | CC-BY-3.0 (ESC-10) | seed 5" in printed
+    folder = make_esc50(tmp_path / "esc")
+    assert evaluation.main(["--checkpoint", str(out / "best"), "--data", str(data_dir), "--split", "test",
+                            "--noise", "large", "--esc50", str(folder)]) == 0
+    assert f"noise source: esc50-folder | {folder} | 3 classes" in capsys.readouterr().out
