@@ -5,7 +5,7 @@ Configuration (command-line flags of ``app/app.py`` override environment variabl
 | flag | env var | default |
 |---|---|---|
 | ``--data DIR`` | ``SVG_DATA_DIR`` | ``assets/demo_bundle`` (the committed synthetic demo set) |
-| ``--esc50 DIR`` | ``SVG_ESC50_DIR`` | ``../shared/data/esc50`` when it exists, else none |
+| ``--esc50 DIR`` | ``SVG_ESC50_DIR`` | ``assets/noise/esc10`` (the shipped CC BY ESC-10 subset); ``shared`` = ``../shared/data/esc50`` |
 | ``--checkpoints DIR`` | ``SVG_CHECKPOINTS_DIR`` | ``checkpoints`` (every ``*/config.json`` below it) |
 | ``--fake`` | ``SVG_APP_FAKE=1`` | off: fake model and ASR (tests, or before training) |
 
@@ -46,9 +46,22 @@ def _truthy(value: str | None) -> bool:
 
 
 def default_esc50_dir() -> Path | None:
-    """``../shared/data/esc50`` beside the repository when it holds ESC-50, else None."""
-    candidate = ROOT.parent / "shared" / "data" / "esc50"
+    """The shipped ESC-10 subset ``assets/noise/esc10`` (same on every machine), else None.
+
+    Mirrors :func:`svg_core.audio.noise.default_esc50_dir` by path so that reading the
+    configuration does not import torch.
+    """
+    candidate = ROOT / "assets" / "noise" / "esc10"
     return candidate if (candidate / "meta" / "esc50.csv").exists() else None
+
+
+def esc50_dir_from(value: str | Path | None) -> Path | None:
+    """``--esc50``/``$SVG_ESC50_DIR`` as given: None = shipped subset, ``shared`` = ../shared/data/esc50."""
+    if value is None or str(value) == "":
+        return default_esc50_dir()
+    if str(value) == "shared":
+        return ROOT.parent / "shared" / "data" / "esc50"
+    return Path(value)
 
 
 def compute_threads() -> int:
@@ -93,7 +106,7 @@ class AppConfig:
         esc50 = os.environ.get("SVG_ESC50_DIR")
         return cls(
             data_dir=Path(os.environ.get("SVG_DATA_DIR") or DEFAULT_DATA_DIR),
-            esc50_dir=Path(esc50) if esc50 else default_esc50_dir(),
+            esc50_dir=esc50_dir_from(esc50),
             checkpoints_dir=Path(os.environ.get("SVG_CHECKPOINTS_DIR") or DEFAULT_CHECKPOINTS_DIR),
             fake=_truthy(os.environ.get("SVG_APP_FAKE")),
         )
@@ -105,7 +118,8 @@ class AppConfig:
                             help="dataset folder in the ActivityNet Speech layout (default: $SVG_DATA_DIR "
                                  "or assets/demo_bundle)")
         parser.add_argument("--esc50", type=Path, default=None,
-                            help="ESC-50 folder for real noise (default: $SVG_ESC50_DIR or ../shared/data/esc50)")
+                            help="ESC-50 folder for real noise, or 'shared' for ../shared/data/esc50 "
+                                 "(default: $SVG_ESC50_DIR or the shipped ESC-10 subset assets/noise/esc10)")
         parser.add_argument("--checkpoints", type=Path, default=None,
                             help="folder of checkpoints (default: $SVG_CHECKPOINTS_DIR or checkpoints/)")
         parser.add_argument("--fake", action="store_true",
@@ -118,7 +132,7 @@ class AppConfig:
         if args.data is not None:
             config.data_dir = args.data
         if args.esc50 is not None:
-            config.esc50_dir = args.esc50
+            config.esc50_dir = esc50_dir_from(args.esc50)
         if args.checkpoints is not None:
             config.checkpoints_dir = args.checkpoints
         config.fake = config.fake or args.fake

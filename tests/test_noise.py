@@ -1,5 +1,6 @@
 """Noise: the mixing scheme, SNR accuracy, determinism, ESC-50 reader and synthetic kinds."""
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -7,10 +8,14 @@ import pytest
 import soundfile as sf
 
 from svg_core.audio.frontend import SAMPLE_RATE
-from svg_core.audio.noise import (ESC50, NOISE_PRESETS, NoiseConfig, draw_proportion, make_noise, mix_noise,
-                            noise_kinds)
+import svg_core.audio.noise as noise_mod
+from svg_core.audio.noise import (ESC50, NOISE_PRESETS, SHIPPED_ESC10_DIR, NoiseConfig, draw_proportion, make_noise,
+                                  mix_noise, noise_config_from_args, noise_kinds, resolve_esc50_dir)
 
 SHARED_ESC50 = Path(__file__).resolve().parents[2] / "shared" / "data" / "esc50"
+# The ESC-10 classes (rows with esc10 == True in ESC-50's meta/esc50.csv; CC BY 3.0).
+ESC10_CLASSES = {"dog", "rooster", "rain", "sea_waves", "crackling_fire", "crying_baby", "sneezing", "clock_tick",
+                 "helicopter", "chainsaw"}
 
 
 def speech_like(sec=3.0, seed=0):
@@ -127,10 +132,92 @@ def test_shared_esc50_subset():
     assert abs(measured_snr_db(speech, mixed, span) - 5.0) < 0.5
 
 
-def test_noise_config_falls_back_without_esc50():
-    cfg = NoiseConfig(preset="normal", kinds=("esc50",), esc50_dir=None)
+def test_esc_noise_without_source_fails_with_its_message(monkeypatch):
+    with pytest.raises(ValueError, match="ask for ESC-50 noise but no ESC-50 folder is configured"):
+        NoiseConfig(preset="normal", kinds=("esc50",), esc50_dir=None)
+    assert NoiseConfig(preset="clean", esc50_dir=None).provenance(0)["source"] == "synthetic"  # clean needs none
+    monkeypatch.setattr(noise_mod, "SHIPPED_ESC10_DIR", Path("/nonexistent/esc10"))  # as if not shipped
+    with pytest.raises(ValueError, match="no ESC-50 folder is configured"):
+        noise_config_from_args("normal", None)
+
+
+def test_synthetic_kinds_need_no_esc_source():
+    cfg = NoiseConfig(preset="normal", kinds=("white", "pink"), esc50_dir=None)
     mixed, span, snr_db = cfg.apply(speech_like(), np.random.default_rng(1))
     assert span[1] > span[0] and 0.0 <= snr_db <= 10.0 and not np.array_equal(mixed, speech_like())
+    info = cfg.provenance(seed=3)
+    assert info["source"] == "synthetic" and info["dir"] is None and info["seed"] == 3
+
+
+def test_shipped_esc10_is_the_default_and_mixes_at_the_requested_snr():
+    cfg = noise_config_from_args("large", None)
+    assert Path(cfg.esc50_dir) == SHIPPED_ESC10_DIR
+    esc = cfg.esc50()
+    assert len(esc.clips) == 30 and esc.missing == 0 and set(esc.categories()) == ESC10_CLASSES
+    assert all(c.esc10 for c in esc.clips)
+    speech = speech_like()
+    for kind in ("esc50", "esc50:dog", "esc50:natural"):
+        rng = np.random.default_rng(4)
+        cfg = NoiseConfig(preset="large", kinds=(kind,), snr_db_range=(3.0, 3.0), esc50_dir=str(SHIPPED_ESC10_DIR))
+        mixed, span, snr_db = cfg.apply(speech, rng)
+        assert snr_db == 3.0 and 0.7 * 3.0 - 1e-3 <= span[1] - span[0] <= 0.9 * 3.0 + 1e-3
+        assert abs(measured_snr_db(speech, mixed, span) - 3.0) < 0.5
+    info = noise_config_from_args("normal", None).provenance(seed=0)
+    assert info == {"source": "shipped-esc10", "dir": "assets/noise/esc10", "classes": 10,
+                    "licence_tier": "CC-BY-3.0 (ESC-10)", "seed": 0, "preset": "normal", "kinds": ["esc50"]}
+    assert noise_config_from_args("clean", None) is None
+    with pytest.raises(ValueError, match="unknown noise preset"):
+        noise_config_from_args("loud", None)
+
+
+def test_explicit_folder_beats_shipped_subset(tmp_path):
+    folder = make_esc50(tmp_path / "esc")
+    cfg = noise_config_from_args("normal", str(folder))
+    info = cfg.provenance(seed=1)
+    assert cfg.esc50_dir == str(folder) and info["source"] == "esc50-folder" and info["dir"] == str(folder)
+    assert info["licence_tier"] == "CC-BY-NC-3.0 (ESC-50)"  # its csv rows are not all esc10 == True
+    assert resolve_esc50_dir(None) == str(SHIPPED_ESC10_DIR)
+
+
+def test_no_shipped_clip_is_outside_esc10():
+    with (SHIPPED_ESC10_DIR / "attribution.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 30 and sorted(r["filename"] for r in rows) == sorted(
+        p.name for p in (SHIPPED_ESC10_DIR / "audio").iterdir())
+    assert total_bytes(SHIPPED_ESC10_DIR) <= 5_000_000
+    for row in rows:
+        assert row["licence"] == "CC BY 3.0" and row["class"] in ESC10_CLASSES
+        assert row["source_url"] == f"https://freesound.org/s/{row['freesound_id']}/" and row["freesound_author"]
+    if (SHARED_ESC50 / "meta" / "esc50.csv").exists():  # check against the dataset's own metadata
+        with (SHARED_ESC50 / "meta" / "esc50.csv").open(newline="") as handle:
+            meta = {r["filename"]: r for r in csv.DictReader(handle)}
+        for row in rows:
+            assert meta[row["filename"]]["esc10"] == "True", row["filename"]
+            assert meta[row["filename"]]["category"] == row["class"]
+            assert meta[row["filename"]]["src_file"] == row["freesound_id"]
+
+
+def total_bytes(folder):
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_babble_cache_is_keyed_by_every_argument(monkeypatch):
+    from svg_core.audio import tts
+
+    def fake_speak(text, voice):  # a tone per voice, so the bed depends on the talkers drawn
+        t = np.arange(SAMPLE_RATE // 2) / SAMPLE_RATE
+        return np.sin(2 * np.pi * (150 + 40 * voice) * t).astype(np.float32)
+
+    monkeypatch.setattr(tts, "list_voices", lambda: [0, 1, 2])
+    monkeypatch.setattr(tts, "speak", fake_speak)
+    monkeypatch.setattr(noise_mod, "_BABBLE_BED", {})
+    short = noise_mod.babble_bed(0, n_talkers=1, duration_sec=1.0)
+    assert short.shape == (SAMPLE_RATE,)
+    default = noise_mod.babble_bed()
+    assert default.shape == (12 * SAMPLE_RATE,)
+    assert noise_mod.babble_bed(0, n_talkers=2, duration_sec=1.0).shape == (SAMPLE_RATE,)
+    assert not np.array_equal(noise_mod.babble_bed(0, n_talkers=2, duration_sec=1.0), short)
+    assert noise_mod.babble_bed(0, n_talkers=1, duration_sec=1.0) is short  # still cached
 
 
 def test_babble_is_overlapping_tts_speech():
@@ -148,3 +235,29 @@ def test_babble_is_overlapping_tts_speech():
     mixed, span = mix_noise(speech_like(), make_noise("babble", 48_000, np.random.default_rng(0)), 0.0, 0.5,
                             np.random.default_rng(0))
     assert abs(measured_snr_db(speech_like(), mixed, span)) < 0.5
+
+
+def test_train_and_evaluate_record_the_noise_source(tmp_path, capsys):
+    import json
+
+    from svg_core.engine import evaluation, training
+    from tests.fixtures_build import make_tiny_dataset
+
+    data_dir = make_tiny_dataset(tmp_path / "tiny", n_videos=4, queries_per_video=2, seed=0)
+    out = tmp_path / "run"
+    assert training.main(["--data", str(data_dir), "--model", "base", "--preset", "small", "--out", str(out),
+                          "--epochs", "1", "--batch-size", "4", "--max-train-items", "4", "--noise", "normal",
+                          "--no-progress"]) == 0
+    expected = {"source": "shipped-esc10", "dir": "assets/noise/esc10", "classes": 10,
+                "licence_tier": "CC-BY-3.0 (ESC-10)", "seed": 0, "preset": "normal", "kinds": ["esc50"]}
+    assert json.loads((out / "best" / "metrics.json").read_text())["noise_source"] == expected
+    assert json.loads((out / "summary.json").read_text())["noise_source"] == expected
+    capsys.readouterr()
+    assert evaluation.main(["--checkpoint", str(out / "best"), "--data", str(data_dir), "--split", "test",
+                            "--noise", "normal", "--seed", "5"]) == 0
+    printed = capsys.readouterr().out
+    assert "noise source: shipped-esc10 | assets/noise/esc10 | 10 classes | CC-BY-3.0 (ESC-10) | seed 5" in printed
+    folder = make_esc50(tmp_path / "esc")
+    assert evaluation.main(["--checkpoint", str(out / "best"), "--data", str(data_dir), "--split", "test",
+                            "--noise", "large", "--esc50", str(folder)]) == 0
+    assert f"noise source: esc50-folder | {folder} | 3 classes" in capsys.readouterr().out

@@ -142,7 +142,7 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
 
     from svg_core.data.dataset import DatasetLayout, GroundingDataset
     from svg_core.engine.metrics import compute_metrics
-    from svg_core.audio.noise import NoiseConfig, default_esc50_dir
+    from svg_core.audio.noise import noise_config_from_args
     from svg_core.engine.predictor import Grounder
 
     if getattr(args, "threads", 0):
@@ -151,8 +151,7 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
         torch.set_num_threads(args.threads)
     grounder = Grounder.from_checkpoint(args.checkpoint, device=args.device)
     layout = DatasetLayout.from_dir(args.data)
-    esc50 = args.esc50 or (str(default_esc50_dir()) if default_esc50_dir() else None)
-    noise = None if args.noise == "clean" else NoiseConfig(preset=args.noise, esc50_dir=esc50)
+    noise = noise_config_from_args(args.noise, args.esc50)
     dataset = GroundingDataset(layout, args.split, n_video_frames=grounder.cfg.n_video_frames, noise=noise,
                                seed=args.seed, with_audio=not args.oracle)
     n = len(dataset) if args.limit is None else min(args.limit, len(dataset))
@@ -291,7 +290,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--split", default="test", help="split to evaluate (default test)")
     ev.add_argument("--limit", type=int, default=None, help="evaluate only the first N queries")
     ev.add_argument("--seed", type=int, default=0, help="noise seed (default 0, as svg_core.evaluate)")
-    ev.add_argument("--esc50", default=None, help="ESC-50 folder for the noise (default ../shared/data/esc50 if present)")
+    ev.add_argument("--esc50", default=None, help="ESC-50 folder for the noise, or \"shared\" for ../shared/data/esc50 (default: the shipped ESC-10 subset assets/noise/esc10)")
     ev.add_argument("--device", default="cpu", help="device of the text grounder (default cpu)")
     ev.add_argument("--threads", type=int, default=0,
                     help="CPU threads for the grounder and Whisper (0 = library defaults; 1 on a busy 2-core box)")

@@ -55,6 +55,7 @@ class ESC50Clip:
     fold: int
     target: int
     category: str
+    esc10: bool = False
 
     @property
     def group(self) -> str:
@@ -85,7 +86,8 @@ class ESC50:
                 if path is None:
                     self.missing += 1
                     continue
-                self.clips.append(ESC50Clip(path, int(row["fold"]), int(row["target"]), row["category"]))
+                self.clips.append(ESC50Clip(path, int(row["fold"]), int(row["target"]), row["category"],
+                                             row.get("esc10", "") == "True"))
         if not self.clips:
             raise ValueError(f"no ESC-50 audio found under {self.root / 'audio'}")
         self._cache: dict[Path, np.ndarray] = {}
@@ -148,20 +150,21 @@ _BABBLE_SENTENCES = (
     "Let me know when you are ready to order.",
     "They painted the kitchen a bright shade of yellow.",
 )
-_BABBLE_BED: dict[int, np.ndarray] = {}
+_BABBLE_BED: dict[tuple[int, int, float], np.ndarray] = {}
 
 
 def babble_bed(seed: int = 0, n_talkers: int = 6, duration_sec: Seconds = 12.0) -> np.ndarray:
     """A babble recording: several TTS talkers (distinct voices) speaking over each other.
 
-    Built once per seed with :mod:`svg_core.tts` and cached in memory; callers cut random
-    segments from it.
+    Built once per (seed, n_talkers, duration_sec) with :mod:`svg_core.tts` and cached in
+    memory; callers cut random segments from it.
 
     Returns:
         float32 [duration_sec * 16000], unit RMS.
     """
-    if seed in _BABBLE_BED:
-        return _BABBLE_BED[seed]
+    key = (int(seed), int(n_talkers), float(duration_sec))
+    if key in _BABBLE_BED:
+        return _BABBLE_BED[key]
     from svg_core.audio import tts  # lazy: TTS engines are only needed for babble
 
     rng = np.random.default_rng(seed)
@@ -186,7 +189,7 @@ def babble_bed(seed: int = 0, n_talkers: int = 6, duration_sec: Seconds = 12.0) 
             bed[cursor:end] += speech[: end - cursor]
             cursor = end + int(rng.integers(0, SAMPLE_RATE // 4))
     bed /= np.sqrt(np.mean(bed**2)) + 1e-8
-    _BABBLE_BED[seed] = bed
+    _BABBLE_BED[key] = bed
     return bed
 
 
@@ -304,11 +307,11 @@ class NoiseConfig:
 
     Attributes:
         preset: covered proportion preset, "clean", "normal" or "large" (paper Fig. 4).
-        kinds: noise kinds drawn uniformly per item (see :func:`make_noise`); ESC-50 kinds fall
-            back to the synthetic ones when no ESC-50 folder is given.
+        kinds: noise kinds drawn uniformly per item (see :func:`make_noise`). ESC-50 kinds need
+            ``esc50_dir``: without one the config raises ValueError (no silent synthetic fallback).
         snr_db_range: (low, high) of the uniform SNR draw in dB. The paper gives no level;
             0-10 dB is our default: clearly audible noise that leaves the speech intelligible.
-        esc50_dir: ESC-50 folder, or None.
+        esc50_dir: ESC-50 folder (its own layout, e.g. :data:`SHIPPED_ESC10_DIR`), or None.
     """
 
     preset: str = "normal"
@@ -316,6 +319,35 @@ class NoiseConfig:
     snr_db_range: tuple[Decibels, Decibels] = (0.0, 10.0)
     esc50_dir: str | None = None
     _esc50: ESC50 | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.preset != "clean" and not self.esc50_dir and any(k.startswith("esc50") for k in self.kinds):
+            raise ValueError(
+                f"noise kinds {list(self.kinds)} ask for ESC-50 noise but no ESC-50 folder is configured: "
+                f"pass --esc50 DIR (or esc50_dir=...), use the shipped subset {SHIPPED_ESC10_DIR}, "
+                "or choose synthetic kinds (white, pink, brown, babble)"
+            )
+
+    def provenance(self, seed: int | None = None) -> dict:
+        """Which noise source this config uses, for run summaries and evaluation output.
+
+        Returns:
+            {"source": "esc50-folder" | "shipped-esc10" | "synthetic", "dir", "classes",
+            "licence_tier", "seed", "preset", "kinds"}; "dir"/"classes" are None for synthetic noise.
+        """
+        uses_esc = any(k.startswith("esc50") for k in self.kinds) and self.preset != "clean"
+        info = {"source": "synthetic", "dir": None, "classes": None, "licence_tier": "generated (no licence)",
+                "seed": seed, "preset": self.preset, "kinds": list(self.kinds)}
+        if not uses_esc:
+            return info
+        esc = self.esc50()
+        shipped = Path(self.esc50_dir).resolve() == SHIPPED_ESC10_DIR.resolve()
+        all_esc10 = all(c.esc10 for c in esc.clips)
+        info.update(source="shipped-esc10" if shipped else "esc50-folder",
+                    dir="assets/noise/esc10" if shipped else str(self.esc50_dir),  # same on every machine
+                    classes=len(esc.categories()),
+                    licence_tier="CC-BY-3.0 (ESC-10)" if all_esc10 else "CC-BY-NC-3.0 (ESC-50)")
+        return info
 
     def esc50(self) -> ESC50 | None:
         """The ESC-50 reader (opened once), or None when not configured."""
@@ -329,16 +361,74 @@ class NoiseConfig:
         if proportion == 0.0:
             return speech, (0.0, 0.0), float("nan")
         esc = self.esc50()
-        kinds = [k for k in self.kinds if esc is not None or not k.startswith("esc50")]
-        kinds = kinds or ["white", "pink", "brown"]
-        kind = kinds[int(rng.integers(len(kinds)))]
+        kind = self.kinds[int(rng.integers(len(self.kinds)))]
         snr_db = float(rng.uniform(*self.snr_db_range))
         noise = make_noise(kind, speech.size, rng, esc50=esc)
         mixed, span = mix_noise(speech, noise, snr_db, proportion, rng)
         return mixed, span, snr_db
 
 
-def default_esc50_dir() -> Path | None:
+# 30 CC BY 3.0 ESC-10 clips shipped with the repository (assets/noise/esc10/ATTRIBUTION.md).
+SHIPPED_ESC10_DIR = Path(__file__).resolve().parents[2] / "assets" / "noise" / "esc10"
+# ``--esc50 shared``: this workplace's fuller ESC-50 copy beside the repository (opt-in only).
+SHARED_ESC50_KEYWORD = "shared"
+
+
+def shared_esc50_dir() -> Path | None:
     """``../shared/data/esc50`` next to the repository when it exists (this workplace), else None."""
     candidate = Path(__file__).resolve().parents[3] / "shared" / "data" / "esc50"
     return candidate if (candidate / "meta" / "esc50.csv").exists() else None
+
+
+def default_esc50_dir() -> Path | None:
+    """The default noise folder: the shipped ESC-10 subset (the same on every machine), or None if absent."""
+    return SHIPPED_ESC10_DIR if (SHIPPED_ESC10_DIR / "meta" / "esc50.csv").exists() else None
+
+
+def resolve_esc50_dir(esc50_dir: str | Path | None) -> str | None:
+    """The ESC-50 folder to use: explicit folder > shipped ESC-10 subset.
+
+    Args:
+        esc50_dir: a folder, ``"shared"`` for ``../shared/data/esc50`` (opt-in auto-discovery),
+            or None for the shipped subset.
+
+    Returns:
+        the folder as a string, or None when no ESC source exists at all.
+    """
+    if esc50_dir is None:
+        found = default_esc50_dir()
+        return str(found) if found else None
+    if str(esc50_dir) == SHARED_ESC50_KEYWORD:
+        found = shared_esc50_dir()
+        if found is None:
+            raise ValueError("--esc50 shared: no ESC-50 folder at ../shared/data/esc50 beside the repository")
+        return str(found)
+    return str(esc50_dir)
+
+
+def noise_config_from_args(preset: str, esc50_dir: str | Path | None = None,
+                           kinds: tuple[str, ...] = ("esc50",)) -> NoiseConfig | None:
+    """The noise configuration of a CLI's ``--noise`` and ``--esc50`` flags (None for clean).
+
+    Args:
+        preset: "clean", "normal" or "large".
+        esc50_dir: ``--esc50`` as given (folder, ``"shared"`` or None); see :func:`resolve_esc50_dir`.
+        kinds: noise kinds drawn per item (default real ESC noise only).
+
+    Raises:
+        ValueError: unknown preset, or ESC noise asked for with no ESC source at all.
+    """
+    draw_proportion(preset, np.random.default_rng(0))  # validates the preset name
+    if preset == "clean":
+        return None
+    return NoiseConfig(preset=preset, kinds=tuple(kinds), esc50_dir=resolve_esc50_dir(esc50_dir))
+
+
+def provenance_line(noise: NoiseConfig | None, seed: int | None = None) -> str:
+    """One human-readable line of :meth:`NoiseConfig.provenance` (``clean`` when no noise)."""
+    if noise is None:
+        return "noise source: none (clean)"
+    info = noise.provenance(seed)
+    parts = [info["source"]] + ([info["dir"], f"{info['classes']} classes"] if info["dir"] else [])
+    parts += [info["licence_tier"], f"seed {seed}", f"preset {info['preset']}"]
+    return "noise source: " + " | ".join(str(x) for x in parts)

@@ -29,7 +29,7 @@ def evaluate_checkpoint(args) -> tuple[list[dict], str]:
     from svg_core.engine.checkpoint import load_checkpoint
     from svg_core.data.dataset import DatasetLayout, GroundingDataset, SpeechCache
     from svg_core.models import TextConfig
-    from svg_core.audio.noise import NoiseConfig, default_esc50_dir
+    from svg_core.audio.noise import noise_config_from_args, provenance_line
 
     import torch
 
@@ -41,8 +41,7 @@ def evaluate_checkpoint(args) -> tuple[list[dict], str]:
         torch.set_num_threads(args.threads)
     model, cfg, meta = load_checkpoint(args.checkpoint, device=device)
     layout = DatasetLayout.from_dir(args.data)
-    esc50 = args.esc50 or (str(default_esc50_dir()) if default_esc50_dir() else None)
-    noise = None if args.noise == "clean" else NoiseConfig(preset=args.noise, esc50_dir=esc50)
+    noise = noise_config_from_args(args.noise, args.esc50)
     cache_path = layout.root / "speech_cache.h5"  # from `python -m svg_core.data cache DIR`, if built
     dataset = GroundingDataset(layout, args.split, n_video_frames=cfg.n_video_frames, noise=noise,
                                seed=args.seed, with_audio=not isinstance(cfg, TextConfig),
@@ -51,7 +50,7 @@ def evaluate_checkpoint(args) -> tuple[list[dict], str]:
     tags = ["SYNTHETIC data" if layout.synthetic else "", f"noise={args.noise}"]
     title = (f"checkpoint {args.checkpoint} on {args.data} [{args.split}, {len(records)} queries,"
              f" {', '.join(t for t in tags if t)}, device={device}]")
-    return records, title
+    return records, f"{title}\n{provenance_line(noise, args.seed)}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -63,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", help="split to evaluate (default test)")
     parser.add_argument("--noise", default="normal", choices=["clean", "normal", "large"],
                         help="noise preset mixed into the spoken queries (default normal)")
-    parser.add_argument("--esc50", default=None, help="ESC-50 folder for the noise (default ../shared/data/esc50 if present)")
+    parser.add_argument("--esc50", default=None, help="ESC-50 folder for the noise, or \"shared\" for ../shared/data/esc50 (default: the shipped ESC-10 subset assets/noise/esc10)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
     parser.add_argument("--batch-size", type=int, default=32, help="evaluation batch size")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
@@ -76,7 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         records = read_predictions(args.pred)
         title = f"predictions {args.pred}"
     elif args.checkpoint and args.data:
-        records, title = evaluate_checkpoint(args)
+        try:
+            records, title = evaluate_checkpoint(args)
+        except ValueError as exc:  # bad input (e.g. ESC noise asked for with no ESC source): one line
+            parser.exit(2, f"error: {exc}\n")
     else:
         parser.error("give --pred FILE, or --checkpoint DIR with --data DIR")
     if args.out:

@@ -44,7 +44,7 @@ from svg_core.models import (
     build_model,
     build_vocab,
 )
-from svg_core.audio.noise import NoiseConfig, default_esc50_dir
+from svg_core.audio.noise import noise_config_from_args
 from svg_core.engine.loop import DistEnv, FitConfig, fit, init_distributed
 
 GROUNDING_MODELS = ("base", "vslnet", "vgcl_base", "cpc_base", "text")
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speech-cache", default="auto",
                    help="speech cache file from `python -m svg_core.data cache DIR`; auto = DIR/speech_cache.h5 "
                         "when it exists; none = decode the wavs every epoch")
-    p.add_argument("--esc50", default=None, help="ESC-50 folder for the noise (default ../shared/data/esc50 if present)")
+    p.add_argument("--esc50", default=None, help="ESC-50 folder for the noise, or \"shared\" for ../shared/data/esc50 (default: the shipped ESC-10 subset assets/noise/esc10)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last/training_state.pt")
     p.add_argument("--pretrained-encoder", default=None,
                    help="CPC/VGCL encoder checkpoint folder (OUT/encoder of a pretrain run) replacing the first audio stage")
@@ -184,8 +184,7 @@ def pretrain_config(args: argparse.Namespace) -> CPCConfig:
 def make_datasets(args: argparse.Namespace, with_audio: bool, n_video_frames: int) -> tuple[GroundingDataset, GroundingDataset]:
     """Train and val datasets of ``--data`` with the ``--noise`` preset (val noise fixed at epoch 0)."""
     layout = DatasetLayout.from_dir(args.data)
-    esc50 = args.esc50 or (str(default_esc50_dir()) if default_esc50_dir() else None)
-    noise = None if args.noise == "clean" else NoiseConfig(preset=args.noise, esc50_dir=esc50)
+    noise = noise_config_from_args(args.noise, args.esc50)
     train_records = layout.records("train")[0]
     val_records = layout.records("val")[0]
     if args.max_train_items is not None:
@@ -313,7 +312,9 @@ def run(args: argparse.Namespace, env: DistEnv | None = None) -> dict:
     env = env or init_distributed(args.device)
     task = build_task(args)
     extra = {"train_args": {k: v for k, v in vars(args).items()}, "world_size": env.world_size,
-             "synthetic_data": DatasetLayout.from_dir(args.data).synthetic}
+             "synthetic_data": DatasetLayout.from_dir(args.data).synthetic,
+             # which noise files the run used (metrics.json + summary.json), not just the --esc50 flag
+             "noise_source": task.train_set.noise.provenance(task.train_set.seed) if task.train_set.noise else None}
     config = FitConfig(
         out_dir=Path(args.out), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
@@ -328,6 +329,7 @@ def run(args: argparse.Namespace, env: DistEnv | None = None) -> dict:
             # paper's model-188 is likewise the last stage), not the lowest val loss.
             save_checkpoint(out / "encoder", task.model, task.cfg, extra={"stage": "pretrain", **extra,
                                                                           "last_val": summary["last_val"]})
+        summary = {**summary, "noise_source": extra["noise_source"]}
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n", encoding="utf-8")
     return summary
 

@@ -192,11 +192,10 @@ def latency_rows(args: argparse.Namespace, device: torch.device) -> list[dict]:
     from svg_core.asr.engines import get_engine, whisper_cuda_available
     from svg_core.asr.cascade import Cascade
     from svg_core.data.dataset import DatasetLayout, GroundingDataset
-    from svg_core.audio.noise import NoiseConfig, default_esc50_dir
+    from svg_core.audio.noise import noise_config_from_args
 
     layout = DatasetLayout.from_dir(args.data)
-    esc50 = str(default_esc50_dir()) if default_esc50_dir() else None
-    noise = None if args.noise == "clean" else NoiseConfig(preset=args.noise, esc50_dir=esc50)
+    noise = noise_config_from_args(args.noise, getattr(args, "esc50", None))
     dataset = GroundingDataset(layout, args.split, noise=noise, seed=args.seed)
     if len(dataset) == 0:
         raise ValueError(f"{args.data} has no {args.split} queries")
@@ -307,11 +306,10 @@ def run_asr(args: argparse.Namespace) -> int:
     from svg_core.asr.engines import WhisperEngine
     from svg_core.asr.cascade import word_error_rate
     from svg_core.data.dataset import DatasetLayout, GroundingDataset
-    from svg_core.audio.noise import NoiseConfig, default_esc50_dir
+    from svg_core.audio.noise import noise_config_from_args
 
     layout = DatasetLayout.from_dir(args.data)
-    esc50 = str(default_esc50_dir()) if default_esc50_dir() else None
-    noise = None if args.noise == "clean" else NoiseConfig(preset=args.noise, esc50_dir=esc50)
+    noise = noise_config_from_args(args.noise, getattr(args, "esc50", None))
     dataset = GroundingDataset(layout, args.split, noise=noise, seed=args.seed, with_audio=False)
     step = max(1, len(dataset) // args.queries)
     picks = list(range(0, len(dataset), step))[: args.queries]
