@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from svg_core.engine.checkpoint import load_checkpoint, save_checkpoint
+from svg_core.engine.checkpoint import build_with_pretrained, load_checkpoint, save_checkpoint
 from svg_core.models import BaseConfig, CPCConfig, build_model
 from svg_core.models.cpc import curriculum_window, random_crop, stage_at, stage_boundaries
 from tests.model_batches import make_batch
@@ -178,7 +178,9 @@ def test_pretrained_encoder_replaces_first_stage_and_reloads_without_its_path(tm
             p.add_(0.01)
     save_checkpoint(tmp_path / "cpc", cpc, cpc.cfg)
     cfg = BaseConfig.small(**TINY_BASE, pretrained_encoder=str(tmp_path / "cpc"), freeze_pretrained=True)
-    model = build_model(cfg)
+    with pytest.raises(ValueError, match="build_with_pretrained"):
+        build_model(cfg)  # models never read checkpoints
+    model = build_with_pretrained(cfg)
     assert model.cfg.cpc == cpc.cfg
     stage1 = model.query_encoder.encoder.stage1
     for name, value in cpc.encoder.state_dict().items():
@@ -198,7 +200,7 @@ def test_pretrained_encoder_must_be_a_cpc_checkpoint(tmp_path):
     base = build_model(BaseConfig.small(**TINY_BASE))
     save_checkpoint(tmp_path / "base", base, base.cfg)
     with pytest.raises(ValueError, match="CPC checkpoint"):
-        build_model(BaseConfig.small(**TINY_BASE, pretrained_encoder=str(tmp_path / "base")))
+        build_with_pretrained(BaseConfig.small(**TINY_BASE, pretrained_encoder=str(tmp_path / "base")))
 
 
 def test_cpc_paper_preset_constructs():

@@ -190,3 +190,22 @@ def test_paper_presets_construct_and_run_one_item():
     assert type(vsl).__name__ == "VSLNetGrounder"
     small = BaseConfig.small()
     assert small.model_dim < 512 and small.chunk_num == 1
+
+
+def test_models_package_never_imports_the_engine():
+    """Models are built from their config alone: no module under svg_core/models names svg_core.engine."""
+    from pathlib import Path
+
+    import svg_core.models
+
+    root = Path(svg_core.models.__file__).parent
+    offenders = [p.name for p in root.glob("*.py") if
+                 any(ln.lstrip().startswith(("from svg_core.engine", "import svg_core.engine"))
+                     for ln in p.read_text().splitlines())]
+    assert offenders == []
+
+
+def test_build_model_refuses_an_unread_pretrained_encoder(tmp_path):
+    cfg = BaseConfig.small(pretrained_encoder=str(tmp_path / "cpc"))
+    with pytest.raises(ValueError, match="build_with_pretrained"):
+        build_model(cfg)

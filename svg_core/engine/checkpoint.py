@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -149,7 +150,7 @@ def load_checkpoint(
     cfg = config_from_dict(json.loads(config_path.read_text(encoding="utf-8")))
     # The grounding config carries the pretrained stage's architecture (cfg.cpc); its weights are
     # in this checkpoint, so the pretrained_encoder folder is never read again.
-    model = build_model(cfg, load_pretrained=False)
+    model = build_model(cfg)
     state = load_state_dict_file(weights_path)
     # Checkpoints written by the released VGCL code under nn.DataParallel carry "module.".
     state = {k.removeprefix("module."): v for k, v in state.items()}
@@ -167,6 +168,37 @@ def load_checkpoint(
         meta = json.loads((directory / METRICS_NAME).read_text(encoding="utf-8"))
     meta["checkpoint_dir"] = str(directory)
     return model.to(device).eval(), cfg, meta
+
+
+def build_with_pretrained(cfg: Any) -> nn.Module:
+    """Build a model whose config may name a CPC/VGCL ``pretrained_encoder`` still to be read.
+
+    For a Base/VSLNet config with ``pretrained_encoder`` set and ``cpc`` unset, the checkpoint
+    at that path is read: its config becomes ``cfg.cpc``, the model is built with
+    ``build_model`` and the encoder weights are copied into the first audio stage. Any other
+    config is built as ``build_model(cfg)`` (no file is read). Save ``model.cfg`` with the
+    grounding checkpoint so it reloads without the path.
+
+    Args:
+        cfg: a model-family config dataclass.
+
+    Returns:
+        the model; ``model.cfg`` has ``cpc`` resolved.
+
+    Raises:
+        ValueError: the path is not a checkpoint of a ``CPCConfig`` model.
+    """
+    from svg_core.models import CPCConfig, build_model  # local import, as in load_checkpoint
+
+    path = getattr(cfg, "pretrained_encoder", None)
+    if path is None or cfg.cpc is not None:
+        return build_model(cfg)
+    cpc_model, cpc_cfg, _ = load_checkpoint(path)
+    if not isinstance(cpc_cfg, CPCConfig):
+        raise ValueError(f"pretrained_encoder must be a CPC checkpoint, found a {type(cpc_cfg).__name__} at {path}")
+    model = build_model(replace(cfg, cpc=cpc_cfg))
+    model.query_encoder.encoder.stage1.load_state_dict(cpc_model.encoder.state_dict())
+    return model
 
 
 def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:

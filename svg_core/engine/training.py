@@ -32,7 +32,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from svg_core.engine.checkpoint import save_checkpoint, unwrap_model
+from svg_core.engine.checkpoint import build_with_pretrained, save_checkpoint, unwrap_model
 from svg_core.data.dataset import DatasetLayout, GroundingDataset, SpeechCache
 from svg_core.engine.metrics import compute_metrics
 from svg_core.engine.inference import predict_split
@@ -296,7 +296,7 @@ def build_task(args: argparse.Namespace) -> GroundingTask | PretrainTask:
     cfg = grounding_config(args, [r.sentence for r in layout_records])
     train_set, val_set = make_datasets(args, with_audio=args.model != "text", n_video_frames=cfg.n_video_frames)
     torch.manual_seed(args.seed)
-    model = build_model(cfg)
+    model = build_with_pretrained(cfg)
     if args.model in ("vgcl_base", "cpc_base"):
         want_video = args.model == "vgcl_base"
         if model.cfg.cpc.video_guided != want_video:

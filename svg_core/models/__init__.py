@@ -32,24 +32,25 @@ FAMILIES: dict[type, str] = {BaseConfig: "base", VSLNetConfig: "vslnet", TextCon
 _BY_NAME = {name: cls for cls, name in FAMILIES.items()}
 
 
-def build_model(cfg: ModelConfig, load_pretrained: bool = True) -> nn.Module:
-    """Build the model of a config (dispatch on the config's exact type).
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """Build the (randomly initialised) model of a config, from the config alone.
+
+    Dispatches on the config's exact type. Nothing is read from disk: a Base/VSLNet config with
+    ``pretrained_encoder`` set and ``cpc`` unset raises ``ValueError``; build it with
+    ``svg_core.engine.checkpoint.build_with_pretrained`` (which fills ``cpc`` and loads the
+    encoder weights). With ``cpc`` set (a saved grounding config) the stage is built from it.
 
     Args:
         cfg: one of the per-family config dataclasses.
-        load_pretrained: for Base/VSLNet with ``pretrained_encoder`` set and ``cpc`` unset, read
-            the CPC/VGCL checkpoint at that path (its config becomes ``model.cfg.cpc``, its
-            encoder weights are loaded). With ``cpc`` already set (a saved grounding config)
-            the stage is built from it and the path is not read. False forbids the read.
 
     Returns:
-        the model; grounders carry the resolved config as ``model.cfg``.
+        the model; grounders carry ``cfg`` as ``model.cfg``.
     """
     kind = type(cfg)
     if kind is BaseConfig:
-        return build_base(cfg, load_pretrained)
+        return build_base(cfg)
     if kind is VSLNetConfig:
-        return build_vslnet(cfg, load_pretrained)
+        return build_vslnet(cfg)
     if kind is TextConfig:
         return build_text(cfg)
     if kind is CPCConfig:

@@ -11,7 +11,7 @@ start/end/inside recurrent heads (end conditioned on start); probabilities avera
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -85,8 +85,8 @@ class BaseConfig(GroundingConfig):
     audio_kernel: int = 9
     pretrained_encoder: str | None = None  # CPC/VGCL checkpoint dir replacing DAVEnet1 + GRU
     freeze_pretrained: bool = False  # True: keep that stage frozen; False: fine-tune it
-    cpc: CPCConfig | None = None  # pretrained stage architecture; filled from pretrained_encoder at build
-    # time, or set directly to build a VGCL first stage without loading weights
+    cpc: CPCConfig | None = None  # pretrained stage architecture; filled from pretrained_encoder by
+    # engine.checkpoint.build_with_pretrained, or set directly to build a VGCL first stage without weights
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -303,62 +303,42 @@ class BaseGrounder(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-def load_pretrained_encoder(path: str) -> tuple[CPCConfig, dict[str, torch.Tensor]]:
-    """Read a CPC/VGCL pre-training checkpoint dir: its ``CPCConfig`` and the encoder weights.
+def build_audio_encoder(cfg: BaseConfig) -> AudioEncoder:
+    """The Base audio encoder; with ``cfg.cpc`` set its first stage is a VGCL encoder.
 
-    Args:
-        path: a checkpoint directory written by ``svg_core.checkpoint.save_checkpoint`` for a
-            ``CPCConfig`` model (config.json + model.safetensors).
-
-    Returns:
-        the CPC config and the ``VGCLEncoder`` state dict (keys without the ``encoder.`` prefix).
-    """
-    from svg_core.engine.checkpoint import load_checkpoint  # lazy: checkpoint imports build_model
-
-    model, cfg, _ = load_checkpoint(path)
-    if not isinstance(cfg, CPCConfig):
-        raise ValueError(f"pretrained_encoder must be a CPC checkpoint, found a {type(cfg).__name__} at {path}")
-    return cfg, model.encoder.state_dict()
-
-
-def build_audio_encoder(cfg: BaseConfig, load_pretrained: bool = True) -> tuple[AudioEncoder, BaseConfig]:
-    """The Base audio encoder; with a pretrained encoder its first stage is the VGCL encoder.
-
-    Rules: ``cfg.cpc`` set -> the stage is built from it (weights come later, from a grounding
-    checkpoint); ``cfg.cpc`` None and ``cfg.pretrained_encoder`` set -> the CPC/VGCL checkpoint
-    is read, its config becomes ``cfg.cpc`` and its encoder weights are loaded. Save the
-    returned config (``model.cfg``) with the grounding checkpoint so it reloads without the path.
+    The models never read checkpoints: a config naming ``pretrained_encoder`` whose ``cpc`` is
+    still unset must go through ``svg_core.engine.checkpoint.build_with_pretrained``, which reads
+    the CPC/VGCL checkpoint, fills ``cfg.cpc`` and loads the encoder weights.
 
     Args:
         cfg: the Base (or VSLNet) config.
-        load_pretrained: False forbids reading ``pretrained_encoder`` (then ``cfg.cpc`` is needed).
 
     Returns:
-        the encoder and the config with ``cpc`` filled in.
+        the (randomly initialised) encoder.
+
+    Raises:
+        ValueError: ``pretrained_encoder`` set and ``cpc`` unset, or a mel-count mismatch.
     """
-    state = None
     if cfg.pretrained_encoder is not None and cfg.cpc is None:
-        if not load_pretrained:
-            raise ValueError(f"cfg.cpc is unset and load_pretrained is False; cannot build {cfg.pretrained_encoder}")
-        cpc_cfg, state = load_pretrained_encoder(cfg.pretrained_encoder)
-        cfg = replace(cfg, cpc=cpc_cfg)
+        raise ValueError(
+            f"cfg.pretrained_encoder is {cfg.pretrained_encoder!r} but cfg.cpc is unset: build it with "
+            "svg_core.engine.checkpoint.build_with_pretrained(cfg), which reads that checkpoint"
+        )
     if cfg.cpc is not None:
         if cfg.cpc.n_mels != cfg.n_mels:
             raise ValueError(f"pretrained encoder expects {cfg.cpc.n_mels} mels, config has {cfg.n_mels}")
         stage1: nn.Module = VGCLEncoder(cfg.cpc)
-        if state is not None:
-            stage1.load_state_dict(state)
     else:
         stage1 = DavenetGruStage(
             cfg.n_mels, cfg.davenet1_stem, cfg.davenet1_dims, cfg.davenet1_blocks, cfg.audio_gru_dim, cfg.audio_kernel
         )
     stage2 = ResDAVEnet(stage1.out_dim, cfg.davenet2_stem, cfg.davenet2_dims, cfg.davenet2_blocks, cfg.audio_kernel)
     freeze = cfg.cpc is not None and cfg.freeze_pretrained
-    return AudioEncoder(stage1, stage2, cfg.max_audio_frames, freeze_stage1=freeze), cfg
+    return AudioEncoder(stage1, stage2, cfg.max_audio_frames, freeze_stage1=freeze)
 
 
-def build_base(cfg: BaseConfig, load_pretrained: bool = True) -> BaseGrounder:
-    """Build the Base grounder (``model.cfg`` is the config with ``cpc`` resolved)."""
-    encoder, cfg = build_audio_encoder(cfg, load_pretrained)
+def build_base(cfg: BaseConfig) -> BaseGrounder:
+    """Build the Base grounder from its config alone (``model.cfg`` is ``cfg``)."""
+    encoder = build_audio_encoder(cfg)
     return BaseGrounder(cfg, AudioQueryEncoder(encoder), VideoEncoder(cfg))
 

@@ -125,7 +125,7 @@ class VSLNetGrounder(BaseGrounder):
                        "highlight_loss": float(highlight.detach())}  # fmt: skip
 
 
-def build_vslnet(cfg: VSLNetConfig, load_pretrained: bool = True) -> VSLNetGrounder:
+def build_vslnet(cfg: VSLNetConfig) -> VSLNetGrounder:
     """Build VSLNet-audio over the Base encoders (a pretrained audio encoder works here too)."""
-    encoder, cfg = build_audio_encoder(cfg, load_pretrained)
+    encoder = build_audio_encoder(cfg)
     return VSLNetGrounder(cfg, AudioQueryEncoder(encoder), VideoEncoder(cfg))
