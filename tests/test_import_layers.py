@@ -27,11 +27,7 @@ FORBIDDEN: dict[str, tuple[str, ...]] = {
 
 #: Known violations, as (importing module, imported module). Each entry is a debt to remove, not
 #: a licence: the test fails once the import is gone and the entry is left behind.
-ALLOWED: set[tuple[str, str]] = {
-    # models/base.py's load_pretrained_encoder lazily imports the checkpoint reader; the
-    # integrator deletes this entry when that import moves out of models (issue 16).
-    ("svg_core.models.base", "svg_core.engine.checkpoint"),
-}
+ALLOWED: set[tuple[str, str]] = set()  # empty: models/base.py's checkpoint read moved to engine.checkpoint
 
 
 def module_name(path: Path, root: Path = ROOT) -> str:
