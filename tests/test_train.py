@@ -208,3 +208,17 @@ def test_bench_train_prints_a_table(capsys):
     assert lines[1].split() == ["model", "cpu"]
     name, value = lines[2].split()
     assert name == "text" and float(value) > 0
+
+
+def test_norm_layers_and_biases_get_no_weight_decay():
+    from torch import nn
+
+    from svg_core.engine.loop import decay_groups
+
+    model = nn.Sequential(nn.Linear(4, 3), nn.LayerNorm(3), nn.Conv1d(3, 2, 3), nn.BatchNorm1d(2))
+    decayed, plain = decay_groups(model, 0.1)
+    assert decayed["weight_decay"] == 0.1 and plain["weight_decay"] == 0.0
+    assert {id(p) for p in decayed["params"]} == {id(model[0].weight), id(model[2].weight)}
+    assert len(plain["params"]) == 6  # 2 biases, LayerNorm weight+bias, BatchNorm weight+bias
+    model[0].weight.requires_grad_(False)
+    assert id(model[0].weight) not in {id(p) for g in decay_groups(model, 0.1) for p in g["params"]}

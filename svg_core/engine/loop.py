@@ -215,6 +215,22 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device_type=device.type, dtype=torch.float16, enabled=enabled)
 
 
+def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Two AdamW parameter groups: weights of matrices and kernels decay; biases and norm gains do not.
+
+    nanoGPT's rule: a trainable parameter with fewer than 2 dimensions (biases, LayerNorm and
+    BatchNorm scales and shifts, scalar temperatures) gets no weight decay.
+
+    Raises:
+        ValueError: the model has no trainable parameters.
+    """
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters")
+    return [{"params": [p for p in params if p.dim() >= 2], "weight_decay": weight_decay},
+            {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
+
+
 def fit(task: Task, config: FitConfig, env: DistEnv) -> dict:
     """Train ``task.model`` for ``config.epochs`` epochs; returns the best validation metrics.
 
@@ -240,11 +256,10 @@ def fit(task: Task, config: FitConfig, env: DistEnv) -> dict:
     steps_per_epoch = len(loader)
     total_steps = max(1, steps_per_epoch * config.epochs)
     warmup = config.warmup_steps or min(800, max(1, total_steps // 10))
-    params = [p for p in model.parameters() if p.requires_grad]
-    if not params:
-        raise ValueError("the model has no trainable parameters")
-    optimizer = torch.optim.AdamW(params, lr=config.lr, betas=(0.9, 0.999), eps=1e-8,
-                                  weight_decay=config.weight_decay)
+    groups = decay_groups(model, config.weight_decay)
+    params = [p for group in groups for p in group["params"]]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.999),
+                                  eps=1e-8)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, InverseSqrtSchedule(warmup, INIT_LR / config.lr))
     scaler = torch.amp.GradScaler(env.device.type, enabled=config.amp)
 
