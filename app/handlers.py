@@ -21,6 +21,7 @@ import numpy as np
 from svg_core.audio.frontend import SAMPLE_RATE, AudioError, check_speech, load_audio, log_mel
 from svg_core.audio.noise import make_noise, mix_noise
 from svg_core.engine.spans import iou_xx
+from svg_core.errors import UserInputError
 
 SOURCE_AUDIO = "Record or upload"
 SOURCE_TTS = "Typed sentence (piper voice)"
@@ -36,7 +37,7 @@ MAX_TYPED_CHARS = 300
 Progress = Callable[[float, str], None]
 
 
-class UserError(ValueError):
+class UserError(UserInputError):
     """A problem with the user's input; the UI shows the message as is."""
 
 

@@ -29,6 +29,8 @@ import soundfile as sf
 import torch
 import torchaudio
 
+from svg_core.errors import UserInputError
+
 SAMPLE_RATE = 16_000
 N_MELS = 128
 WIN_LENGTH = 400  # 25 ms at 16 kHz
@@ -41,7 +43,10 @@ DEFAULT_MAX_SEC = 30.0
 SILENCE_PEAK = 1e-4  # peak amplitude below which a recording counts as all-silent
 
 
-class AudioError(ValueError):
+MAX_DECODE_BYTES = 64 * 2**20  # largest decoded float32 buffer accepted (checked from the header)
+
+
+class AudioError(UserInputError):
     """Raised for audio that cannot be used as a spoken query (empty, silent, too long...)."""
 
 
@@ -57,6 +62,18 @@ def _decode(source: str | Path | bytes) -> tuple[np.ndarray, int]:
         source_obj = str(path)
     else:
         source_obj = io.BytesIO(source)
+    try:
+        info = sf.info(source_obj)
+        if isinstance(source_obj, io.BytesIO):
+            source_obj.seek(0)
+    except Exception:
+        info = None  # not readable by libsndfile: the decode below reports it (or ffmpeg reads it)
+    if info is not None and info.frames > 0 and info.frames * info.channels * 4 > MAX_DECODE_BYTES:
+        raise AudioError(
+            f"audio {name} would decode to {info.frames * info.channels * 4 / 2**20:.0f} MB "
+            f"({info.frames / info.samplerate:.1f} s, {info.channels} channels, {info.samplerate} Hz); "
+            f"the limit is {MAX_DECODE_BYTES / 2**20:.0f} MB. Trim it to the spoken query."
+        )
     try:
         data, rate = sf.read(source_obj, dtype="float32", always_2d=True)
     except Exception as err:  # soundfile raises LibsndfileError / RuntimeError / TypeError
@@ -143,6 +160,10 @@ def load_audio(source: str | Path | bytes, max_sec: float | None = DEFAULT_MAX_S
             f"audio is {duration_sec:.1f} s long; the limit is {max_sec:.0f} s. "
             "Trim the recording to the spoken query."
         )
+    peak = float(np.max(np.abs(data))) if np.all(np.isfinite(data)) else float("inf")
+    if peak > 4.0:  # float files can hold any value; speech lives in [-1, 1]
+        raise AudioError(f"audio samples reach {peak:.3g}, far beyond the [-1, 1] range; "
+                         "re-export the recording as normalised PCM")
     return to_mono_16k(data, rate)
 
 

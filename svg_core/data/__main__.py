@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from svg_core.errors import run_cli
 from svg_core.data.annotations import QueryRecord, load_annotations
 
 
@@ -88,6 +89,11 @@ def _cache(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; bad input prints one ``error: ...`` line and exits 2."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m svg_core.data", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -100,11 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     cache.add_argument("--out", default=None, help="cache file (default: DIR/speech_cache.h5)")
     cache.set_defaults(func=_cache)
     args = parser.parse_args(argv)
-    try:
-        return args.func(args)
-    except (ValueError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    return args.func(args)
 
 
 if __name__ == "__main__":

@@ -13,8 +13,10 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Literal
+
+from svg_core.errors import UserInputError
 
 Seconds = float
 
@@ -103,6 +105,10 @@ def parse_item(item, index: int, path: str = "<memory>") -> tuple[QueryRecord, b
         raise ValueError(f"{where}: sentence must be a non-empty string, found {sentence!r}")
     if wav_name is not None and (not isinstance(wav_name, str) or not wav_name):
         raise ValueError(f"{where}: wav name must be a non-empty string, found {wav_name!r}")
+    if wav_name is not None and (PurePosixPath(wav_name).is_absolute() or PureWindowsPath(wav_name).is_absolute()
+                                 or ".." in PurePosixPath(wav_name.replace("\\", "/")).parts):
+        raise UserInputError(f"{where}: wav name {wav_name!r} must be a file name inside the dataset's "
+                             "audio folder (no '..', no absolute path)")
     clipped = end_sec > duration_sec
     end_sec = min(end_sec, duration_sec)
     if start_sec >= end_sec:
@@ -132,11 +138,17 @@ def load_annotations(
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"annotation file not found: {path}")
+    if path.is_dir():
+        raise UserInputError(f"{path} is a folder; give the annotation JSON file inside it")
     try:
         with path.open("rb") as handle:
             items = json.load(handle)
     except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from err
+        raise UserInputError(f"{path}: not valid JSON ({err})") from err
+    except UnicodeDecodeError as err:
+        raise UserInputError(f"{path}: not valid UTF-8 text ({err}); re-save the file as UTF-8") from err
+    except RecursionError as err:
+        raise UserInputError(f"{path}: JSON nested too deeply; expected a flat list of items") from err
     if not isinstance(items, list):
         raise ValueError(f"{path}: expected a JSON list of items, found {type(items).__name__}")
     report = LoadReport(path=str(path), n_items=len(items))

@@ -13,12 +13,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
+from svg_core.errors import UserInputError
+
 FEATURE_DIM = 500
 SINGLE_FILE_KEY = "c3d_features"
 PER_VIDEO_KEY = "feature"
 
 
-class VideoFeatureError(ValueError):
+class VideoFeatureError(UserInputError):
     """Raised for missing videos or unusable feature arrays."""
 
 

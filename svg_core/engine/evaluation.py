@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from svg_core.errors import run_cli
 from svg_core.engine.metrics import compute_metrics, format_metrics, read_predictions, write_predictions
 
 
@@ -54,6 +55,11 @@ def evaluate_checkpoint(args) -> tuple[list[dict], str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line; bad input prints one ``error: ...`` line and exits 2."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m svg_core.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pred", help="predictions jsonl to score")

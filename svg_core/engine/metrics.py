@@ -15,12 +15,14 @@ The command line around it is ``python -m svg_core.evaluate`` (``svg_core.engine
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
 
 from svg_core.data.atomic_file import atomic_write
 from svg_core.engine.spans import iou_xx
+from svg_core.errors import UserInputError
 
 IOU_THRESHOLDS = (0.3, 0.5, 0.7)
 RECALL_AT = (1, 5)
@@ -72,18 +74,57 @@ def format_metrics(metrics: dict, title: str = "") -> str:
     return f"{prefix}{header}\n{values}\n(n = {metrics['n_queries']} queries)"
 
 
+def _finite(value, what: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise UserInputError(f"{what} must be a finite number, found {value!r}")
+    return float(value)
+
+
+def validate_record(rec) -> dict:
+    """Check one prediction record; raises UserInputError naming the bad field."""
+    if not isinstance(rec, dict):
+        raise UserInputError(f"expected a JSON object, found {type(rec).__name__}")
+    for key in ("gt_window_sec", "pred_windows_sec"):
+        if key not in rec:
+            raise UserInputError(f"missing key {key!r} (a record needs gt_window_sec and pred_windows_sec)")
+    duration = rec.get("duration_sec")
+    if duration is not None and _finite(duration, "duration_sec") <= 0:
+        raise UserInputError(f"duration_sec must be positive, found {duration!r}")
+    gt = rec["gt_window_sec"]
+    if not isinstance(gt, list) or len(gt) != 2:
+        raise UserInputError(f"gt_window_sec must be [start_sec, end_sec] (2 numbers), found {gt!r}")
+    windows = [("gt_window_sec", gt)]
+    preds = rec["pred_windows_sec"]
+    if not isinstance(preds, list):
+        raise UserInputError(f"pred_windows_sec must be a list of [start_sec, end_sec, score], found {preds!r}")
+    for i, p in enumerate(preds):
+        if not isinstance(p, list) or len(p) < 2:
+            raise UserInputError(f"pred_windows_sec[{i}] must be [start_sec, end_sec(, score)], found {p!r}")
+        for j, v in enumerate(p[2:], 2):
+            _finite(v, f"pred_windows_sec[{i}][{j}]")
+        windows.append((f"pred_windows_sec[{i}]", p))
+    for name, (start, end, *_) in windows:
+        start, end = _finite(start, f"{name} start"), _finite(end, f"{name} end")
+        if start < 0 or start >= end:
+            raise UserInputError(f"{name} needs 0 <= start < end, found [{start}, {end}]")
+        if duration is not None and end > float(duration) + 1e-6:
+            raise UserInputError(f"{name} ends at {end} s, past duration_sec {duration}")
+    return rec
+
+
 def read_predictions(path: str | Path) -> list[dict]:
-    """Records from a jsonl file; a malformed line raises ValueError with its line number."""
+    """Records from a jsonl file; a malformed line raises UserInputError naming its line number."""
     records = []
-    with Path(path).open() as handle:
+    with Path(path).open(encoding="utf-8") as handle:
         for line_no, line in enumerate(handle, 1):
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
-                rec["gt_window_sec"], rec["pred_windows_sec"]
-            except (json.JSONDecodeError, KeyError, TypeError) as err:
-                raise ValueError(f"{path} line {line_no}: not a prediction record ({err})") from err
+                rec = validate_record(json.loads(line))
+            except (json.JSONDecodeError, RecursionError) as err:
+                raise UserInputError(f"{path} line {line_no}: not valid JSON ({err})") from err
+            except UserInputError as err:
+                raise UserInputError(f"{path} line {line_no}: {err}; fix or drop that record") from err
             records.append(rec)
     return records
 

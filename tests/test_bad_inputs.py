@@ -1,0 +1,71 @@
+"""Every bad input gets one clear answer (issue 18)."""
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from svg_core.audio.frontend import AudioError, load_audio
+from svg_core.data.annotations import load_annotations
+from svg_core.engine.evaluation import main as evaluate_main
+
+GOOD = {"duration_sec": 10.0, "gt_window_sec": [1.0, 4.0], "pred_windows_sec": [[1.0, 3.0, 0.5]]}
+
+
+@pytest.mark.parametrize("patch, message", [
+    ({"gt_window_sec": [1.0]}, "2 numbers"),
+    ({"gt_window_sec": [4.0, 1.0]}, "start < end"),
+    ({"gt_window_sec": [-1.0, 1.0]}, "start < end"),
+    ({"pred_windows_sec": [[1.0, float("nan"), 0.1]]}, "finite"),
+    ({"pred_windows_sec": [[1.0, 30.0, 0.1]]}, "past duration_sec"),
+    ({"pred_windows_sec": None}, "pred_windows_sec must be a list"),
+])
+def test_evaluate_pred_refuses_bad_record(tmp_path, capsys, patch, message):
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(GOOD) + "\n" + json.dumps({**GOOD, **patch}) + "\n")
+    assert evaluate_main(["--pred", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "line 2" in err and message in err
+
+
+def test_evaluate_pred_bad_json_line(tmp_path, capsys):
+    path = tmp_path / "p.jsonl"
+    path.write_text("{not json\n")
+    assert evaluate_main(["--pred", str(path)]) == 2
+    assert "line 1: not valid JSON" in capsys.readouterr().err
+
+
+def test_annotations_folder_and_utf8_and_traversal(tmp_path):
+    with pytest.raises(ValueError, match="is a folder"):
+        load_annotations(tmp_path)
+    bad = tmp_path / "bad.json"
+    bad.write_bytes(b'[["v", 1.0, [0, 1], "\xff"]]')
+    with pytest.raises(ValueError, match="UTF-8"):
+        load_annotations(bad)
+    trav = tmp_path / "t.json"
+    trav.write_text(json.dumps([["v", 10.0, [0, 1], "a man", "../../etc/x.wav"]]))
+    with pytest.raises(ValueError, match="no '..'"):
+        load_annotations(trav)
+
+
+def test_huge_flac_refused_from_header(tmp_path):
+    import tracemalloc
+    path = tmp_path / "big.flac"
+    with sf.SoundFile(path, "w", samplerate=96_000, channels=8, format="FLAC") as f:
+        block = np.zeros((96_000, 8), np.float32)
+        for _ in range(400):
+            f.write(block)
+    tracemalloc.start()
+    with pytest.raises(AudioError, match="would decode to"):
+        load_audio(path, max_sec=None)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert peak < 100 * 2**20
+
+
+def test_float_wav_far_beyond_unit_range(tmp_path):
+    path = tmp_path / "loud.wav"
+    sf.write(path, np.full(16_000, 50.0, np.float32), 16_000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="far beyond"):
+        load_audio(path)
