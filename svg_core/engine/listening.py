@@ -1,0 +1,173 @@
+"""Does the model listen? Query-sensitivity diagnostics (docs/seed-systems.md, last section).
+
+- within-video discrimination: over ordered pairs (i, j) of queries on the same video whose
+  ground-truth moments overlap with IoU < 0.5, the share where the top-1 prediction for query i
+  has a higher IoU with moment i than with moment j. Ties count one half (so a query-blind
+  model, same prediction for every query of a video, scores exactly 50 %; an oracle 100 %).
+- controls: the same metrics with a silent query, a query of another video, and (text) shuffled
+  words; the drop from the real query is what the query contributes.
+
+Torch-free at import; :class:`ControlDataset` imports the audio front end lazily.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections import defaultdict
+
+import numpy as np
+
+CONTROLS_AUDIO = ("silent", "other_video")
+CONTROLS_TEXT = ("silent", "other_video", "shuffled_words")
+
+
+def _iou(a, b) -> float:
+    """Temporal IoU of two [start_sec, end_sec] windows."""
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+def within_video_discrimination(records: list[dict], max_gt_iou: float = 0.5) -> dict:
+    """Share of ordered same-video pairs whose prediction sits closer (IoU) to its own moment.
+
+    Args:
+        records: prediction records (``video_id``, ``gt_window_sec``, ``pred_windows_sec``).
+        max_gt_iou: pairs whose moments overlap with IoU >= this are skipped.
+
+    Returns:
+        {"discrimination_pct": percent (nan without pairs), "n_pairs": ordered pairs,
+         "n_ties": pairs scored one half}.
+    """
+    by_video = defaultdict(list)
+    for rec in records:
+        by_video[rec["video_id"]].append(rec)
+    score, n_pairs, n_ties = 0.0, 0, 0
+    for recs in by_video.values():
+        for i, ri in enumerate(recs):
+            pred = ri["pred_windows_sec"][0][:2] if ri["pred_windows_sec"] else None
+            for j, rj in enumerate(recs):
+                if i == j or _iou(ri["gt_window_sec"], rj["gt_window_sec"]) >= max_gt_iou:
+                    continue
+                n_pairs += 1
+                if pred is None:
+                    continue
+                own, other = _iou(pred, ri["gt_window_sec"]), _iou(pred, rj["gt_window_sec"])
+                if own > other:
+                    score += 1.0
+                elif own == other:
+                    score += 0.5
+                    n_ties += 1
+    pct = score / n_pairs * 100.0 if n_pairs else float("nan")
+    return {"discrimination_pct": pct, "n_pairs": n_pairs, "n_ties": n_ties}
+
+
+def control_drop(real_metrics: dict, control_metrics: dict[str, dict]) -> dict:
+    """mIoU and R1@0.5 under each control and the drop from the real query (points)."""
+    out = {"real": {"mIoU": real_metrics["mIoU"], "R1@0.5": real_metrics["R1@0.5"],
+                    "drop_mIoU": 0.0, "drop_R1@0.5": 0.0}}
+    for name, m in control_metrics.items():
+        out[name] = {"mIoU": m["mIoU"], "R1@0.5": m["R1@0.5"],
+                     "drop_mIoU": real_metrics["mIoU"] - m["mIoU"],
+                     "drop_R1@0.5": real_metrics["R1@0.5"] - m["R1@0.5"]}
+    return out
+
+
+def other_video_donors(video_ids: list[str], seed: int) -> list[int]:
+    """A seeded derangement: donor index for every item, always from a different video.
+
+    Groups are laid out contiguously (seeded group and within-group order) and shifted by the
+    largest group size, which moves every item out of its group when no video holds more than
+    half the items.
+    """
+    n = len(video_ids)
+    groups = defaultdict(list)
+    for idx, vid in enumerate(video_ids):
+        groups[vid].append(idx)
+    largest = max((len(g) for g in groups.values()), default=0)
+    if n == 0 or 2 * largest > n:
+        raise ValueError(f"cannot give every query another video's query: {largest} of {n} items share a video")
+    rng = np.random.default_rng(seed)
+    keys = list(groups)
+    order = [int(k) for k in rng.permutation(len(keys))]
+    flat = []
+    for k in order:
+        members = groups[keys[k]]
+        flat += [members[int(p)] for p in rng.permutation(len(members))]
+    donors = [0] * n
+    for pos, idx in enumerate(flat):
+        donors[idx] = flat[(pos + largest) % n]
+    return donors
+
+
+def shuffle_words(sentence: str, rng: np.random.Generator) -> str:
+    """The sentence's whitespace words in a seeded new order (differs when it can)."""
+    words = sentence.split()
+    perm = [words[int(p)] for p in rng.permutation(len(words))]
+    if perm == words and len(set(words)) > 1:
+        perm = words[1:] + words[:1]
+    return " ".join(perm)
+
+
+class ControlDataset:
+    """A GroundingDataset with its queries replaced by a control; video and labels unchanged.
+
+    Args:
+        base: a ``GroundingDataset``.
+        control: "silent" (zero waveform of the same length / empty sentence), "other_video"
+            (the query of a seeded derangement donor from another video) or "shuffled_words".
+        seed: seed of the derangement and of the word shuffles.
+    """
+
+    def __init__(self, base, control: str, seed: int = 0):
+        if control not in CONTROLS_TEXT:
+            raise ValueError(f"unknown control {control!r}; choose from {CONTROLS_TEXT}")
+        self.base, self.control, self.seed = base, control, seed
+        self.donors = (other_video_donors([r.video_id for r in base.records], seed)
+                       if control == "other_video" else None)
+
+    def __len__(self) -> int:
+        return len(self.base)
+
+    def __getitem__(self, index: int) -> dict:
+        item = dict(self.base[index])
+        record = item["record"]
+        if self.control == "silent":
+            item["record"] = dataclasses.replace(record, sentence="")
+            if "audio" in item:
+                from svg_core.audio.frontend import log_mel
+                n = len(self.base.clean_wave(record))
+                item["audio"] = log_mel(np.zeros(n, np.float32))
+        elif self.control == "other_video":
+            donor = self.base[self.donors[index]]
+            item["record"] = dataclasses.replace(record, sentence=donor["record"].sentence)
+            if "audio" in item:
+                item["audio"] = donor["audio"]
+        else:
+            rng = np.random.default_rng([self.seed, index])
+            item["record"] = dataclasses.replace(record, sentence=shuffle_words(record.sentence, rng))
+        return item
+
+
+def listening_report(model, dataset, records: list[dict], seed: int = 0, batch_size: int = 32) -> dict:
+    """Discrimination on ``records`` plus each control run through ``predict_split``."""
+    from svg_core.engine.inference import predict_split
+    from svg_core.engine.metrics import compute_metrics
+    controls = CONTROLS_TEXT if not dataset.with_audio else CONTROLS_AUDIO
+    control_metrics = {c: compute_metrics(predict_split(model, ControlDataset(dataset, c, seed),
+                                                        batch_size=batch_size, progress=False))
+                       for c in controls}
+    return {"discrimination": within_video_discrimination(records),
+            "controls": control_drop(compute_metrics(records), control_metrics)}
+
+
+def format_listening(report: dict) -> str:
+    """The "Does it listen?" block."""
+    d = report["discrimination"]
+    lines = ["Does it listen?",
+             f"  within-video discrimination {d['discrimination_pct']:.2f} % over {d['n_pairs']} pairs"
+             f" (chance 50, oracle 100; {d['n_ties']} ties)",
+             f"  {'query':<16}{'mIoU':>8}{'R1@0.5':>8}{'drop mIoU':>11}{'drop R1':>9}"]
+    for name, row in report["controls"].items():
+        lines.append(f"  {name:<16}{row['mIoU']:8.2f}{row['R1@0.5']:8.2f}{row['drop_mIoU']:11.2f}{row['drop_R1@0.5']:9.2f}")
+    return "\n".join(lines)
