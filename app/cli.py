@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import tempfile
 from pathlib import Path
@@ -19,6 +20,7 @@ import soundfile as sf
 
 from app import handlers as H
 from app.resources import AppConfig, Backend, DemoSet, configure_torch_threads
+from svg_core.errors import UserInputError, run_cli
 
 
 class RecordingError(RuntimeError):
@@ -84,6 +86,11 @@ def format_result(result: H.GroundingResult) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a user error prints one ``error: ...`` line and exits 2 (``--debug``: traceback)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.cli", description=__doc__.splitlines()[0])
     parser.add_argument("--video", help="video id of the demo set (required unless --list)")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -100,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     AppConfig.add_arguments(parser)
     args = parser.parse_args(argv)
+    if not math.isfinite(args.snr_db) or not -50.0 <= args.snr_db <= 100.0:
+        raise UserInputError(f"--snr-db must be a finite number of dB in [-50, 100], found {args.snr_db}")
+    if not 0.0 <= args.proportion <= 1.0:
+        raise UserInputError(f"--proportion must be in [0, 1], found {args.proportion}")
+    if not 0 <= args.seed < 2**32:
+        raise UserInputError(f"--seed must be an integer in [0, 2**32 - 1], found {args.seed}")
     config = AppConfig.from_args(args)
     try:
         demo_set = DemoSet(config.data_dir)

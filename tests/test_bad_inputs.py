@@ -69,3 +69,25 @@ def test_float_wav_far_beyond_unit_range(tmp_path):
     sf.write(path, np.full(16_000, 50.0, np.float32), 16_000, subtype="FLOAT")
     with pytest.raises(AudioError, match="far beyond"):
         load_audio(path)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["-m", "app.cli", "--video", "v_x", "--wav", "q.wav", "--snr-db", "nan"], "--snr-db must be a finite number"),
+    (["-m", "app.cli", "--video", "v_x", "--wav", "q.wav", "--seed", "-1"], "--seed must be an integer"),
+    (["-m", "app.cli", "--video", "v_x", "--wav", "q.wav", "--proportion", "2"], "--proportion must be in [0, 1]"),
+    (["-m", "svg_core.train", "--data", "/nonexistent_dir", "--model", "base", "--out", "/tmp/svg_x"], "/nonexistent_dir"),
+    (["-m", "svg_core.results", "/nonexistent_runs"], "nonexistent_runs"),
+    (["-m", "svg_core.synth", "stats", "/nonexistent_synth"], "nonexistent_synth"),
+])
+def test_every_cli_answers_a_user_error_with_one_line_and_exit_2(argv, message):
+    import subprocess
+    import sys
+
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, *argv], capture_output=True, text=True, cwd=root, timeout=120)
+    assert out.returncode == 2, (out.returncode, out.stderr[-500:])
+    assert "Traceback" not in out.stderr
+    lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
+    assert lines[-1].startswith("error: ") and message in out.stderr, out.stderr

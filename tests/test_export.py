@@ -9,7 +9,7 @@ import torch
 
 from svg_core.engine import training as train
 from svg_core.engine.checkpoint import load_checkpoint
-from svg_core.reporting.model_card import export_run, main, train_command
+from svg_core.reporting.model_card import _main, export_run, train_command
 from tests.fixtures_build import make_tiny_dataset
 
 
@@ -50,4 +50,4 @@ def test_train_command_round_trips(text_run):
 def test_export_refuses_unfinished_runs(tmp_path, capsys):
     (tmp_path / "run" / "best").mkdir(parents=True)
     with pytest.raises(FileNotFoundError, match="lacks model.safetensors"):
-        main([str(tmp_path / "run"), str(tmp_path / "out"), "--title", "x"])
+        _main([str(tmp_path / "run"), str(tmp_path / "out"), "--title", "x"])

@@ -68,8 +68,8 @@ def test_plots_write_pngs(runs, tmp_path):
 
 
 def test_cli_needs_an_eval_folder(tmp_path, capsys):
-    with pytest.raises(SystemExit, match="eval not found"):
-        results.main([str(tmp_path)])
+    with pytest.raises(ValueError, match="eval not found"):
+        results._main([str(tmp_path)])
 
 
 def test_rows_by_need_groups_queries_by_caption_need(runs, tmp_path):
@@ -95,8 +95,8 @@ def test_data_summary_lets_archived_runs_make_tables_without_the_dataset(runs, t
     scenes = [{"queries": [{"wav_name": q, "needs": ["shape"] if i % 2 else []} for i, q in enumerate(test_ids)]
                + [{"wav_name": "a_train_query", "needs": ["colour"]}]}]
     (data / "scenes.json").write_text(json.dumps(scenes))
-    with pytest.raises(SystemExit, match="needs --data"):
-        results.main([str(runs), "--save-data-summary"])
+    with pytest.raises(ValueError, match="needs --data"):
+        results._main([str(runs), "--save-data-summary"])
     results.main([str(runs), "--data", str(data), "--save-data-summary"])
     summary = json.loads((runs / results.DATA_SUMMARY).read_text())
     assert set(summary["needs"]) == set(test_ids)  # the test split only

@@ -152,7 +152,7 @@ def test_pretrain_vgcl_then_ground_with_frozen_encoder(data_dir, tmp_path):
         assert torch.equal(stage1[name], value), name
 
     with pytest.raises(ValueError, match="needs a plain CPC encoder"):
-        train.main(["--data", str(data_dir), "--model", "cpc_base", "--pretrained-encoder", str(pre / "encoder"),
+        train._main(["--data", str(data_dir), "--model", "cpc_base", "--pretrained-encoder", str(pre / "encoder"),
                     "--out", str(tmp_path / "bad"), "--epochs", "1", "--no-progress"])
 
 
@@ -187,15 +187,15 @@ def test_set_overrides_are_typed_and_checked():
 
 def test_bad_flags_raise_clear_errors(data_dir, tmp_path):
     with pytest.raises(ValueError, match="needs --pretrained-encoder"):
-        train.main(["--data", str(data_dir), "--model", "vgcl_base", "--out", str(tmp_path / "x"), "--no-progress"])
+        train._main(["--data", str(data_dir), "--model", "vgcl_base", "--out", str(tmp_path / "x"), "--no-progress"])
     with pytest.raises(ValueError, match="--amp needs CUDA"):
-        train.main(["--data", str(data_dir), "--model", "base", "--out", str(tmp_path / "y"), "--device", "cpu",
+        train._main(["--data", str(data_dir), "--model", "base", "--out", str(tmp_path / "y"), "--device", "cpu",
                     "--amp", "--epochs", "1", "--no-progress"])
     with pytest.raises(ValueError, match="--speech-cache .* does not exist"):
-        train.main(["--data", str(data_dir), "--model", "base", "--out", str(tmp_path / "w"),
+        train._main(["--data", str(data_dir), "--model", "base", "--out", str(tmp_path / "w"),
                     "--speech-cache", str(tmp_path / "missing.h5"), "--no-progress"])
     with pytest.raises(ValueError, match="no .*training_state.pt"):
-        train.main(["--data", str(data_dir), "--model", "base", "--out", str(tmp_path / "z"), "--resume",
+        train._main(["--data", str(data_dir), "--model", "base", "--out", str(tmp_path / "z"), "--resume",
                     "--no-progress"])
 
 

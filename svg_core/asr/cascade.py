@@ -29,6 +29,7 @@ import jiwer
 import numpy as np
 
 from svg_core.asr.engines import ENGINES, ASREngine, get_engine
+from svg_core.errors import UserInputError, run_cli
 
 NO_QUERY = "no query understood"
 WER_TRANSFORM = jiwer.Compose([
@@ -302,9 +303,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a user error prints one ``error: ...`` line and exits 2 (``--debug``: traceback)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.limit is not None and args.limit < 1:
-        raise SystemExit(f"--limit must be >= 1, found {args.limit}")
+        raise UserInputError(f"--limit must be >= 1, found {args.limit}")
     _print_summary(evaluate_cascade(args), args)
     return 0
 

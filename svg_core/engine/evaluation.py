@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from svg_core.errors import run_cli
 from svg_core.engine.metrics import compute_metrics, format_metrics, read_predictions, write_predictions
@@ -48,6 +49,10 @@ def evaluate_checkpoint(args) -> tuple[list[dict], str]:
                                seed=args.seed, with_audio=not isinstance(cfg, TextConfig),
                                speech_cache=SpeechCache(cache_path) if cache_path.exists() else None)
     records = predict_split(model, dataset, batch_size=args.batch_size)
+    if getattr(args, "listening", False):  # discrimination + silent / other-video / shuffled-word controls
+        from svg_core.engine.listening import listening_report
+
+        args.listening_report = listening_report(model, dataset, records, seed=args.seed, batch_size=args.batch_size)
     tags = ["SYNTHETIC data" if layout.synthetic else "", f"noise={args.noise}"]
     title = (f"checkpoint {args.checkpoint} on {args.data} [{args.split}, {len(records)} queries,"
              f" {', '.join(t for t in tags if t)}, device={device}]")
@@ -76,6 +81,10 @@ def _main(argv: list[str]) -> int:
     parser.add_argument("--threads", type=int, default=0,
                         help="CPU intra-op threads (0 = torch default; 1 is fastest on a busy 2-core box)")
     parser.add_argument("--out", help="write the predictions jsonl here")
+    parser.add_argument("--listening", action="store_true",
+                        help="also print the listening diagnostics: within-video discrimination and the"
+                             " silent / other-video (audio) or shuffled-words (text) controls, with --checkpoint")
+    parser.add_argument("--metrics-out", help="write the metrics (and the listening diagnostics) here as JSON")
     args = parser.parse_args(argv)
     if args.pred:
         records = read_predictions(args.pred)
@@ -89,7 +98,18 @@ def _main(argv: list[str]) -> int:
         parser.error("give --pred FILE, or --checkpoint DIR with --data DIR")
     if args.out:
         write_predictions(records, args.out)
-    print(format_metrics(compute_metrics(records), title))
+    metrics = compute_metrics(records)
+    print(format_metrics(metrics, title))
+    report = getattr(args, "listening_report", None)
+    if report is not None:
+        from svg_core.engine.listening import format_listening
+
+        print(format_listening(report))
+    if args.metrics_out:
+        import json
+
+        Path(args.metrics_out).write_text(json.dumps({"metrics": metrics, "listening": report}, indent=2) + "\n",
+                                          encoding="utf-8")
     return 0
 
 

@@ -46,6 +46,7 @@ from svg_core.models import (
 )
 from svg_core.audio.noise import noise_config_from_args
 from svg_core.engine.loop import DistEnv, FitConfig, fit, init_distributed
+from svg_core.errors import run_cli
 
 GROUNDING_MODELS = ("base", "vslnet", "vgcl_base", "cpc_base", "text")
 PRETRAIN_MODELS = ("cpc", "vgcl")
@@ -335,6 +336,11 @@ def run(args: argparse.Namespace, env: DistEnv | None = None) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a user error prints one ``error: ...`` line and exits 2 (``--debug``: traceback)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)

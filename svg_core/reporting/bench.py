@@ -25,6 +25,7 @@ import time
 import torch
 
 from svg_core.models import BaseConfig, CPCConfig, TextConfig, VSLNetConfig, build_model, build_vocab
+from svg_core.errors import run_cli
 
 BENCH_MODELS = ("base", "vslnet", "text", "vgcl")
 _WORDS = "a man woman dog ball plays runs jumps the in on with water field table kitchen".split()
@@ -360,6 +361,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a user error prints one ``error: ...`` line and exits 2 (``--debug``: traceback)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     return args.func(args)
 

@@ -18,6 +18,7 @@ import json
 import shutil
 import sys
 from pathlib import Path
+from svg_core.errors import run_cli
 
 MAX_WEIGHT_BYTES = 20 * 2**20
 WEIGHT_FILES = ("model.safetensors", "config.json", "metrics.json")
@@ -130,6 +131,11 @@ def export_run(run_dir: str | Path, dest: str | Path, title: str, data_dir: str 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a user error prints one ``error: ...`` line and exits 2 (``--debug``: traceback)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m svg_core.reporting.model_card", description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path, help="a python -m svg_core.train run folder (with best/)")
     parser.add_argument("dest", type=Path, help="checkpoint folder to write, e.g. checkpoints/vgcl_full")

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from svg_core.engine.metrics import compute_metrics, read_predictions
+from svg_core.errors import UserInputError, run_cli
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU")
 
@@ -468,6 +469,11 @@ def fill_markdown(path: str | Path, blocks: dict[str, str]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a user error prints one ``error: ...`` line and exits 2 (``--debug``: traceback)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m svg_core.results", description=__doc__.splitlines()[0])
     parser.add_argument("runs", type=Path, help="folder of results_runs.sh (default layout runs/results)")
     parser.add_argument("--data", type=Path, default=None,
@@ -480,10 +486,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also rewrite the <!-- NAME --> blocks of this page (docs/RESULTS.md) from RUNS")
     args = parser.parse_args(argv)
     if not (args.runs / "eval").is_dir():
-        raise SystemExit(f"{args.runs}/eval not found: run bash notebooks/results_runs.sh LANE first")
+        raise UserInputError(f"{args.runs}/eval not found: run bash notebooks/results_runs.sh LANE first")
     if args.save_data_summary:
         if args.data is None:
-            raise SystemExit("--save-data-summary needs --data DATASET")
+            raise UserInputError("--save-data-summary needs --data DATASET")
         print(f"wrote {save_data_summary(args.data, args.runs)}")
     prior_source = args.data or (args.runs if (args.runs / DATA_SUMMARY).is_file() else None)
     blocks = markdown_blocks(args.runs, args.cascade_limit, prior_source,  # every table computed once

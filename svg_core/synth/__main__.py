@@ -12,9 +12,15 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from svg_core.errors import run_cli
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a user error prints one ``error: ...`` line and exits 2 (``--debug``: traceback)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m svg_core.synth", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 

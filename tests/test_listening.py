@@ -1,0 +1,81 @@
+"""Listening diagnostics on hand-built cases whose answer is known (svg_core.engine.listening)."""
+
+from __future__ import annotations
+
+import pytest
+
+from svg_core.engine.listening import control_drop, other_video_donors, within_video_discrimination
+
+MOMENTS = [(0.0, 10.0), (20.0, 30.0), (40.0, 50.0)]  # pairwise IoU 0: every ordered pair counts
+
+
+def records(predictions):
+    return [{"query_id": f"q{i}", "video_id": "v1", "duration_sec": 60.0, "gt_window_sec": list(gt),
+             "pred_windows_sec": [[*pred, 1.0]]} for i, (gt, pred) in enumerate(zip(MOMENTS, predictions))]
+
+
+def test_oracle_scores_100_and_counts_ordered_pairs():
+    got = within_video_discrimination(records(MOMENTS))
+    assert got["discrimination_pct"] == 100.0 and got["n_pairs"] == 6  # 3 queries -> 3 * 2 ordered pairs
+
+
+def test_query_blind_predictor_scores_50():
+    # The same answer whatever the query: on moment 0 for every query.
+    assert within_video_discrimination(records([MOMENTS[0]] * 3))["discrimination_pct"] == 50.0
+
+
+def test_swapped_predictions_score_0_and_overlapping_moments_are_left_out():
+    swapped = records([MOMENTS[1], MOMENTS[0], MOMENTS[2]])
+    swapped = swapped[:2]
+    assert within_video_discrimination(swapped)["discrimination_pct"] == 0.0
+    same = records([MOMENTS[0], MOMENTS[0]])
+    same[1]["gt_window_sec"] = [1.0, 10.0]  # IoU 0.9 with query 0: not a pair
+    assert within_video_discrimination(same)["n_pairs"] == 0
+
+
+def test_pairs_only_within_one_video():
+    recs = records(MOMENTS)
+    for i, rec in enumerate(recs):
+        rec["video_id"] = f"v{i}"
+    assert within_video_discrimination(recs)["n_pairs"] == 0
+
+
+def test_other_video_donor_is_always_from_another_video():
+    videos = ["a", "a", "b", "b", "c", "c", "c"]
+    donors = other_video_donors(videos, seed=0)
+    assert sorted(donors) == list(range(len(videos)))  # a permutation
+    assert all(videos[d] != videos[i] for i, d in enumerate(donors))
+    assert donors == other_video_donors(videos, seed=0)  # seeded
+
+
+def test_control_drop_is_real_minus_control():
+    real = {"mIoU": 50.0, "R1@0.5": 60.0}
+    got = control_drop(real, {"silent": {"mIoU": 30.0, "R1@0.5": 20.0}})
+    assert got["silent"]["drop_mIoU"] == pytest.approx(20.0) and got["silent"]["drop_R1@0.5"] == pytest.approx(40.0)
+    assert got["real"]["drop_mIoU"] == 0.0
+
+
+def test_controls_feed_the_right_inputs(tmp_path):
+    import numpy as np
+
+    from svg_core.audio.frontend import log_mel
+    from svg_core.data.dataset import DatasetLayout, GroundingDataset
+    from svg_core.engine.listening import ControlDataset
+    from tests.fixtures_build import make_tiny_dataset
+
+    layout = DatasetLayout.from_dir(make_tiny_dataset(tmp_path / "d", n_videos=3, queries_per_video=2))
+    base = GroundingDataset(layout, "test", n_video_frames=16, noise=None, seed=0)
+    silent, other = ControlDataset(base, "silent"), ControlDataset(base, "other_video", seed=1)
+    for i in range(len(base)):
+        real = base[i]
+        n = len(base.clean_wave(real["record"]))
+        want = np.asarray(log_mel(np.zeros(n, np.float32)))
+        assert np.array_equal(np.asarray(silent[i]["audio"]), want)  # the log-Mel of zeros, same length
+        donor = base[other.donors[i]]
+        assert donor["record"].video_id != real["record"].video_id
+        assert np.array_equal(np.asarray(other[i]["audio"]), np.asarray(donor["audio"]))
+        assert np.array_equal(np.asarray(other[i]["video"]), np.asarray(real["video"]))
+    text = GroundingDataset(layout, "test", n_video_frames=16, noise=None, seed=0, with_audio=False)
+    shuffled = ControlDataset(text, "shuffled_words", seed=0)
+    for i in range(len(text)):
+        assert sorted(shuffled[i]["record"].sentence.split()) == sorted(text[i]["record"].sentence.split())
