@@ -27,6 +27,7 @@ import numpy as np  # noqa: E402
 from app import handlers as H  # noqa: E402
 from app import plots  # noqa: E402
 from app.resources import AppConfig, Backend, DemoSet, configure_torch_threads  # noqa: E402
+from svg_core.errors import UserInputError  # noqa: E402
 
 MAX_FILE_SIZE = "10mb"  # 30 s of 48 kHz stereo 16-bit wav is 5.8 MB
 CONCURRENCY_LIMIT = 2  # this CPU has 2 cores; more parallel requests only queue inside torch
@@ -49,7 +50,7 @@ def _user_errors(fn):
     def wrapped(*args, **kwargs):
         try:
             return fn(*args, **kwargs)
-        except H.UserError as err:
+        except UserInputError as err:  # every user error of svg_core and app.handlers
             raise gr.Error(str(err)) from err
     return wrapped
 
@@ -60,7 +61,7 @@ def _user_errors_streaming(fn):
     def wrapped(*args, **kwargs):
         try:
             yield from fn(*args, **kwargs)
-        except H.UserError as err:
+        except UserInputError as err:  # every user error of svg_core and app.handlers
             raise gr.Error(str(err)) from err
     return wrapped
 
@@ -122,7 +123,17 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                 for r in demo_set.queries(video_id)] if video_id in videos else []
 
     def settings(kind, snr_db, proportion, seed):
-        return H.NoiseSettings(kind or "none", float(snr_db), float(proportion), int(seed or 0))
+        try:
+            seed_f = float(seed or 0)
+            seed_i = int(seed_f)
+            if seed_i != seed_f:
+                raise ValueError
+            return H.NoiseSettings(kind or "none", float(snr_db), float(proportion), seed_i)
+        except (TypeError, ValueError, OverflowError) as err:
+            if isinstance(err, UserInputError):
+                raise
+            raise H.UserError(f"SNR, proportion and seed must be numbers (seed a whole number), found"
+                              f" {snr_db!r}, {proportion!r}, {seed!r}") from None
 
     # --- handlers (thin: the work is in app/handlers.py) -----------------------------------
     @_user_errors_streaming

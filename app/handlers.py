@@ -11,6 +11,8 @@ User mistakes raise :class:`UserError`, whose message the UI shows as is.
 
 from __future__ import annotations
 
+import math
+
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -56,6 +58,15 @@ class NoiseSettings:
     snr_db: float = 10.0
     proportion: float = 0.6
     seed: int = 0
+
+    def __post_init__(self):
+        # Checked here, before any work: the UI bounds these boxes, but the raw API does not.
+        if not math.isfinite(self.snr_db) or not -50.0 <= self.snr_db <= 100.0:
+            raise UserError(f"SNR must be a finite number of dB in [-50, 100], found {self.snr_db}")
+        if not math.isfinite(self.proportion) or not 0.0 <= self.proportion <= 1.0:
+            raise UserError(f"covered proportion must be in [0, 1], found {self.proportion}")
+        if not 0 <= self.seed < 2**32:
+            raise UserError(f"seed must be an integer in [0, 2**32 - 1], found {self.seed}")
 
     @property
     def clean(self) -> bool:

@@ -91,3 +91,18 @@ def test_every_cli_answers_a_user_error_with_one_line_and_exit_2(argv, message):
     assert "Traceback" not in out.stderr
     lines = [ln for ln in out.stderr.splitlines() if ln.strip()]
     assert lines[-1].startswith("error: ") and message in out.stderr, out.stderr
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"snr_db": float("nan")}, "SNR must be a finite number"),
+    ({"snr_db": 1e9}, "SNR must be a finite number"),
+    ({"proportion": 1.5}, "covered proportion must be in [0, 1]"),
+    ({"seed": -1}, "seed must be an integer in [0, 2**32 - 1]"),
+    ({"seed": 2**64}, "seed must be an integer in [0, 2**32 - 1]"),
+])
+def test_app_noise_settings_are_checked_before_any_work(kwargs, message):
+    from app import handlers as H
+
+    with pytest.raises(H.UserError) as err:
+        H.NoiseSettings(kind="white", **kwargs)
+    assert message in str(err.value)
