@@ -25,8 +25,7 @@ BASE_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "
               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 90_000  # generous: the CPU is shared and slow
 
-pytestmark = pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM),
-                                reason="needs Debian's chromium (apt-get install chromium)")
+pytestmark = pytest.mark.needs_binary(CHROMIUM)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from svg_core.audio import tts
 SENTENCE = "The red ball bounces again."
 
 
+@pytest.mark.needs_binary("espeak-ng", "flite")
 def test_pool_has_many_distinct_voices_of_three_engines():
     voices = tts.list_voices()
     names = [v.name for v in voices]
@@ -21,6 +22,7 @@ def test_pool_has_many_distinct_voices_of_three_engines():
     assert tts.get_voice("flite:kal16").speaker == tts.get_voice("flite:kal").speaker
 
 
+@pytest.mark.needs_binary("espeak-ng", "flite")
 @pytest.mark.parametrize("voice", ["espeak:en-us+m3", "espeak:en-gb-scotland+f2", "flite:slt", "flite:kal"])
 def test_speak_returns_16k_float_speech(voice):
     wave = tts.speak(SENTENCE, voice)
@@ -30,6 +32,7 @@ def test_speak_returns_16k_float_speech(voice):
     assert np.array_equal(wave, tts.speak(SENTENCE, voice))  # deterministic
 
 
+@pytest.mark.needs_binary("espeak-ng")
 def test_speed_and_pitch_change_the_audio():
     base = tts.speak(SENTENCE, "espeak:en-us+m1")
     fast = tts.speak(SENTENCE, "espeak:en-us+m1", speed=1.5)
@@ -50,6 +53,7 @@ def test_speed_and_pitch_change_the_audio():
     assert f0(high) > f0(base) * 1.05
 
 
+@pytest.mark.needs_binary("espeak-ng")
 def test_rng_jitter_is_seeded():
     a = tts.speak(SENTENCE, "flite:awb", rng=np.random.default_rng(1))
     b = tts.speak(SENTENCE, "flite:awb", rng=np.random.default_rng(1))
