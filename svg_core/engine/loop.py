@@ -50,8 +50,6 @@ from svg_core.engine.checkpoint import (
     save_training_state,
     unwrap_model,
 )
-from svg_core.data.dataset import collate_batch
-from svg_core.engine.inference import move_batch
 
 INIT_LR = 1e-7  # start of the warm-up (fairseq ``warmup_init_lr``)
 
@@ -136,11 +134,18 @@ class Task(Protocol):
         model: the module to train (unwrapped).
         cfg: its config dataclass (saved in config.json).
         train_set: the training dataset; must have ``set_epoch(epoch)``.
+
+    Methods ``collate(items) -> batch`` and ``move(batch, device) -> batch`` come from the task,
+    so this loop knows no dataset's batch layout.
     """
 
     model: nn.Module
     cfg: Any
     train_set: Dataset
+
+    def collate(self, items: list[dict]) -> dict: ...
+
+    def move(self, batch: dict, device: torch.device) -> dict: ...
 
     def compute_loss(self, model: nn.Module, batch: dict, step: int, total_steps: int) -> tuple[torch.Tensor, dict]:
         """Forward + loss of one batch; ``model`` may be DDP-wrapped; ``step`` is 0-based."""
@@ -251,7 +256,7 @@ def fit(task: Task, config: FitConfig, env: DistEnv) -> dict:
     sampler = DistributedSampler(task.train_set, num_replicas=env.world_size, rank=env.rank,
                                  shuffle=True, seed=config.seed, drop_last=False)
     loader = DataLoader(task.train_set, batch_size=config.batch_size // env.world_size, sampler=sampler,
-                        num_workers=config.num_workers, collate_fn=collate_batch,
+                        num_workers=config.num_workers, collate_fn=task.collate,
                         pin_memory=env.device.type == "cuda", persistent_workers=False)
     steps_per_epoch = len(loader)
     total_steps = max(1, steps_per_epoch * config.epochs)
@@ -313,7 +318,7 @@ def fit(task: Task, config: FitConfig, env: DistEnv) -> dict:
         bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
                    disable=not (config.progress and env.is_main), leave=False)
         for batch in bar:
-            batch = move_batch(batch, env.device)
+            batch = task.move(batch, env.device)
             with _autocast(env.device, config.amp):
                 loss, logs = task.compute_loss(ddp_model, batch, step, total_steps)
             if not torch.isfinite(loss):

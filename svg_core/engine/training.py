@@ -33,9 +33,9 @@ import torch
 from torch import nn
 
 from svg_core.engine.checkpoint import build_with_pretrained, save_checkpoint, unwrap_model
-from svg_core.data.dataset import DatasetLayout, GroundingDataset, SpeechCache
+from svg_core.data.dataset import DatasetLayout, GroundingDataset, SpeechCache, collate_batch
 from svg_core.engine.metrics import compute_metrics
-from svg_core.engine.inference import predict_split
+from svg_core.engine.inference import move_batch, predict_split
 from svg_core.models import (
     BaseConfig,
     CPCConfig,
@@ -222,6 +222,14 @@ class GroundingTask:
     eval_batch_size: int = 32
     progress: bool = True
 
+    def collate(self, items: list[dict]) -> dict:
+        """The grounding batch dict (``svg_core.data.dataset.collate_batch``)."""
+        return collate_batch(items)
+
+    def move(self, batch: dict, device: torch.device) -> dict:
+        """Tensors of the batch onto ``device``."""
+        return move_batch(batch, device)
+
     def compute_loss(self, model: nn.Module, batch: dict, step: int, total_steps: int) -> tuple[torch.Tensor, dict]:
         out = model(batch)
         loss, logs = unwrap_model(model).loss(out, batch)
@@ -245,6 +253,14 @@ class PretrainTask:
     val_set: GroundingDataset
     eval_batch_size: int = 32
     progress: bool = True
+
+    def collate(self, items: list[dict]) -> dict:
+        """The grounding batch dict (``svg_core.data.dataset.collate_batch``)."""
+        return collate_batch(items)
+
+    def move(self, batch: dict, device: torch.device) -> dict:
+        """Tensors of the batch onto ``device``."""
+        return move_batch(batch, device)
 
     def compute_loss(self, model: nn.Module, batch: dict, step: int, total_steps: int) -> tuple[torch.Tensor, dict]:
         bare = unwrap_model(model)
