@@ -90,10 +90,7 @@ def _main(argv: list[str]) -> int:
         records = read_predictions(args.pred)
         title = f"predictions {args.pred}"
     elif args.checkpoint and args.data:
-        try:
-            records, title = evaluate_checkpoint(args)
-        except ValueError as exc:  # bad input (e.g. ESC noise asked for with no ESC source): one line
-            parser.exit(2, f"error: {exc}\n")
+        records, title = evaluate_checkpoint(args)  # bad input raises; run_cli prints its one line
     else:
         parser.error("give --pred FILE, or --checkpoint DIR with --data DIR")
     if args.out:

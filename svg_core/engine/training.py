@@ -211,16 +211,8 @@ def make_datasets(args: argparse.Namespace, with_audio: bool, n_video_frames: in
 # ---------------------------------------------------------------------------------------------
 
 
-@dataclass
-class GroundingTask:
-    """Supervised grounding: ``model.loss``; validation R@n/mIoU; best on (R1@0.5, mIoU)."""
-
-    model: nn.Module
-    cfg: Any
-    train_set: GroundingDataset
-    val_set: GroundingDataset
-    eval_batch_size: int = 32
-    progress: bool = True
+class _GroundingBatches:
+    """How both training stages batch the grounding dataset (``Task.collate`` / ``Task.move``)."""
 
     def collate(self, items: list[dict]) -> dict:
         """The grounding batch dict (``svg_core.data.dataset.collate_batch``)."""
@@ -229,6 +221,18 @@ class GroundingTask:
     def move(self, batch: dict, device: torch.device) -> dict:
         """Tensors of the batch onto ``device``."""
         return move_batch(batch, device)
+
+
+@dataclass
+class GroundingTask(_GroundingBatches):
+    """Supervised grounding: ``model.loss``; validation R@n/mIoU; best on (R1@0.5, mIoU)."""
+
+    model: nn.Module
+    cfg: Any
+    train_set: GroundingDataset
+    val_set: GroundingDataset
+    eval_batch_size: int = 32
+    progress: bool = True
 
     def compute_loss(self, model: nn.Module, batch: dict, step: int, total_steps: int) -> tuple[torch.Tensor, dict]:
         out = model(batch)
@@ -244,7 +248,7 @@ class GroundingTask:
 
 
 @dataclass
-class PretrainTask:
+class PretrainTask(_GroundingBatches):
     """CPC/VGCL pre-training: InfoNCE; validation = InfoNCE on centred crops, whole video."""
 
     model: nn.Module
@@ -253,14 +257,6 @@ class PretrainTask:
     val_set: GroundingDataset
     eval_batch_size: int = 32
     progress: bool = True
-
-    def collate(self, items: list[dict]) -> dict:
-        """The grounding batch dict (``svg_core.data.dataset.collate_batch``)."""
-        return collate_batch(items)
-
-    def move(self, batch: dict, device: torch.device) -> dict:
-        """Tensors of the batch onto ``device``."""
-        return move_batch(batch, device)
 
     def compute_loss(self, model: nn.Module, batch: dict, step: int, total_steps: int) -> tuple[torch.Tensor, dict]:
         bare = unwrap_model(model)
