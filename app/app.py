@@ -44,6 +44,30 @@ SEEK_JS = """(t) => {
 DELETE_CACHE = (3600, 3600)
 
 
+# The API documents the query handlers' parameters from this Args block (ground, robustness).
+QUERY_ARGS_DOC = """
+    Args:
+        source: which speech to use: one of the "Speech source" choices (recorded/uploaded
+            audio, the typed sentence spoken by piper, or the video's own spoken query).
+        audio_path: a wav/flac/mp3/ogg file (up to 30 s), for the audio source.
+        typed_text: a sentence to speak with the piper voice, for the typed source.
+        query_id: a spoken query of the demo set (its wav name), for the own-query source.
+        video_id: the demo video to ground in (e.g. "v_syn000001").
+        noise_kind: "none", a synthetic noise or an ESC-10 class (see the noise menu).
+        snr_db: signal-to-noise ratio in dB over the covered part (-10 to 30).
+        proportion: covered part of the utterance, 0 to 1 (paper: normal 0.5-0.7).
+        seed: noise seed, an integer 0 to 2**32 - 1.
+        model_name: end-to-end model (one of the model menu's names).
+        asr_engine: cascade ASR, "whisper" or "sphinx".
+"""
+
+
+def _with_query_args(fn):
+    """Append :data:`QUERY_ARGS_DOC` to a handler's docstring (before it is wrapped)."""
+    fn.__doc__ = fn.__doc__.rstrip() + "\n\n" + QUERY_ARGS_DOC
+    return fn
+
+
 def _user_errors(fn):
     """Show :class:`app.handlers.UserError` as a gr.Error (a red toast, and an API error)."""
     @functools.wraps(fn)  # keeps the signature: the API names its parameters (video_id, snr_db, ...)
@@ -137,26 +161,13 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
 
     # --- handlers (thin: the work is in app/handlers.py) -----------------------------------
     @_user_errors_streaming
+    @_with_query_args
     def ground(source, audio_path, typed_text, query_id, video_id, noise_kind, snr_db, proportion, seed,
                model_name, asr_engine):
         """Ground one spoken query with the end-to-end model and the ASR cascade.
 
         Streams twice: the end-to-end answer as soon as it is drawn, then everything with the
         cascade's answer. API callers get the final, complete outputs.
-
-        Args:
-            source: which speech to use: one of the "Speech source" choices (recorded/uploaded
-                audio, the typed sentence spoken by piper, or the video's own spoken query).
-            audio_path: a wav/flac/mp3/ogg file (up to 30 s), for the audio source.
-            typed_text: a sentence to speak with the piper voice, for the typed source.
-            query_id: a spoken query of the demo set (its wav name), for the own-query source.
-            video_id: the demo video to ground in (e.g. "v_syn000001").
-            noise_kind: "none", a synthetic noise or an ESC-10 class (see the noise menu).
-            snr_db: signal-to-noise ratio in dB over the covered part (-10 to 30).
-            proportion: covered part of the utterance, 0 to 1 (paper: normal 0.5-0.7).
-            seed: noise seed, an integer 0 to 2**32 - 1.
-            model_name: end-to-end model (one of the model menu's names).
-            asr_engine: cascade ASR, "whisper" or "sphinx".
         """
         query = H.load_query(backend, demo_set, source, video_id, audio_path, typed_text, query_id)
         result = H.ground_end_to_end(backend, demo_set, query, video_id,
@@ -180,23 +191,10 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         yield (video, timeline, heatmap, noisy, transcript, _info_markdown(result), result.summary(), seek_sec)
 
     @_user_errors
+    @_with_query_args
     def sweep(source, audio_path, typed_text, query_id, video_id, noise_kind, snr_db, proportion, seed,
               model_name, asr_engine, progress=gr.Progress()):
         """IoU against SNR (20 to -5 dB) for the current query, both paths.
-
-        Args:
-            source: which speech to use: one of the "Speech source" choices (recorded/uploaded
-                audio, the typed sentence spoken by piper, or the video's own spoken query).
-            audio_path: a wav/flac/mp3/ogg file (up to 30 s), for the audio source.
-            typed_text: a sentence to speak with the piper voice, for the typed source.
-            query_id: a spoken query of the demo set (its wav name), for the own-query source.
-            video_id: the demo video to ground in (e.g. "v_syn000001").
-            noise_kind: "none", a synthetic noise or an ESC-10 class (see the noise menu).
-            snr_db: signal-to-noise ratio in dB over the covered part (-10 to 30).
-            proportion: covered part of the utterance, 0 to 1 (paper: normal 0.5-0.7).
-            seed: noise seed, an integer 0 to 2**32 - 1.
-            model_name: end-to-end model (one of the model menu's names).
-            asr_engine: cascade ASR, "whisper" or "sphinx".
         """
         query = H.load_query(backend, demo_set, source, video_id, audio_path, typed_text, query_id)
         result = H.robustness_sweep(backend, demo_set, query, video_id, settings(noise_kind, snr_db, proportion, seed),
