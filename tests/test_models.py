@@ -143,7 +143,7 @@ def test_total_loss_uses_released_weights():
     model = build_model(cfg)
     batch = make_batch([50, 20])
     loss, logs = model.loss(model(batch), batch)
-    assert float(loss.detach()) == pytest.approx(logs["boundary_loss"] + 6.0 * logs["inside_loss"], rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(float(logs["boundary_loss"] + 6.0 * logs["inside_loss"]), rel=1e-5)
 
 
 def test_freeze_pretrained_stage():

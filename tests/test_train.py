@@ -177,6 +177,18 @@ def test_set_overrides_are_typed_and_checked():
         train.parse_overrides(["chunk_num=two"], BaseConfig)
     with pytest.raises(ValueError, match="expected KEY=VALUE"):
         train.parse_overrides(["chunk_num"], BaseConfig)
+    with pytest.raises(ValueError, match="bad value for head_rnn.*expected one of gru, lstm"):
+        train.parse_overrides(["head_rnn=transformer"], BaseConfig)
+
+
+def test_config_json_and_set_share_one_conversion():
+    from svg_core.models import BaseConfig, coerce_fields, config_from_dict
+
+    from_json = coerce_fields(BaseConfig, {"davenet1_dims": [32, 64], "video_rnn": False})
+    from_text = coerce_fields(BaseConfig, {"davenet1_dims": "32,64", "video_rnn": "false"}, from_text=True)
+    assert from_json == from_text == {"davenet1_dims": (32, 64), "video_rnn": False}
+    with pytest.raises(ValueError, match="bad value for boundary_loss"):
+        config_from_dict({"family": "base", "boundary_loss": "mse"})
     args = train.build_parser().parse_args(["--data", "d", "--model", "vgcl", "--stage", "pretrain", "--out", "o",
                                             "--set", "kappa=5"])
     with pytest.raises(ValueError, match="--set kappa: set by its own flag"):

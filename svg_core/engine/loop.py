@@ -6,7 +6,10 @@ What a run does (method-notes 2.9, with its test-split selection bug fixed):
   step), betas (0.9, 0.999), eps 1e-8, wd 1e-5; global gradient-norm clipping at 5.
 - fairseq inverse-sqrt LR: linear warm-up from 1e-7 to the peak, then peak*sqrt(warmup/step).
 - One validation pass per epoch on rank 0; the best checkpoint is chosen on validation only
-  (``Task.score``), never on test.
+  (``Task.score``), never on test. With ``patience`` the run stops after that many epochs
+  without a better validation score (early stopping); the summary records the epochs it took.
+- No host sync per step: loss parts stay tensors on the device and are read back every
+  ``log_every`` steps; under DDP the logged means are all-reduced over the processes.
 - ``--batch-size`` is the GLOBAL batch: under ``torchrun`` each of the W processes takes B/W
   items, and ``DistributedSampler`` interleaves one permutation, so the union of the W
   per-process batches at step k is exactly the single-process batch k (DDP averages gradients).
@@ -174,6 +177,7 @@ class FitConfig:
     resume: bool = False
     log_every: int = 10
     progress: bool = True
+    patience: int | None = None  # stop after this many epochs without a better val score; None: run all
     extra: dict = field(default_factory=dict)  # saved into metrics.json (train args, notes)
 
 
@@ -236,22 +240,51 @@ def decay_groups(model: nn.Module, weight_decay: float) -> list[dict]:
             {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
 
 
-def fit(task: Task, config: FitConfig, env: DistEnv) -> dict:
-    """Train ``task.model`` for ``config.epochs`` epochs; returns the best validation metrics.
+@dataclass
+class RunState:
+    """What one :func:`fit` carries between its steps: the objects built once and the counters.
 
-    Args:
-        task: model, datasets, loss and validation (see :class:`Task`).
-        config: optimisation settings.
-        env: the process's place in the (optional) process group.
+    ``step`` counts optimizer updates; ``best`` holds the validation ``score``/``epoch``/``metrics``
+    of the best epoch so far; ``epochs_since_best`` drives early stopping.
+    """
 
-    Returns:
-        ``{"best_epoch", "best_val", "last_val", "epochs_run", "train_samples_per_sec"}``.
+    model: nn.Module
+    ddp_model: nn.Module
+    sampler: DistributedSampler
+    loader: DataLoader
+    params: list
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    steps_per_epoch: int
+    total_steps: int
+    out_dir: Path
+    start_epoch: int = 1
+    step: int = 0
+    best: dict = field(default_factory=lambda: {"score": None, "epoch": None, "metrics": None})
+    epochs_since_best: int = 0
+    writer: Any = None
+    last_val: dict = field(default_factory=dict)
+    samples_per_sec: float = float("nan")
+
+    @property
+    def state_path(self) -> Path:
+        return self.out_dir / "last" / TRAINING_STATE_NAME
+
+
+def setup_run(task: Task, config: FitConfig, env: DistEnv) -> RunState:
+    """Build the loader, optimizer, schedule and scaler; with ``config.resume`` restore them.
+
+    Raises:
+        ValueError: the batch does not split over the processes, ``--amp`` without CUDA, or a
+            resume whose saved state is missing or was made with another data/batch setup.
     """
     if config.batch_size % env.world_size != 0:
         raise ValueError(f"--batch-size {config.batch_size} must be divisible by the {env.world_size} processes")
     if config.amp and env.device.type != "cuda":
         raise ValueError("--amp needs CUDA (fp16 autocast + GradScaler); drop it on CPU")
-    out_dir = Path(config.out_dir)
+    if config.patience is not None and config.patience < 1:
+        raise ValueError(f"--patience must be >= 1 epoch, found {config.patience}")
     model = task.model.to(env.device)
     sampler = DistributedSampler(task.train_set, num_replicas=env.world_size, rank=env.rank,
                                  shuffle=True, seed=config.seed, drop_last=False)
@@ -262,126 +295,223 @@ def fit(task: Task, config: FitConfig, env: DistEnv) -> dict:
     total_steps = max(1, steps_per_epoch * config.epochs)
     warmup = config.warmup_steps or min(800, max(1, total_steps // 10))
     groups = decay_groups(model, config.weight_decay)
-    params = [p for group in groups for p in group["params"]]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.999),
-                                  eps=1e-8)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, InverseSqrtSchedule(warmup, INIT_LR / config.lr))
-    scaler = torch.amp.GradScaler(env.device.type, enabled=config.amp)
-
-    start_epoch, step = 1, 0
-    best: dict = {"score": None, "epoch": None, "metrics": None}
-    state_path = out_dir / "last" / TRAINING_STATE_NAME
+    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.999), eps=1e-8)
+    run = RunState(
+        model=model, ddp_model=model, sampler=sampler, loader=loader,
+        params=[p for group in groups for p in group["params"]], optimizer=optimizer,
+        scheduler=torch.optim.lr_scheduler.LambdaLR(optimizer, InverseSqrtSchedule(warmup, INIT_LR / config.lr)),
+        scaler=torch.amp.GradScaler(env.device.type, enabled=config.amp),
+        steps_per_epoch=steps_per_epoch, total_steps=total_steps, out_dir=Path(config.out_dir),
+    )  # fmt: skip
     if config.resume:
-        if not state_path.is_file():
-            raise ValueError(f"--resume: no {state_path}; start without --resume")
-        state = load_training_state(state_path)
-        unwrap_model(model).load_state_dict({k: v.to(env.device) for k, v in state["model"].items()})
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and env.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"], env.device)
-        start_epoch, step = int(state["epoch"]) + 1, int(state["step"])
-        best = {"score": tuple(state["best"]["score"]) if state["best"]["score"] is not None else None,
-                "epoch": state["best"]["epoch"], "metrics": state["best"]["metrics"]}
-        if state["batch_size"] != config.batch_size or state["steps_per_epoch"] != steps_per_epoch:
-            raise ValueError(
-                f"--resume with a different data/batch setup: saved batch {state['batch_size']}, "
-                f"{state['steps_per_epoch']} steps/epoch; now {config.batch_size}, {steps_per_epoch}")
-        if env.is_main:
-            for name in ("log.csv", "steps.csv"):
-                _truncate_csv(out_dir / name, start_epoch - 1)
-
-    ddp_model: nn.Module = model
+        _restore(run, config, env)
     if env.world_size > 1:
         # find_unused_parameters: optional branches (chunk trick, VGCL cross-attention) may not
         # receive gradients every step.
-        ddp_model = DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
-                                            find_unused_parameters=True)
-    writer = None
+        run.ddp_model = DistributedDataParallel(model, device_ids=[env.device.index] if env.device.type == "cuda" else None,
+                                                find_unused_parameters=True)
     if env.is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        run.out_dir.mkdir(parents=True, exist_ok=True)
         from torch.utils.tensorboard import SummaryWriter  # imported late: heavy, rank 0 only
 
-        writer = SummaryWriter(log_dir=str(out_dir / "tb"), purge_step=step if config.resume else None)
+        run.writer = SummaryWriter(log_dir=str(run.out_dir / "tb"), purge_step=run.step if config.resume else None)
+    return run
 
-    last_val: dict = {}
-    samples_per_sec = float("nan")
-    for epoch in range(start_epoch, config.epochs + 1):
-        sampler.set_epoch(epoch)
-        task.train_set.set_epoch(epoch)
-        torch.manual_seed(epoch_seed(config.seed, epoch, env.rank))
-        model.train()
-        sums: dict[str, float] = {}
-        n_batches, n_samples, t0 = 0, 0, time.perf_counter()
-        bar = tqdm(loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
-                   disable=not (config.progress and env.is_main), leave=False)
-        for batch in bar:
-            batch = task.move(batch, env.device)
-            with _autocast(env.device, config.amp):
-                loss, logs = task.compute_loss(ddp_model, batch, step, total_steps)
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"non-finite training loss {loss.item()} at epoch {epoch}, step {step}")
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            grad_norm = torch.nn.utils.clip_grad_norm_(params, config.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
-            n_batches += 1
-            n_samples += len(batch["query_id"])
-            logs = {"loss": float(loss.detach()), "grad_norm": float(grad_norm), **logs}
-            for k, v in logs.items():
-                sums[k] = sums.get(k, 0.0) + float(v)
+
+def _restore(run: RunState, config: FitConfig, env: DistEnv) -> None:
+    """Load OUT/last/training_state.pt into ``run`` and cut the logs back to its epoch."""
+    if not run.state_path.is_file():
+        raise ValueError(f"--resume: no {run.state_path}; start without --resume")
+    state = load_training_state(run.state_path)
+    unwrap_model(run.model).load_state_dict({k: v.to(env.device) for k, v in state["model"].items()})
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    torch.set_rng_state(state["rng"]["torch"])
+    if "cuda" in state["rng"] and env.device.type == "cuda":
+        torch.cuda.set_rng_state(state["rng"]["cuda"], env.device)
+    run.start_epoch, run.step = int(state["epoch"]) + 1, int(state["step"])
+    saved = state["best"]
+    run.best = {"score": tuple(saved["score"]) if saved["score"] is not None else None,
+                "epoch": saved["epoch"], "metrics": saved["metrics"]}
+    run.epochs_since_best = int(state.get("epochs_since_best", 0))
+    if state["batch_size"] != config.batch_size or state["steps_per_epoch"] != run.steps_per_epoch:
+        raise ValueError(
+            f"--resume with a different data/batch setup: saved batch {state['batch_size']}, "
+            f"{state['steps_per_epoch']} steps/epoch; now {config.batch_size}, {run.steps_per_epoch}")
+    if env.is_main:
+        for name in ("log.csv", "steps.csv"):
+            _truncate_csv(run.out_dir / name, run.start_epoch - 1)
+
+
+def _add_parts(sums: dict[str, list], parts: dict, device: torch.device) -> None:
+    """Add one step's loss parts to ``sums[k] = [tensor sum, count]`` without reading them back."""
+    for k, v in parts.items():
+        v = torch.as_tensor(v, dtype=torch.float32, device=device).detach().reshape(())
+        if k in sums:
+            sums[k][0] = sums[k][0] + v
+            sums[k][1] += 1
+        else:
+            sums[k] = [v, 1]
+
+
+def _mean_over_ranks(sums: dict[str, list], env: DistEnv) -> dict[str, float]:
+    """Per-key means of :func:`_add_parts` sums over all processes: one all-reduce, one host sync.
+
+    Every process logs the same keys (the same model and loss); a part a step did not log
+    (CPC's k with no future step) is averaged over the steps that did.
+    """
+    if not sums:
+        return {}
+    names = sorted(sums)
+    values = torch.stack([sums[k][0] for k in names])
+    counts = torch.tensor([float(sums[k][1]) for k in names], device=values.device)
+    both = torch.cat([values, counts])
+    if env.world_size > 1:
+        dist.all_reduce(both, op=dist.ReduceOp.SUM)
+    read = both.tolist()  # the one host sync
+    totals, n = read[: len(names)], read[len(names):]
+    return {k: t / max(c, 1.0) for k, t, c in zip(names, totals, n)}
+
+
+def train_epoch(run: RunState, task: Task, config: FitConfig, env: DistEnv, epoch: int) -> dict:
+    """One pass over the training data; returns the epoch's mean losses (over all ranks) and speed.
+
+    The loss parts stay on the device: they are summed as tensors and read back (one host sync,
+    one all-reduce under DDP) only every ``log_every`` steps and at the end of the epoch, where a
+    non-finite loss in the window is also caught.
+
+    Raises:
+        FloatingPointError: a non-finite training loss.
+    """
+    run.sampler.set_epoch(epoch)
+    task.train_set.set_epoch(epoch)
+    torch.manual_seed(epoch_seed(config.seed, epoch, env.rank))
+    run.model.train()
+    epoch_sums: dict[str, list] = {}
+    window: dict[str, list] = {}
+    window_start, n_batches, n_samples, t0 = run.step, 0, 0, time.perf_counter()
+    bar = tqdm(run.loader, desc=f"epoch {epoch}/{config.epochs}", unit="batch",
+               disable=not (config.progress and env.is_main), leave=False)
+    for batch in bar:
+        batch = task.move(batch, env.device)
+        with _autocast(env.device, config.amp):
+            loss, logs = task.compute_loss(run.ddp_model, batch, run.step, run.total_steps)
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        run.scaler.unscale_(run.optimizer)
+        grad_norm = torch.nn.utils.clip_grad_norm_(run.params, config.grad_clip)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        run.step += 1
+        n_batches += 1
+        n_samples += len(batch["query_id"])
+        parts = {"loss": loss.detach(), "grad_norm": grad_norm.detach(), **logs}
+        _add_parts(epoch_sums, parts, env.device)
+        _add_parts(window, parts, env.device)
+        if run.step % config.log_every == 0 or n_batches == run.steps_per_epoch:
+            means = _mean_over_ranks(window, env)
+            if not math.isfinite(means["loss"]):
+                raise FloatingPointError(f"non-finite training loss at epoch {epoch}, "
+                                         f"steps {window_start + 1}-{run.step}")
+            window, window_start = {}, run.step
             if env.is_main:
-                bar.set_postfix(loss=f"{logs['loss']:.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
-                if step % config.log_every == 0 or n_batches == steps_per_epoch:
-                    lr_now = scheduler.get_last_lr()[0]
-                    _append_csv(out_dir / "steps.csv", {"epoch": epoch, "step": step, "lr": lr_now, "loss": logs["loss"]})
-                    for k, v in logs.items():
-                        writer.add_scalar(f"train/{k}", v, step)
-                    writer.add_scalar("train/lr", lr_now, step)
-        epoch_sec = time.perf_counter() - t0
-        samples_per_sec = n_samples * env.world_size / max(epoch_sec, 1e-9)
-        train_means = {f"train_{k}": v / max(n_batches, 1) for k, v in sums.items()}
+                lr_now = run.scheduler.get_last_lr()[0]
+                bar.set_postfix(loss=f"{means['loss']:.4f}", lr=f"{lr_now:.2e}")
+                _append_csv(run.out_dir / "steps.csv", {"epoch": epoch, "step": run.step, "lr": lr_now,
+                                                        "loss": means["loss"]})
+                for k, v in means.items():
+                    run.writer.add_scalar(f"train/{k}", v, run.step)
+                run.writer.add_scalar("train/lr", lr_now, run.step)
+    epoch_sec = time.perf_counter() - t0
+    run.samples_per_sec = n_samples * env.world_size / max(epoch_sec, 1e-9)
+    means = _mean_over_ranks(epoch_sums, env)
+    return {**{f"train_{k}": v for k, v in means.items()}, "epoch_sec": round(epoch_sec, 3),
+            "train_samples_per_sec": round(run.samples_per_sec, 2)}
 
-        if env.is_main:
-            last_val = task.evaluate(model)
-            score = task.score(last_val)
-            if best["score"] is None or score > best["score"]:
-                best = {"score": score, "epoch": epoch, "metrics": last_val}
-                save_checkpoint(out_dir / "best", model, task.cfg,
-                                extra={"epoch": epoch, "step": step, "selected_on": "val", "val": last_val, **config.extra})
-            row = {"epoch": epoch, "step": step, "lr": scheduler.get_last_lr()[0], **train_means,
-                   **{f"val_{k}": v for k, v in last_val.items()},
-                   "epoch_sec": round(epoch_sec, 3), "train_samples_per_sec": round(samples_per_sec, 2)}
-            _append_csv(out_dir / "log.csv", row)
-            for k, v in last_val.items():
-                if isinstance(v, (int, float)):
-                    writer.add_scalar(f"val/{k}", v, step)
-            writer.flush()
-            tqdm.write(f"epoch {epoch}: " + " ".join(f"{k}={v:.4g}" for k, v in row.items()
-                                                     if isinstance(v, float) and k != "lr"))
-            save_checkpoint(out_dir / "last", model, task.cfg,
-                            extra={"epoch": epoch, "step": step, "val": last_val, **config.extra})
-            save_training_state(state_path, {
-                "model": model_state_for_saving(model),
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict(),
-                "rng": _rng_state(env.device),
-                "epoch": epoch,
-                "step": step,
-                "batch_size": config.batch_size,
-                "steps_per_epoch": steps_per_epoch,
-                "best": {"score": list(best["score"]) if best["score"] is not None else None,
-                         "epoch": best["epoch"], "metrics": best["metrics"]},
-            })
-        env.barrier()
-    if writer is not None:
-        writer.close()
-    return {"best_epoch": best["epoch"], "best_val": best["metrics"], "last_val": last_val,
-            "epochs_run": config.epochs - start_epoch + 1, "train_samples_per_sec": samples_per_sec}
+
+def validate_and_save(run: RunState, task: Task, config: FitConfig, env: DistEnv, epoch: int,
+                      train_stats: dict) -> bool:
+    """Validate (rank 0), keep the best checkpoint, log the epoch, save OUT/last for resume.
+
+    Returns:
+        True when training should stop early: ``config.patience`` epochs in a row without a
+        better validation score (the same answer on every rank).
+    """
+    stop = False
+    if env.is_main:
+        run.last_val = task.evaluate(run.model)
+        score = task.score(run.last_val)
+        if run.best["score"] is None or score > run.best["score"]:
+            run.best = {"score": score, "epoch": epoch, "metrics": run.last_val}
+            run.epochs_since_best = 0
+            save_checkpoint(run.out_dir / "best", run.model, task.cfg,
+                            extra={"epoch": epoch, "step": run.step, "selected_on": "val", "val": run.last_val,
+                                   **config.extra})
+        else:
+            run.epochs_since_best += 1
+        stop = config.patience is not None and run.epochs_since_best >= config.patience
+        row = {"epoch": epoch, "step": run.step, "lr": run.scheduler.get_last_lr()[0],
+               **{k: v for k, v in train_stats.items() if k.startswith("train_") and k != "train_samples_per_sec"},
+               **{f"val_{k}": v for k, v in run.last_val.items()},
+               "epoch_sec": train_stats["epoch_sec"], "train_samples_per_sec": train_stats["train_samples_per_sec"]}
+        _append_csv(run.out_dir / "log.csv", row)
+        for k, v in run.last_val.items():
+            if isinstance(v, (int, float)):
+                run.writer.add_scalar(f"val/{k}", v, run.step)
+        run.writer.flush()
+        tqdm.write(f"epoch {epoch}: " + " ".join(f"{k}={v:.4g}" for k, v in row.items()
+                                                 if isinstance(v, float) and k != "lr"))
+        save_checkpoint(run.out_dir / "last", run.model, task.cfg,
+                        extra={"epoch": epoch, "step": run.step, "val": run.last_val, **config.extra})
+        save_training_state(run.state_path, {
+            "model": model_state_for_saving(run.model),
+            "optimizer": run.optimizer.state_dict(),
+            "scheduler": run.scheduler.state_dict(),
+            "scaler": run.scaler.state_dict(),
+            "rng": _rng_state(env.device),
+            "epoch": epoch,
+            "step": run.step,
+            "batch_size": config.batch_size,
+            "steps_per_epoch": run.steps_per_epoch,
+            "best": {"score": list(run.best["score"]) if run.best["score"] is not None else None,
+                     "epoch": run.best["epoch"], "metrics": run.best["metrics"]},
+            "epochs_since_best": run.epochs_since_best,
+        })
+    if env.world_size > 1:
+        flag = torch.tensor([1.0 if stop else 0.0], device=env.device)
+        dist.broadcast(flag, src=0)  # every rank leaves the epoch loop together
+        stop = bool(flag.item())
+    env.barrier()
+    return stop
+
+
+def fit(task: Task, config: FitConfig, env: DistEnv) -> dict:
+    """Train ``task.model`` for up to ``config.epochs`` epochs; returns the best validation metrics.
+
+    The three steps are :func:`setup_run` (build, or restore with ``config.resume``),
+    :func:`train_epoch` and :func:`validate_and_save` (which also decides early stopping).
+
+    Args:
+        task: model, datasets, loss and validation (see :class:`Task`).
+        config: optimisation settings.
+        env: the process's place in the (optional) process group.
+
+    Returns:
+        ``{"best_epoch", "best_val", "last_val", "epochs_run", "last_epoch", "stopped_early",
+        "patience", "train_samples_per_sec"}``; ``epochs_run`` counts this call's epochs.
+    """
+    run = setup_run(task, config, env)
+    epoch, stopped = run.start_epoch - 1, False
+    if config.patience is not None and run.epochs_since_best >= config.patience:
+        stopped = True  # a resumed run that had already stopped early
+    while not stopped and epoch < config.epochs:
+        epoch += 1
+        stats = train_epoch(run, task, config, env, epoch)
+        stopped = validate_and_save(run, task, config, env, epoch, stats)
+    if run.writer is not None:
+        run.writer.close()
+    return {"best_epoch": run.best["epoch"], "best_val": run.best["metrics"], "last_val": run.last_val,
+            "epochs_run": epoch - run.start_epoch + 1, "last_epoch": epoch, "stopped_early": stopped,
+            "patience": config.patience, "train_samples_per_sec": run.samples_per_sec}

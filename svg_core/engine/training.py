@@ -43,6 +43,7 @@ from svg_core.models import (
     VSLNetConfig,
     build_model,
     build_vocab,
+    coerce_fields,
 )
 from svg_core.audio.noise import noise_config_from_args
 from svg_core.engine.loop import DistEnv, FitConfig, fit, init_distributed
@@ -64,7 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--preset", default="small", choices=["small", "paper"],
                    help="model size: small (trains on a 2-core CPU) or paper (D = 1024)")
     p.add_argument("--out", required=True, help="run folder, e.g. runs/NAME (created)")
-    p.add_argument("--epochs", type=int, default=10, help="training epochs (paper: 49 grounding)")
+    p.add_argument("--epochs", type=int, default=10, help="most training epochs (paper: 49 grounding)")
+    p.add_argument("--patience", type=int, default=None,
+                   help="early stopping: stop after N epochs without a better val score (default: run all --epochs)")
     p.add_argument("--batch-size", type=int, default=16,
                    help="GLOBAL batch size (split over torchrun processes; paper: 64)")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate after warm-up (released code: 5e-4)")
@@ -120,31 +123,20 @@ def build_parser() -> argparse.ArgumentParser:
 def parse_overrides(items: list[str], config_cls: type) -> dict[str, Any]:
     """``["chunk_num=2", "davenet1_dims=64,128"]`` -> typed overrides of ``config_cls``'s fields.
 
-    Each value is converted like the field's default (bool, int, float, str, tuple of ints), so
-    a typo in a name or a value fails here with the list of valid names, not deep in a model.
+    Each value is converted by the field's annotation (``svg_core.models.coerce_fields``, the same
+    conversion config.json goes through), so a typo in a name or a value fails here with the
+    list of valid names, not deep in a model.
     """
-    defaults = {f.name: getattr(config_cls(), f.name) if f.name != "vocab" else None for f in fields(config_cls)}
+    valid = ", ".join(sorted(f.name for f in fields(config_cls)))
     out: dict[str, Any] = {}
     for item in items:
         key, sep, raw = item.partition("=")
-        if not sep or key not in defaults:
-            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(sorted(defaults))}")
-        default = defaults[key]
+        if not sep or key not in {f.name for f in fields(config_cls)}:
+            raise ValueError(f"--set {item!r}: expected KEY=VALUE with KEY one of {valid}")
         try:
-            if isinstance(default, bool):
-                if raw.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError("expected true or false")
-                out[key] = raw.lower() in ("true", "1")
-            elif isinstance(default, int):
-                out[key] = int(raw)
-            elif isinstance(default, float):
-                out[key] = float(raw)
-            elif isinstance(default, tuple):
-                out[key] = tuple(int(v) for v in raw.split(","))
-            else:
-                out[key] = raw
+            out.update(coerce_fields(config_cls, {key: raw}, from_text=True))
         except ValueError as exc:
-            raise ValueError(f"--set {item!r}: bad value for {key} (default {default!r}): {exc}") from None
+            raise ValueError(f"--set {item!r}: {exc} (default {getattr(config_cls(), key)!r})") from None
     return out
 
 
@@ -332,7 +324,7 @@ def run(args: argparse.Namespace, env: DistEnv | None = None) -> dict:
         out_dir=Path(args.out), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
         seed=args.seed, amp=args.amp, num_workers=args.num_workers, resume=args.resume,
-        log_every=args.log_every, progress=not args.no_progress, extra=extra,
+        log_every=args.log_every, progress=not args.no_progress, patience=args.patience, extra=extra,
     )  # fmt: skip
     summary = fit(task, config, env)
     if env.is_main:
@@ -364,7 +356,9 @@ def _main(argv: list[str] | None = None) -> int:
             torch.distributed.destroy_process_group()
     if env.is_main:
         best = summary["best_val"] or {}
-        print(f"best epoch {summary['best_epoch']} (selected on val): "
+        took = (f"stopped early after epoch {summary['last_epoch']} (patience {summary['patience']})"
+                if summary["stopped_early"] else f"ran to epoch {summary['last_epoch']}")
+        print(f"{took}; best epoch {summary['best_epoch']} (selected on val): "
               + " ".join(f"{k}={v:.2f}" for k, v in best.items() if isinstance(v, float)))
     return 0
 

@@ -65,29 +65,65 @@ def config_to_dict(cfg: ModelConfig) -> dict[str, Any]:
     return {"family": FAMILIES[type(cfg)], **dataclasses.asdict(cfg)}
 
 
-def _convert(hint: Any, value: Any) -> Any:
-    """Turn a JSON value back into the annotated type (nested dataclasses, tuples)."""
+def _from_text(hint: Any, raw: str) -> Any:
+    """A command-line string as the annotated scalar type: ``"true"`` -> True, ``"64,128"`` -> (64, 128)."""
+    if hint is bool:
+        if raw.lower() not in ("true", "false", "1", "0"):
+            raise ValueError("expected true or false")
+        return raw.lower() in ("true", "1")
+    if hint in (int, float):
+        return hint(raw)
+    if typing.get_origin(hint) is tuple:
+        item = (typing.get_args(hint) or (int,))[0]
+        return tuple(item(v) for v in raw.split(",") if v.strip())
+    return raw
+
+
+def _convert(hint: Any, value: Any, from_text: bool) -> Any:
+    """Turn a JSON value (or, with ``from_text``, a KEY=VALUE string) into the annotated type."""
     if value is None:
         return None
     origin = typing.get_origin(hint)
     if origin in (Union, types.UnionType):
         for arg in typing.get_args(hint):
             if arg is not type(None):
-                return _convert(arg, value)
+                return _convert(arg, value, from_text)
     if dataclasses.is_dataclass(hint) and isinstance(value, dict):
         return _dataclass_from_dict(hint, value)
+    if from_text and isinstance(value, str):
+        value = _from_text(hint, value)
+    if origin is typing.Literal and value not in typing.get_args(hint):
+        raise ValueError(f"expected one of {', '.join(map(str, typing.get_args(hint)))}")
     if origin is tuple and isinstance(value, list):
         return tuple(value)
     return value
 
 
-def _dataclass_from_dict(cls: type, data: dict[str, Any]) -> Any:
+def coerce_fields(cls: type, data: dict[str, Any], from_text: bool = False) -> dict[str, Any]:
+    """Typed values for fields of config dataclass ``cls``: the one conversion of config values.
+
+    Used for config.json (JSON values) and for ``train --set KEY=VALUE`` (``from_text``: strings
+    parsed as the field's annotation: bool, int, float, tuple of ints, a Literal's choices).
+
+    Raises:
+        ValueError: an unknown field name (the valid ones are listed) or a value of the wrong kind.
+    """
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(data) - set(names))
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} fields {unknown}")
-    return cls(**{k: _convert(hints[k], v) for k, v in data.items()})
+        raise ValueError(f"unknown {cls.__name__} fields {unknown}; valid: {', '.join(sorted(names))}")
+    out = {}
+    for key, value in data.items():
+        try:
+            out[key] = _convert(hints[key], value, from_text)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"bad value for {key}: {value!r} ({exc})") from None
+    return out
+
+
+def _dataclass_from_dict(cls: type, data: dict[str, Any]) -> Any:
+    return cls(**coerce_fields(cls, data))
 
 
 def config_from_dict(data: dict[str, Any]) -> ModelConfig:
@@ -102,5 +138,5 @@ def config_from_dict(data: dict[str, Any]) -> ModelConfig:
 __all__ = [
     "FAMILIES", "BaseConfig", "BaseGrounder", "CPCConfig", "CPCPretrainModel", "GroundingConfig",
     "ModelConfig", "TextConfig", "TextGrounder", "VSLNetConfig", "VSLNetGrounder",
-    "build_model", "build_vocab", "config_from_dict", "config_to_dict",
+    "build_model", "build_vocab", "coerce_fields", "config_from_dict", "config_to_dict",
 ]  # fmt: skip

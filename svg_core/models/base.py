@@ -285,7 +285,7 @@ class BaseGrounder(nn.Module):
         bce = -(target * torch.log(prob + 1e-9) + (1 - target) * torch.log(1 - prob + 1e-9))
         return (bce * mask).sum() / mask.sum().clamp_min(1.0)
 
-    def loss(self, out: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, out: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total = boundary_weight * boundary + inside_weight * inside.
 
         Returns:
@@ -294,8 +294,8 @@ class BaseGrounder(nn.Module):
         boundary = self.boundary_loss(out, batch)
         inside = self.inside_loss(out, batch)
         total = self.cfg.boundary_weight * boundary + self.cfg.inside_weight * inside
-        return total, {"loss": float(total.detach()), "boundary_loss": float(boundary.detach()),
-                       "inside_loss": float(inside.detach())}  # fmt: skip
+        return total, {"loss": total.detach(), "boundary_loss": boundary.detach(),
+                       "inside_loss": inside.detach()}  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------

@@ -412,7 +412,7 @@ class VGCLEncoder(nn.Module):
 
 def info_nce_loss(
     z: torch.Tensor, c: torch.Tensor, lengths: torch.Tensor, predictors: nn.ModuleList
-) -> tuple[torch.Tensor, dict[str, float]]:
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """InfoNCE of Eq. (6)/(9) with K = len(predictors), from every valid context position.
 
     For each k and each context (b, t) with t + k < L_b: logits = (W_k c_{b,t}) . z_j over all
@@ -443,8 +443,8 @@ def info_nce_loss(
         target = flat_index[b_idx, t_idx + k]
         loss_k = F.cross_entropy(logits.float(), target)
         losses.append(loss_k)
-        logs[f"cpc_loss_k{k}"] = float(loss_k.detach())
-        logs[f"cpc_acc_k{k}"] = float((logits.argmax(1) == target).float().mean())
+        logs[f"cpc_loss_k{k}"] = loss_k.detach()
+        logs[f"cpc_acc_k{k}"] = (logits.argmax(1) == target).float().mean()
     if not losses:  # every utterance shorter than k + 1 steps: nothing to predict
         return (z.sum() + c.sum()) * 0.0, logs
     return torch.stack(losses).mean(), logs
@@ -511,10 +511,10 @@ class CPCPretrainModel(nn.Module):
             out["window_mask"] = window
         return out
 
-    def loss(self, out: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, out: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """InfoNCE on the video-informed contexts (Eq. 9). Returns (loss, logs incl. ``loss``)."""
         loss, logs = info_nce_loss(out["z"], out["c"], out["lengths"], self.predictors)
-        logs["loss"] = float(loss.detach())
+        logs["loss"] = loss.detach()
         logs["curriculum_stage"] = float(self.stage)
         return loss, logs
 

@@ -116,13 +116,13 @@ class VSLNetGrounder(BaseGrounder):
         bce = -(target * torch.log(prob + 1e-9) + (1 - target) * torch.log(1 - prob + 1e-9))
         return (bce * weight).sum() / (mask.sum() * prob.shape[1]).clamp_min(1.0)
 
-    def loss(self, out: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, float]]:
+    def loss(self, out: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total = boundary_weight * boundary + highlight_weight * highlight."""
         boundary = self.boundary_loss(out, batch)
         highlight = self.inside_loss(out, batch)
         total = self.cfg.boundary_weight * boundary + self.cfg.highlight_weight * highlight
-        return total, {"loss": float(total.detach()), "boundary_loss": float(boundary.detach()),
-                       "highlight_loss": float(highlight.detach())}  # fmt: skip
+        return total, {"loss": total.detach(), "boundary_loss": boundary.detach(),
+                       "highlight_loss": highlight.detach()}  # fmt: skip
 
 
 def build_vslnet(cfg: VSLNetConfig) -> VSLNetGrounder:
