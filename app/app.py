@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
+import re
 import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -68,6 +70,31 @@ def _with_query_args(fn):
     return fn
 
 
+_ABS_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\",:;()]+/)*[^\s'\",:;()]*")
+_LOG = logging.getLogger("svg_app")
+
+
+def public_message(err: Exception) -> str:
+    """A user error's text without the server's paths: repository paths become relative, others
+    (uploads in the gradio cache, temp files) keep only their file name."""
+    root = str(ROOT.resolve()) + "/"
+
+    def shorten(match: re.Match) -> str:
+        path = match.group(0)
+        if path.startswith(root):
+            return path[len(root):]
+        return Path(path).name or path
+
+    return _ABS_PATH.sub(shorten, str(err))
+
+
+def _to_gr_error(err: UserInputError) -> gr.Error:
+    """The one conversion of a user error: one log line on the server (no traceback), a gr.Error."""
+    message = public_message(err)
+    _LOG.info("user error: %s", message)
+    return gr.Error(message)
+
+
 def _user_errors(fn):
     """Show :class:`app.handlers.UserError` as a gr.Error (a red toast, and an API error)."""
     @functools.wraps(fn)  # keeps the signature: the API names its parameters (video_id, snr_db, ...)
@@ -75,7 +102,7 @@ def _user_errors(fn):
         try:
             return fn(*args, **kwargs)
         except UserInputError as err:  # every user error of svg_core and app.handlers
-            raise gr.Error(str(err)) from err
+            raise _to_gr_error(err) from None
     return wrapped
 
 
@@ -86,7 +113,7 @@ def _user_errors_streaming(fn):
         try:
             yield from fn(*args, **kwargs)
         except UserInputError as err:  # every user error of svg_core and app.handlers
-            raise gr.Error(str(err)) from err
+            raise _to_gr_error(err) from None
     return wrapped
 
 

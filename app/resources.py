@@ -427,7 +427,11 @@ class Backend:
         return self._esc50
 
     def noise_choices(self) -> list[tuple[str, str]]:
-        """(label, kind) pairs for the noise menu: none, synthetic, then ESC-50 groups/classes."""
+        """(label, kind) pairs for the noise menu: none, synthetic, then the real-noise groups/classes.
+
+        The real-noise labels name the source in use: "ESC-10" when every clip is from the CC BY
+        ESC-10 part (the shipped subset), "ESC-50" for a full ESC-50 folder.
+        """
         from svg_core.audio.noise import ESC50_GROUP_TITLES, noise_kinds
 
         choices = [("none (clean)", "none")]
@@ -435,12 +439,13 @@ class Backend:
             esc = self.esc50()
         except (OSError, ValueError):
             esc = None  # a broken ESC-50 folder leaves the synthetic kinds available
+        tier = "ESC-10" if esc is not None and all(c.esc10 for c in esc.clips) else "ESC-50"
         for kind in noise_kinds(esc):
             if kind == "esc50":
-                label = "ESC-50: any clip"
+                label = f"{tier}: any clip ({len(esc.clips)} real recordings)"
             elif kind.startswith("esc50:"):
                 name = kind.partition(":")[2]
-                label = f"ESC-50 group: {ESC50_GROUP_TITLES[name]}" if name in ESC50_GROUP_TITLES else f"ESC-50: {name}"
+                label = f"{tier} group: {ESC50_GROUP_TITLES[name]}" if name in ESC50_GROUP_TITLES else f"{tier}: {name}"
             else:
                 label = f"{kind} (synthetic)"
             choices.append((label, kind))

@@ -25,7 +25,7 @@ BASE_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "
               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 TIMEOUT_MS = 90_000  # generous: the CPU is shared and slow
 
-pytestmark = pytest.mark.needs_binary(CHROMIUM)
+pytestmark = [pytest.mark.needs_binary(CHROMIUM), pytest.mark.slow]  # slow: a live app + chromium
 
 
 @pytest.fixture(scope="module")

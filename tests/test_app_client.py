@@ -19,6 +19,8 @@ from app.bench import stop_server as stop_app
 from app.fake import write_tiny_demo_set
 from app.resources import DEFAULT_DATA_DIR, FAKE_MODEL, AppConfig, discover_checkpoints
 
+pytestmark = pytest.mark.slow  # starts the app in a subprocess (seconds per test)
+
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "out"
 

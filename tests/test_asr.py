@@ -62,6 +62,7 @@ def test_whisper_short_window_mode(speech):
     assert word_error_rate([SENTENCE], [long_out.text]) <= 0.1, long_out.text
 
 
+@pytest.mark.slow  # runs both ASR engines several times
 def test_bench_asr_prints_modes_side_by_side(capsys):
     from svg_core.reporting.bench import main as bench_main
 

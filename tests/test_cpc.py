@@ -10,11 +10,7 @@ from svg_core.models import BaseConfig, CPCConfig, build_model
 from svg_core.models.cpc import curriculum_window, random_crop, stage_at, stage_boundaries
 from tests.model_batches import make_batch
 
-TINY_CPC = dict(enc_hidden=32, z_dim=32, c_dim=32, video_dim=32, video_ff_dim=64, video_layers=1)
-TINY_BASE = dict(
-    model_dim=64, chunk_num=2, attn_layers=1, davenet1_stem=32, davenet1_dims=(32, 64), audio_gru_dim=64,
-    davenet2_stem=64, davenet2_dims=(64, 64), davenet2_blocks=(1, 1), audio_kernel=5,
-)  # fmt: skip
+from tests.conftest import TINY as TINY_BASE, TINY_CPC  # shared tiny configs
 
 SPANS = torch.tensor([3.4, 0.0, 10.0, 50.2]), torch.tensor([9.6, 64.0, 10.5, 63.0])
 

@@ -16,10 +16,12 @@ import socket
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
 REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # two forked training processes
 EPOCHS, BATCH, LR, SEED = 2, 4, 2e-3, 3
 
 

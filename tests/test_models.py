@@ -19,24 +19,7 @@ from svg_core.models import (
 )
 from tests.model_batches import SENTENCES, make_batch, overfit, select
 
-TINY = dict(
-    model_dim=64, chunk_num=2, attn_layers=1, davenet1_stem=32, davenet1_dims=(32, 64), audio_gru_dim=64,
-    davenet2_stem=64, davenet2_dims=(64, 64), davenet2_blocks=(1, 1), audio_kernel=5,
-)  # fmt: skip
-TINY_CPC = dict(enc_hidden=32, z_dim=32, c_dim=32, video_dim=32, video_ff_dim=64, video_layers=1)
-
-
-def tiny_configs() -> dict[str, object]:
-    """One tiny config per family/variant (the small presets shrunk further for test speed)."""
-    return {
-        "base": BaseConfig.small(**TINY),
-        "base_released_options": BaseConfig.small(
-            **TINY, head_rnn="lstm", head_bidirectional=True, boundary_loss="kl", video_rnn=False
-        ),
-        "vslnet": VSLNetConfig.small(**TINY),
-        "base_vgcl": BaseConfig.small(**TINY, cpc=CPCConfig.small(**TINY_CPC)),
-        "text": TextConfig.small(model_dim=64, chunk_num=2, attn_layers=1, vocab=build_vocab(SENTENCES)),
-    }
+from tests.conftest import TINY, TINY_CPC, tiny_configs  # noqa: E402  (shared tiny configs)
 
 
 @pytest.mark.parametrize("name", list(tiny_configs()))

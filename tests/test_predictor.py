@@ -10,11 +10,7 @@ from svg_core.engine.checkpoint import save_checkpoint
 from svg_core.models import BaseConfig, CPCConfig, TextConfig, build_model, build_vocab
 from svg_core.engine.predictor import Grounder
 
-TINY = dict(
-    model_dim=64, chunk_num=2, attn_layers=1, davenet1_stem=32, davenet1_dims=(32, 64), audio_gru_dim=64,
-    davenet2_stem=64, davenet2_dims=(64, 64), davenet2_blocks=(1, 1), audio_kernel=5,
-)  # fmt: skip
-TINY_CPC = dict(enc_hidden=32, z_dim=32, c_dim=32, video_dim=32, video_ff_dim=64, video_layers=1)
+from tests.conftest import TINY, TINY_CPC  # shared tiny configs
 
 
 def wave(seconds: float, seed: int = 0) -> np.ndarray:

@@ -19,9 +19,9 @@ from svg_core.engine.loop import DistEnv, FitConfig, InverseSqrtSchedule, fit
 from tests.fixtures_build import make_tiny_dataset, tiny_base_config
 
 
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return make_tiny_dataset(tmp_path_factory.mktemp("tiny"), n_videos=4, queries_per_video=2, seed=0)
+@pytest.fixture
+def data_dir(tiny_dataset_dir) -> Path:
+    return tiny_dataset_dir  # the shared tiny dataset of conftest.py (read only here)
 
 
 def _rows(path: Path) -> list[dict]:
