@@ -157,6 +157,18 @@ def _info_markdown(result: H.GroundingResult) -> str:
     return "\n\n".join(lines)
 
 
+def _left_out_markdown(demo_set: DemoSet, backend: Backend, shown: int = 8) -> str:
+    """The banner naming the videos, annotation items and checkpoints that were not loaded (or "")."""
+    parts = []
+    for title, problems in (("videos or annotation items", demo_set.problems),
+                            ("checkpoints", backend.checkpoint_problems)):
+        if problems:
+            lines = [f"- `{k}`: {public_message(ValueError(v))}" for k, v in list(problems.items())[:shown]]
+            more = f"\n- ... and {len(problems) - shown} more" if len(problems) > shown else ""
+            parts.append(f"**{len(problems)} {title} left out:**\n" + "\n".join(lines) + more)
+    return "\n\n".join(parts)
+
+
 def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     """The Blocks app on a demo set and the shipped checkpoints (models load on first use)."""
     config = config or AppConfig.from_env()
@@ -243,8 +255,12 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         """
         key = (noise_kind, float(snr_db), float(proportion), int(seed or 0), model_name, asr_engine)
         if key not in eval_cache:
+            skipped: list[tuple[str, str]] = []
             eval_cache[key] = H.evaluate_demo_set(backend, demo_set, settings(*key[:4]), model_name, asr_engine,
-                                                  progress=lambda f, d: progress(f, desc=d))
+                                                  progress=lambda f, d: progress(f, desc=d), skipped=skipped)
+            if skipped:  # a corrupt wav costs its own row, not the table
+                gr.Warning(f"{len(skipped)} queries left out: " + public_message(ValueError(skipped[0][1]))
+                           + (" (and more)" if len(skipped) > 1 else ""))
         rows = H.sort_cases(eval_cache[key], order)
         return H.cases_table(rows), rows
 
@@ -283,6 +299,9 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         if demo_set.synthetic:
             gr.Markdown(f"Demo set: `{demo_set.root.name}` — **synthetic** videos and TTS speech "
                         f"({len(videos)} videos, {len(demo_set.records)} spoken queries).")
+        left_out = _left_out_markdown(demo_set, backend)
+        if left_out:
+            gr.Markdown(left_out, elem_id="problems_banner")
         with gr.Tabs() as tabs:
             with gr.Tab("Ground a spoken query", id="main"):
                 with gr.Row():
@@ -394,5 +413,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
+    from svg_core.errors import run_cli
+
     configure_torch_threads()  # process-wide, so only when run as a program
-    main()
+    sys.exit(run_cli(main))  # a data folder with no usable video: one error line, exit 2

@@ -24,6 +24,7 @@ from svg_core.audio.frontend import SAMPLE_RATE, AudioError, check_speech, load_
 from svg_core.audio.noise import make_noise, mix_noise
 from svg_core.engine.spans import iou_xx
 from svg_core.errors import UserInputError
+from svg_core.audio.tts import check_speakable
 
 SOURCE_AUDIO = "Record or upload"
 SOURCE_TTS = "Typed sentence (piper voice)"
@@ -61,11 +62,16 @@ class NoiseSettings:
 
     def __post_init__(self):
         # Checked here, before any work: the UI bounds these boxes, but the raw API does not.
+        if not isinstance(self.kind, str):
+            raise UserError(f"noise kind must be a name such as white or esc50:dog, found {self.kind!r}")
+        for name, value in (("SNR", self.snr_db), ("covered proportion", self.proportion), ("seed", self.seed)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise UserError(f"{name} must be a number, found {value!r}")
         if not math.isfinite(self.snr_db) or not -50.0 <= self.snr_db <= 100.0:
             raise UserError(f"SNR must be a finite number of dB in [-50, 100], found {self.snr_db}")
         if not math.isfinite(self.proportion) or not 0.0 <= self.proportion <= 1.0:
             raise UserError(f"covered proportion must be in [0, 1], found {self.proportion}")
-        if not 0 <= self.seed < 2**32:
+        if not 0 <= self.seed < 2**32 or int(self.seed) != self.seed:
             raise UserError(f"seed must be an integer in [0, 2**32 - 1], found {self.seed}")
 
     @property
@@ -142,6 +148,10 @@ def load_query(
             raise UserError("No sentence: type what the piper voice should say.")
         if len(text) > MAX_TYPED_CHARS:
             raise UserError(f"The sentence is {len(text)} characters long; the limit is {MAX_TYPED_CHARS}.")
+        try:
+            text = check_speakable(text)  # NUL, escapes or no word at all never reach piper
+        except UserInputError as err:
+            raise UserError(f"Cannot speak this: {err}.") from None
         wave = backend.speak(text)
         return SpokenQuery(wave, source, reference=text)
     if source == SOURCE_OWN:
@@ -419,13 +429,19 @@ SORT_KEYS = {
 
 
 def evaluate_demo_set(backend, demo, noise: NoiseSettings, model_name: str, asr_engine: str,
-                      progress: Progress | None = None, limit: int | None = None) -> list[dict]:
+                      progress: Progress | None = None, limit: int | None = None,
+                      skipped: list[tuple[str, str]] | None = None) -> list[dict]:
     """Ground every annotated query of the demo set (its own audio) with both paths.
 
-    Query i uses noise seed ``noise.seed + i`` so the cases differ but are reproducible.
+    Query i uses noise seed ``noise.seed + i`` so the cases differ but are reproducible. A
+    query whose own file is unusable (a corrupt wav) is left out, not fatal: its id and the
+    reason go to ``skipped``.
 
     Returns:
-        One dict per query with the keys of :data:`CASE_COLUMNS`.
+        One dict per usable query with the keys of :data:`CASE_COLUMNS`.
+
+    Raises:
+        UserError: no query has audio, or none could be evaluated.
     """
     records = [r for r in demo.records if r.video_id in demo.video_ids and demo.audio_path(r) is not None]
     records = records[:limit] if limit is not None else records
@@ -435,7 +451,12 @@ def evaluate_demo_set(backend, demo, noise: NoiseSettings, model_name: str, asr_
     for i, record in enumerate(records):
         if progress is not None:
             progress(i / len(records), f"query {i + 1}/{len(records)}")
-        query = load_query(backend, demo, SOURCE_OWN, record.video_id, query_id=record.query_id)
+        try:
+            query = load_query(backend, demo, SOURCE_OWN, record.video_id, query_id=record.query_id)
+        except UserInputError as err:
+            if skipped is not None:
+                skipped.append((record.query_id, str(err)))
+            continue
         settings = NoiseSettings(noise.kind, noise.snr_db, noise.proportion, noise.seed + i)
         result = ground(backend, demo, query, record.video_id, settings, model_name, asr_engine)
         e2e_iou, cascade_iou = result.e2e_iou or 0.0, result.cascade_iou or 0.0
@@ -445,6 +466,9 @@ def evaluate_demo_set(backend, demo, noise: NoiseSettings, model_name: str, asr_
             "e2e_minus_cascade": round(e2e_iou - cascade_iou, 3), "transcript": result.transcript,
             "wer": None if result.wer is None else round(result.wer, 3),
         })
+    if not rows:
+        raise UserError(f"None of the {len(records)} spoken queries could be read"
+                        + (f"; the first: {skipped[0][1]}" if skipped else "."))
     return rows
 
 

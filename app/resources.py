@@ -30,7 +30,8 @@ import numpy as np
 
 from svg_core.data.annotations import QueryRecord
 from svg_core.data.dataset import DatasetLayout
-from svg_core.data.video_features import VideoFeatureStore
+from svg_core.data.video_features import VideoFeatureError, VideoFeatureStore, check_duration
+from svg_core.errors import UserInputError
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = ROOT / "assets" / "demo_bundle"
@@ -151,18 +152,40 @@ class DemoSet:
         self.root = self.layout.root
         self.records: list[QueryRecord] = []
         self.split_of: dict[str, str] = {}
+        # what was left out and why, shown as a banner: "<split> item <i>" or a video id -> reason
+        self.problems: dict[str, str] = {}
         for split in self.layout.annotations:
-            records, _report = self.layout.records(split, on_error="skip")
+            records, report = self.layout.records(split, on_error="skip")
+            for index, reason in report.skipped:
+                self.problems[f"{split} item {index}"] = reason
             for record in records:
                 self.records.append(record)
                 self.split_of[record.query_id] = split
         self.features = VideoFeatureStore(self.layout.features)
         self._by_query = {r.query_id: r for r in self.records}
         self._lock = threading.Lock()  # h5py handles are not safe across threads
-        video_ids = sorted({r.video_id for r in self.records})
-        self.video_ids = [v for v in video_ids if v in self.features]
+        if not self.records:
+            raise UserInputError(f"{self.root}: no usable annotation item in {sorted(self.layout.annotations)}"
+                                 + (f" ({len(self.problems)} left out)" if self.problems else ""))
+        self.video_ids = [v for v in sorted({r.video_id for r in self.records}) if self._usable(v)]
         if not self.video_ids:
-            raise ValueError(f"{self.root}: no annotated video has features in {self.layout.features}")
+            listed = "; ".join(f"{k}: {v}" for k, v in list(self.problems.items())[:3])
+            raise UserInputError(f"{self.root}: no usable video (features and annotations checked): {listed}")
+
+    def _usable(self, video_id: str) -> bool:
+        """Features present, [T, 500], finite, and matching the annotated duration; else a problem."""
+        try:
+            feats = self.features.get(video_id)
+            duration = next(r.duration_sec for r in self.records if r.video_id == video_id)
+            check_duration(duration, len(feats), video_id)
+        except VideoFeatureError as err:
+            self.problems[video_id] = str(err)
+            return False
+        return True
+
+    def problem_lines(self) -> list[str]:
+        """One line per video or annotation item left out (empty when everything loaded)."""
+        return [f"{key}: {reason}" for key, reason in self.problems.items()]
 
     @property
     def synthetic(self) -> bool:
@@ -271,17 +294,24 @@ def _query_kind(config: dict) -> str:
     return {"text": "text", "cpc": "pretrain"}.get(family, "audio")
 
 
-def discover_checkpoints(folder: Path) -> list[CheckpointInfo]:
-    """Every ``folder/*/config.json`` with weights beside it, audio models in menu order."""
+def discover_checkpoints(folder: Path, problems: dict[str, str] | None = None) -> list[CheckpointInfo]:
+    """Every ``folder/*/config.json`` with weights beside it, audio models in menu order.
+
+    A folder without weights or with an unreadable config.json is left out (not fatal for the
+    app) and, when ``problems`` is given, recorded there: folder name -> reason.
+    """
     found = []
+    problems = {} if problems is None else problems
     for config_path in sorted(Path(folder).glob("*/config.json")):
         ckpt = config_path.parent
         if not any((ckpt / n).exists() for n in ("model.safetensors", "model.pt")):
+            problems[ckpt.name] = "no model.safetensors beside config.json"
             continue
         try:
             config = json.loads(config_path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue  # a half-written or broken folder is skipped, not fatal for the app
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            problems[ckpt.name] = f"config.json is not readable JSON ({type(err).__name__})"
+            continue
         kind = _query_kind(config)
         if kind != "pretrain":
             found.append(CheckpointInfo(ckpt.name, ckpt, kind, config))
@@ -302,15 +332,33 @@ class Backend:
 
     def __init__(self, config: AppConfig):
         self.config = config
-        self.checkpoints = [] if config.fake else discover_checkpoints(config.checkpoints_dir)
-        self.audio_models = {c.name: c for c in self.checkpoints if c.query == "audio"}
-        self.text_models = {c.name: c for c in self.checkpoints if c.query == "text"}
+        # checkpoint folder -> why it is not offered (shown as a banner above the model menu)
+        self.checkpoint_problems: dict[str, str] = {}
+        self.checkpoints = [] if config.fake else discover_checkpoints(config.checkpoints_dir, self.checkpoint_problems)
         self._grounders: dict[str, object] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._build_lock = threading.Lock()
+        self.checkpoints = [c for c in self.checkpoints if self._loads(c)]
+        self.audio_models = {c.name: c for c in self.checkpoints if c.query == "audio"}
+        self.text_models = {c.name: c for c in self.checkpoints if c.query == "text"}
         self._esc50 = None
         self._speech_cache: dict[str, np.ndarray] = {}
         self.cache_dir = Path(tempfile.gettempdir()) / "svg_app"
+
+    def _loads(self, info: CheckpointInfo) -> bool:
+        """Load one checkpoint now (kept for later use); a failure is recorded, not raised.
+
+        The menu then offers only models that work: about 0.1-0.3 s per shipped checkpoint.
+        """
+        from svg_core.engine.predictor import Grounder
+
+        try:
+            self._grounders[info.name] = Grounder.from_checkpoint(info.path)
+        except Exception as err:  # noqa: BLE001 - any failure (bad weights, config, pickle) hides the model
+            first = (str(err).splitlines() or [type(err).__name__])[0]
+            self.checkpoint_problems[info.name] = f"does not load: {first[:200]}"
+            return False
+        return True
 
     # --- menus -------------------------------------------------------------------------
     def model_names(self) -> list[str]:

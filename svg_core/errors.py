@@ -21,6 +21,10 @@ class UserInputError(ValueError):
     """Bad input from the user (a file, a record, a flag value); the message says which and why."""
 
 
+class MissingInputError(UserInputError, FileNotFoundError):
+    """A file or folder the user named is not there (still a ``FileNotFoundError`` for callers)."""
+
+
 def _debug_requested(argv: list[str]) -> bool:
     return "--debug" in argv or os.environ.get("SVG_DEBUG", "") not in ("", "0")
 

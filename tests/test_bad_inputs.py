@@ -106,3 +106,182 @@ def test_app_noise_settings_are_checked_before_any_work(kwargs, message):
     with pytest.raises(H.UserError) as err:
         H.NoiseSettings(kind="white", **kwargs)
     assert message in str(err.value)
+
+
+# --- app: typed text, data folders, checkpoints, failure cases (issue 18, second part) ---------
+
+
+def _demo(tmp_path, n_videos=3, name="demo"):
+    from app.fake import write_tiny_demo_set
+
+    return write_tiny_demo_set(tmp_path / name, n_videos=n_videos, queries_per_video=2, with_mp4=False)
+
+
+def _poison_features(folder, video_id, how):
+    import h5py
+
+    with h5py.File(folder / "sub_activitynet_v1-3.c3d.hdf5", "a") as h5:
+        data = h5[video_id]["c3d_features"][()]
+        del h5[video_id]["c3d_features"]
+        if how == "nan":
+            data[3] = np.nan
+        elif how == "width":
+            data = data[:, :300]
+        elif how == "empty":
+            data = data[:0]
+        h5[video_id].create_dataset("c3d_features", data=data)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("a man\x00 jumps", "control character U\\+0000"),
+    ("\x1b[31mred ball", "control character U\\+001B"),
+    ("zero\u200bwidth", "control character U\\+200B"),
+    ("...", "no word to speak"),
+    ("-", "no word to speak"),
+    ("   ", "No sentence"),
+])
+def test_typed_text_that_no_voice_can_say(tmp_path, text, message):
+    from app import handlers as H
+    from app.resources import AppConfig, Backend, DemoSet
+
+    demo_dir = _demo(tmp_path, n_videos=1)
+    demo = DemoSet(demo_dir)
+    backend = Backend(AppConfig(data_dir=demo_dir, fake=True))
+    with pytest.raises(H.UserError, match=message):
+        H.load_query(backend, demo, H.SOURCE_TTS, demo.video_ids[0], typed_text=text)
+
+
+def test_library_speak_refuses_unspeakable_text():
+    from svg_core.audio.tts import speak
+    from svg_core.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="no word to speak"):
+        speak("?!", "espeak:en-us")
+
+
+@pytest.mark.parametrize("how, message", [("nan", "NaN or inf"), ("width", "expected features of shape"),
+                                          ("empty", "no rows")])
+def test_bad_features_leave_out_one_video_and_say_so(tmp_path, how, message):
+    from app.resources import DemoSet
+
+    demo_dir = _demo(tmp_path)
+    _poison_features(demo_dir, "v_fake1", how)
+    demo = DemoSet(demo_dir)  # no mp4: thumbnails are drawn from the features
+    assert demo.video_ids == ["v_fake0", "v_fake2"]
+    assert message in demo.problems["v_fake1"]
+    assert all(demo.thumbnail(v, tmp_path / "thumbs").exists() for v in demo.video_ids)
+
+
+def test_a_duration_the_features_cannot_carry(tmp_path):
+    from app.resources import DemoSet
+    from svg_core.data.video_features import VideoFeatureError
+    from svg_core.engine.predictor import Grounder
+    from svg_core.models import build_model
+    from tests.conftest import tiny_configs
+
+    demo_dir = _demo(tmp_path)
+    path = demo_dir / "new_test_data.json"
+    items = json.loads(path.read_text())
+    items = [[v, 1e9 if v == "v_fake2" else d, *rest] for v, d, *rest in items]
+    path.write_text(json.dumps(items))
+    demo = DemoSet(demo_dir)
+    assert "v_fake2" not in demo.video_ids and "s per row" in demo.problems["v_fake2"]
+    cfg = tiny_configs()["base"]
+    grounder = Grounder(build_model(cfg).eval(), cfg)
+    with pytest.raises(VideoFeatureError, match="duration_sec 1e\\+09 s over 126 feature rows"):
+        grounder.localize(np.zeros((126, 500), np.float32), duration_sec=1e9, audio=np.ones(16000, np.float32) * 0.1)
+
+
+def test_skipped_annotation_items_are_listed(tmp_path):
+    from app.resources import DemoSet
+
+    demo_dir = _demo(tmp_path)
+    path = demo_dir / "new_test_data.json"
+    items = json.loads(path.read_text())
+    items[0][2] = [5.0, 1.0]  # reversed moment
+    path.write_text(json.dumps(items))
+    demo = DemoSet(demo_dir)
+    (key, reason), = demo.problems.items()
+    assert key == "test item 0" and reason
+
+
+def test_a_folder_with_no_usable_video(tmp_path):
+    from app.resources import DemoSet
+    from svg_core.errors import UserInputError
+
+    demo_dir = _demo(tmp_path, n_videos=1)
+    _poison_features(demo_dir, "v_fake0", "nan")
+    with pytest.raises(UserInputError, match="no usable video.*v_fake0.*NaN"):
+        DemoSet(demo_dir)
+
+
+def test_corrupt_hdf5_names_the_file(tmp_path):
+    from svg_core.data.video_features import VideoFeatureError, VideoFeatureStore
+
+    bad = tmp_path / "features.hdf5"
+    bad.write_bytes(b"\x89HDF\r\n" + b"\x00" * 100)
+    store = VideoFeatureStore(bad)
+    with pytest.raises(VideoFeatureError, match="features.hdf5 is not a readable HDF5 file"):
+        store.get("v_x")
+    folder = tmp_path / "per_video"
+    folder.mkdir()
+    (folder / "v_y.h5").write_bytes(b"truncated")
+    with pytest.raises(VideoFeatureError, match="v_y.h5 is not a readable HDF5 file"):
+        VideoFeatureStore(folder).get("v_y")
+
+
+def test_model_menu_offers_only_checkpoints_that_load(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from app.app import _left_out_markdown
+    from app.resources import AppConfig, Backend, DemoSet
+
+    root = Path(__file__).resolve().parents[1]
+    ckpts = tmp_path / "ckpts"
+    shutil.copytree(root / "checkpoints" / "base", ckpts / "good")
+    shutil.copytree(root / "checkpoints" / "base", ckpts / "garbage_weights")
+    (ckpts / "garbage_weights" / "model.safetensors").write_bytes(b"not safetensors at all")
+    shutil.copytree(root / "checkpoints" / "base", ckpts / "bad_json")
+    (ckpts / "bad_json" / "config.json").write_text("{broken")
+    shutil.copytree(root / "checkpoints" / "base", ckpts / "wrong_shapes")
+    cfg = json.loads((ckpts / "wrong_shapes" / "config.json").read_text())
+    (ckpts / "wrong_shapes" / "config.json").write_text(json.dumps({**cfg, "model_dim": 32}))
+    demo_dir = _demo(tmp_path, n_videos=1)
+    backend = Backend(AppConfig(data_dir=demo_dir, checkpoints_dir=ckpts))
+    assert backend.model_names() == ["good"]
+    assert set(backend.checkpoint_problems) == {"garbage_weights", "bad_json", "wrong_shapes"}
+    banner = _left_out_markdown(DemoSet(demo_dir), backend)
+    assert "3 checkpoints left out" in banner and "garbage_weights" in banner and str(tmp_path) not in banner
+
+
+def test_one_corrupt_wav_costs_its_row_not_the_table(tmp_path):
+    from app import handlers as H
+    from app.resources import FAKE_MODEL, AppConfig, Backend, DemoSet
+
+    demo_dir = _demo(tmp_path, n_videos=2)
+    demo = DemoSet(demo_dir)
+    victim = demo.records[0]
+    (demo_dir / "audio" / victim.wav_name).write_bytes(b"RIFF\x00\x00garbage")
+    skipped = []
+    rows = H.evaluate_demo_set(Backend(AppConfig(data_dir=demo_dir, fake=True)), demo, H.NoiseSettings("none", 10, 0.6),
+                               FAKE_MODEL, "whisper", skipped=skipped)
+    assert len(rows) == len(demo.records) - 1 and victim.query_id not in {r["query_id"] for r in rows}
+    assert skipped[0][0] == victim.query_id and "audio" in skipped[0][1].lower()
+
+
+def test_user_errors_in_the_app_carry_no_server_paths():
+    from app.app import ROOT, public_message
+
+    err = ValueError(f"{ROOT}/assets/demo_bundle/features.hdf5 is broken; /tmp/gradio/1a2b/upload.wav too long")
+    assert public_message(err) == "assets/demo_bundle/features.hdf5 is broken; upload.wav too long"
+
+
+@pytest.mark.slow  # about a minute: 130 cases, some of them training or decoding
+def test_the_probe_finds_no_answer_other_than_a_clear_message_or_a_valid_result(tmp_path, capsys):
+    from app.probe import main as probe_main
+
+    assert probe_main(["--out", str(tmp_path / "probe.json")]) == 0, capsys.readouterr().out
+    results = json.loads((tmp_path / "probe.json").read_text())
+    assert len(results) >= 100 and {r["answer"] for r in results} <= {"clear", "processed"}
+    assert sum(r["answer"] == "clear" for r in results) >= 100

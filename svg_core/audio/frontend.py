@@ -160,7 +160,9 @@ def load_audio(source: str | Path | bytes, max_sec: float | None = DEFAULT_MAX_S
             f"audio is {duration_sec:.1f} s long; the limit is {max_sec:.0f} s. "
             "Trim the recording to the spoken query."
         )
-    peak = float(np.max(np.abs(data))) if np.all(np.isfinite(data)) else float("inf")
+    if not np.all(np.isfinite(data)):
+        raise AudioError("audio has NaN or infinite samples; re-export the recording as PCM")
+    peak = float(np.max(np.abs(data)))
     if peak > 4.0:  # float files can hold any value; speech lives in [-1, 1]
         raise AudioError(f"audio samples reach {peak:.3g}, far beyond the [-1, 1] range; "
                          "re-export the recording as normalised PCM")

@@ -30,11 +30,14 @@ import json
 import shutil
 import subprocess
 import tempfile
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from svg_core.errors import UserInputError
 
 SAMPLE_RATE = 16_000
 ESPEAK_DEFAULT_WPM = 175  # espeak-ng's default speaking rate (words per minute)
@@ -211,6 +214,24 @@ def _to_16k(wave: np.ndarray, rate_hz: int) -> np.ndarray:
     return out.numpy().astype(np.float32)
 
 
+def check_speakable(text: str) -> str:
+    """The sentence stripped, if a voice can say it.
+
+    Raises:
+        UserInputError: not a string, empty, a control or format character (NUL, escape,
+            zero-width...) anywhere, or no letter or digit at all ("...", "-").
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise UserInputError(f"text to speak must be a non-empty sentence, found {text!r}")
+    for i, char in enumerate(text):
+        if unicodedata.category(char) in ("Cc", "Cf", "Cs", "Co") and char not in " \t\n":
+            raise UserInputError(f"the sentence has a control character U+{ord(char):04X} at position {i}; "
+                                 "type plain words")
+    if not any(char.isalnum() for char in text):
+        raise UserInputError(f"the sentence {text.strip()[:40]!r} has no word to speak; type at least one word")
+    return text.strip()
+
+
 def speak(
     text: str,
     voice: str | VoiceSpec = "piper:joe",
@@ -233,8 +254,7 @@ def speak(
     Returns:
         float32 [n_samples] mono waveform at 16 kHz, peak-normalised to 0.9.
     """
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"text to speak must be a non-empty string, found {text!r}")
+    text = check_speakable(text)
     if not 0.5 <= speed <= 2.0:
         raise ValueError(f"speed must be in [0.5, 2.0], found {speed}")
     if not -6.0 <= pitch_shift <= 6.0:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Literal
 
-from svg_core.errors import UserInputError
+from svg_core.errors import MissingInputError, UserInputError
 
 Seconds = float
 
@@ -74,9 +74,9 @@ class LoadReport:
 
 def _number(value, what: str, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{where}: {what} must be a number, found {value!r}")
+        raise UserInputError(f"{where}: {what} must be a number, found {value!r}")
     if not math.isfinite(value):
-        raise ValueError(f"{where}: {what} must be finite, found {value!r}")
+        raise UserInputError(f"{where}: {what} must be finite, found {value!r}")
     return float(value)
 
 
@@ -84,27 +84,27 @@ def parse_item(item, index: int, path: str = "<memory>") -> tuple[QueryRecord, b
     """Validate one list item. Returns (record, end_was_clipped); raises ValueError naming the item."""
     where = f"{path} item {index}"
     if not isinstance(item, list) or len(item) not in (4, 5):
-        raise ValueError(
+        raise UserInputError(
             f"{where}: expected a list [video_id, duration_sec, [start_sec, end_sec], sentence(, wav_name)], "
             f"found {str(item)[:120]}"
         )
     video_id, duration, span, sentence = item[:4]
     wav_name = item[4] if len(item) == 5 else None
     if not isinstance(video_id, str) or not video_id:
-        raise ValueError(f"{where}: video_id must be a non-empty string, found {video_id!r}")
+        raise UserInputError(f"{where}: video_id must be a non-empty string, found {video_id!r}")
     duration_sec = _number(duration, "duration", where)
     if duration_sec <= 0:
-        raise ValueError(f"{where}: duration must be positive, found {duration_sec}")
+        raise UserInputError(f"{where}: duration must be positive, found {duration_sec}")
     if not isinstance(span, (list, tuple)) or len(span) != 2:
-        raise ValueError(f"{where}: timestamps must be [start_sec, end_sec], found {span!r}")
+        raise UserInputError(f"{where}: timestamps must be [start_sec, end_sec], found {span!r}")
     start_sec = _number(span[0], "start", where)
     end_sec = _number(span[1], "end", where)
     if start_sec < 0 or end_sec < 0:
-        raise ValueError(f"{where}: negative time in [{start_sec}, {end_sec}]")
+        raise UserInputError(f"{where}: negative time in [{start_sec}, {end_sec}]")
     if not isinstance(sentence, str) or not sentence.strip():
-        raise ValueError(f"{where}: sentence must be a non-empty string, found {sentence!r}")
+        raise UserInputError(f"{where}: sentence must be a non-empty string, found {sentence!r}")
     if wav_name is not None and (not isinstance(wav_name, str) or not wav_name):
-        raise ValueError(f"{where}: wav name must be a non-empty string, found {wav_name!r}")
+        raise UserInputError(f"{where}: wav name must be a non-empty string, found {wav_name!r}")
     if wav_name is not None and (PurePosixPath(wav_name).is_absolute() or PureWindowsPath(wav_name).is_absolute()
                                  or ".." in PurePosixPath(wav_name.replace("\\", "/")).parts):
         raise UserInputError(f"{where}: wav name {wav_name!r} must be a file name inside the dataset's "
@@ -112,7 +112,7 @@ def parse_item(item, index: int, path: str = "<memory>") -> tuple[QueryRecord, b
     clipped = end_sec > duration_sec
     end_sec = min(end_sec, duration_sec)
     if start_sec >= end_sec:
-        raise ValueError(f"{where}: start {start_sec} s must be before end {end_sec} s (duration {duration_sec} s)")
+        raise UserInputError(f"{where}: start {start_sec} s must be before end {end_sec} s (duration {duration_sec} s)")
     record = QueryRecord(video_id, duration_sec, start_sec, end_sec, sentence.strip(), wav_name, index)
     return record, clipped
 
@@ -137,7 +137,7 @@ def load_annotations(
         raise ValueError(f"on_error must be 'raise' or 'skip', found {on_error!r}")
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"annotation file not found: {path}")
+        raise MissingInputError(f"annotation file not found: {path}")
     if path.is_dir():
         raise UserInputError(f"{path} is a folder; give the annotation JSON file inside it")
     try:
@@ -150,7 +150,7 @@ def load_annotations(
     except RecursionError as err:
         raise UserInputError(f"{path}: JSON nested too deeply; expected a flat list of items") from err
     if not isinstance(items, list):
-        raise ValueError(f"{path}: expected a JSON list of items, found {type(items).__name__}")
+        raise UserInputError(f"{path}: expected a JSON list of items, found {type(items).__name__}")
     report = LoadReport(path=str(path), n_items=len(items))
     records: list[QueryRecord] = []
     for index, item in enumerate(items):

@@ -24,8 +24,9 @@ from tqdm import tqdm
 from svg_core.data.atomic_file import atomic_write
 from svg_core.audio.frontend import load_audio, log_mel
 from svg_core.data.annotations import LoadReport, QueryRecord, load_annotations
-from svg_core.data.video_features import VideoFeatureStore, resample_features
+from svg_core.data.video_features import VideoFeatureStore, check_duration, open_hdf5, resample_features
 from svg_core.audio.noise import NoiseConfig
+from svg_core.errors import MissingInputError, UserInputError
 
 SPLITS = ("train", "val", "test")
 SINGLE_FEATURE_NAMES = ("sub_activitynet_v1-3.c3d.hdf5", "c3d_features.hdf5", "features.hdf5")
@@ -57,7 +58,7 @@ class DatasetLayout:
         """Discover the layout of ``root``; raises a FileNotFoundError saying what is missing."""
         root = Path(root)
         if not root.is_dir():
-            raise FileNotFoundError(f"dataset folder not found: {root}")
+            raise MissingInputError(f"dataset folder not found: {root}")
         annotations = {}
         for split in SPLITS:
             for name in (f"new_{split}_data.json", f"{split}_data.json", f"{split}.json"):
@@ -65,12 +66,12 @@ class DatasetLayout:
                     annotations[split] = root / name
                     break
         if not annotations:
-            raise FileNotFoundError(f"{root}: no annotation file (expected new_train_data.json / new_test_data.json ...)")
+            raise MissingInputError(f"{root}: no annotation file (expected new_train_data.json / new_test_data.json ...)")
         features = next((root / n for n in SINGLE_FEATURE_NAMES if (root / n).exists()), None)
         if features is None and (root / "features").is_dir():
             features = root / "features"
         if features is None:
-            raise FileNotFoundError(
+            raise MissingInputError(
                 f"{root}: no video features (expected sub_activitynet_v1-3.c3d.hdf5 or features/<video_id>.h5)"
             )
         audio_dir = root / "audio" if (root / "audio").is_dir() else None
@@ -87,7 +88,7 @@ class DatasetLayout:
     def records(self, split: str, on_error: str = "raise") -> tuple[list[QueryRecord], LoadReport]:
         """Annotation records of one split."""
         if split not in self.annotations:
-            raise ValueError(f"{self.root}: no {split!r} split; available: {sorted(self.annotations)}")
+            raise UserInputError(f"{self.root}: no {split!r} split; available: {sorted(self.annotations)}")
         return load_annotations(self.annotations[split], on_error=on_error)
 
     def video_path(self, video_id: str) -> Path | None:
@@ -108,12 +109,12 @@ class SpeechCache:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         if not self.path.exists():
-            raise FileNotFoundError(f"speech cache not found: {self.path}")
+            raise MissingInputError(f"speech cache not found: {self.path}")
         self._file: h5py.File | None = None
 
     def _handle(self) -> h5py.File:
         if self._file is None:
-            self._file = h5py.File(self.path, "r")
+            self._file = open_hdf5(self.path)  # a corrupt cache answers with its path and the fix
         return self._file
 
     def __getstate__(self):
@@ -134,7 +135,7 @@ class SpeechCache:
 def build_speech_cache(layout: DatasetLayout, out_path: str | Path, splits=SPLITS) -> Path:
     """Decode every spoken query of ``splits`` once into a :class:`SpeechCache` file."""
     if layout.audio_dir is None:
-        raise FileNotFoundError(f"{layout.root}: no audio/ folder to cache")
+        raise MissingInputError(f"{layout.root}: no audio/ folder to cache")
     out_path = Path(out_path)
     names = []
     for split in splits:
@@ -206,7 +207,7 @@ class GroundingDataset(Dataset):
         self.speech_cache = speech_cache
         self.max_audio_sec = max_audio_sec
         if with_audio and layout.audio_dir is None and speech_cache is None:
-            raise FileNotFoundError(f"{layout.root}: no audio/ folder; use with_audio=False for text models")
+            raise MissingInputError(f"{layout.root}: no audio/ folder; use with_audio=False for text models")
         self._video_cache: dict[str, np.ndarray] = {}
 
     def set_epoch(self, epoch: int) -> None:
@@ -216,16 +217,23 @@ class GroundingDataset(Dataset):
     def __len__(self) -> int:
         return len(self.records)
 
-    def video(self, video_id: str) -> np.ndarray:
-        """Resampled features of one video, float32 [N_v, 500] (cached)."""
+    def video(self, video_id: str, duration_sec: float | None = None) -> np.ndarray:
+        """Resampled features of one video, float32 [N_v, 500] (cached).
+
+        With ``duration_sec`` the annotation's duration is checked against the feature length
+        (once per video; :func:`svg_core.data.video_features.check_duration`).
+        """
         if video_id not in self._video_cache:
-            self._video_cache[video_id] = resample_features(self.features.get(video_id), self.n_video_frames)
+            raw = self.features.get(video_id)
+            if duration_sec is not None:
+                check_duration(duration_sec, len(raw), video_id)
+            self._video_cache[video_id] = resample_features(raw, self.n_video_frames)
         return self._video_cache[video_id]
 
     def clean_wave(self, record: QueryRecord) -> np.ndarray:
         """The clean spoken query, float32 [n] at 16 kHz."""
         if record.wav_name is None:
-            raise ValueError(f"item {record.index} of {self.split} has no wav name (text-only annotations)")
+            raise UserInputError(f"item {record.index} of {self.split} has no wav name (text-only annotations)")
         if self.speech_cache is not None and record.wav_name in self.speech_cache:
             return self.speech_cache.wave(record.wav_name)
         return load_audio(self.layout.audio_dir / record.wav_name, max_sec=self.max_audio_sec)
@@ -244,7 +252,7 @@ class GroundingDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         record = self.records[index]
-        item = {"video": self.video(record.video_id), "record": record,
+        item = {"video": self.video(record.video_id, record.duration_sec), "record": record,
                 **moment_labels(record.start_sec, record.end_sec, record.duration_sec, self.n_video_frames)}
         span, snr_db = (0.0, 0.0), float("nan")
         if self.with_audio:

@@ -13,7 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from svg_core.errors import UserInputError
+from svg_core.errors import MissingInputError, UserInputError
 
 FEATURE_DIM = 500
 SINGLE_FILE_KEY = "c3d_features"
@@ -37,7 +37,7 @@ class VideoFeatureStore:
     def __init__(self, path: str | Path, feature_dim: int = FEATURE_DIM, cache: bool = True):
         self.path = Path(path)
         if not self.path.exists():
-            raise FileNotFoundError(f"video features not found: {self.path}")
+            raise MissingInputError(f"video features not found: {self.path}")
         self.feature_dim = feature_dim
         self.layout = "per_video" if self.path.is_dir() else "single_file"
         self._cache: dict[str, np.ndarray] | None = {} if cache else None
@@ -46,7 +46,7 @@ class VideoFeatureStore:
     def _handle(self) -> h5py.File:
         # Opened lazily so that a store can be handed to DataLoader workers before use.
         if self._file is None:
-            self._file = h5py.File(self.path, "r")
+            self._file = open_hdf5(self.path)
         return self._file
 
     def __getstate__(self):
@@ -80,7 +80,7 @@ class VideoFeatureStore:
             file = self.path / f"{video_id}.h5"
             if not file.exists():
                 raise VideoFeatureError(f"no features for video {video_id!r}: {file} does not exist")
-            with h5py.File(file, "r") as handle:
+            with open_hdf5(file) as handle:
                 if PER_VIDEO_KEY not in handle:
                     raise VideoFeatureError(f"{file} has no dataset {PER_VIDEO_KEY!r} (keys: {list(handle.keys())})")
                 feats = np.asarray(handle[PER_VIDEO_KEY][()], dtype=np.float32)
@@ -107,20 +107,52 @@ class VideoFeatureStore:
             self._file = None
 
 
+def open_hdf5(path: Path) -> h5py.File:
+    """Open an HDF5 file read-only; a truncated or non-HDF5 file is a :class:`VideoFeatureError`."""
+    try:
+        return h5py.File(path, "r")
+    except OSError as err:
+        raise VideoFeatureError(f"{path} is not a readable HDF5 file ({str(err).split(';')[0]}); "
+                                "re-extract or re-download it") from None
+
+
+# One C3D row covers 8 frames: 0.27-0.32 s at 25-30 fps (ActivityNet), 1 s in the synthetic world.
+# A duration far outside that, per row, means the annotation and the features disagree.
+MIN_SEC_PER_ROW, MAX_SEC_PER_ROW = 0.02, 60.0  # lenient: features resampled to 64 rows still pass
+
+
+def check_duration(duration_sec: float, n_rows: int, video_id: str = "?") -> None:
+    """Refuse a duration that the feature length cannot carry (e.g. 1e9 s over 126 rows).
+
+    Raises:
+        VideoFeatureError: duration not finite and positive, or outside
+            [MIN_SEC_PER_ROW, MAX_SEC_PER_ROW] seconds per feature row.
+    """
+    where = f"video {video_id!r}: " if video_id != "?" else ""
+    if not (np.isfinite(duration_sec) and duration_sec > 0):
+        raise VideoFeatureError(f"{where}duration_sec must be a positive number of seconds, found {duration_sec!r}")
+    per_row = duration_sec / max(n_rows, 1)
+    if not MIN_SEC_PER_ROW <= per_row <= MAX_SEC_PER_ROW:
+        raise VideoFeatureError(
+            f"{where}duration_sec {duration_sec:g} s over {n_rows} feature rows is {per_row:.3g} s per row "
+            f"(expected {MIN_SEC_PER_ROW}-{MAX_SEC_PER_ROW}); the annotation's duration and the features disagree")
+
+
 def validate_features(feats: np.ndarray, feature_dim: int = FEATURE_DIM, video_id: str = "?") -> np.ndarray:
     """Check shape [T, feature_dim] with T >= 1 and finite values; returns float32."""
     feats = np.asarray(feats, dtype=np.float32)
+    where = f"video {video_id!r}: " if video_id != "?" else "video features: "
     if feats.ndim != 2 or feats.shape[1] != feature_dim:
         raise VideoFeatureError(
-            f"video {video_id!r}: expected features of shape (T, {feature_dim}), found {tuple(feats.shape)}"
+            f"{where}expected features of shape (T, {feature_dim}), found {tuple(feats.shape)}"
         )
     if feats.shape[0] == 0:
-        raise VideoFeatureError(f"video {video_id!r}: feature array has no rows")
+        raise VideoFeatureError(f"{where}feature array has no rows")
     bad = ~np.isfinite(feats).all(axis=1)
     if bad.any():
         rows = np.flatnonzero(bad)
         raise VideoFeatureError(
-            f"video {video_id!r}: {rows.size} feature rows contain NaN or inf (first: row {rows[0]})"
+            f"{where}{rows.size} feature rows contain NaN or inf (first: row {rows[0]})"
         )
     return feats
 

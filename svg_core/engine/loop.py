@@ -279,6 +279,8 @@ def setup_run(task: Task, config: FitConfig, env: DistEnv) -> RunState:
         ValueError: the batch does not split over the processes, ``--amp`` without CUDA, or a
             resume whose saved state is missing or was made with another data/batch setup.
     """
+    if config.batch_size < 1:
+        raise ValueError(f"--batch-size must be >= 1, found {config.batch_size}")
     if config.batch_size % env.world_size != 0:
         raise ValueError(f"--batch-size {config.batch_size} must be divisible by the {env.world_size} processes")
     if config.amp and env.device.type != "cuda":

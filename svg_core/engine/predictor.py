@@ -19,9 +19,10 @@ from torch import nn
 from torch.nn import functional as F
 
 from svg_core.audio.frontend import N_FFT, SAMPLE_RATE, log_mel
-from svg_core.data.video_features import resample_features
+from svg_core.data.video_features import check_duration, resample_features, validate_features
 from svg_core.models import BaseConfig, GroundingConfig, TextConfig
 from svg_core.engine.spans import decode_spans
+from svg_core.errors import UserInputError
 
 
 def _steps_to_frames(weights: torch.Tensor, n_frames: int) -> torch.Tensor:
@@ -84,16 +85,18 @@ class Grounder:
         }
         if self.query_kind == "text":
             if text is None or not text.strip():
-                raise ValueError("this grounder takes a text query: pass text='...'")
+                raise UserInputError("this grounder takes a text query: pass text='...'")
             batch["sentence"] = [text]
             return batch
         if audio is None:
-            raise ValueError(f"this grounder takes a spoken query: pass audio= a {SAMPLE_RATE} Hz waveform")
+            raise UserInputError(f"this grounder takes a spoken query: pass audio= a {SAMPLE_RATE} Hz waveform")
         wave = np.asarray(audio, dtype=np.float32)
         if wave.ndim != 1:
-            raise ValueError(f"audio must be a mono waveform [n_samples], found shape {wave.shape}")
+            raise UserInputError(f"audio must be a mono waveform [n_samples], found shape {wave.shape}")
         if wave.size == 0:
-            raise ValueError("audio is empty (0 samples)")
+            raise UserInputError("audio is empty (0 samples)")
+        if not np.isfinite(wave).all():
+            raise UserInputError("audio has NaN or infinite samples; pass a finite waveform in [-1, 1]")
         if wave.size < N_FFT:  # the centred STFT needs more than N_FFT / 2 samples: pad with silence
             wave = np.pad(wave, (0, N_FFT - wave.size))
         max_frames = self.cfg.max_audio_frames if isinstance(self.cfg, BaseConfig) else None
@@ -130,8 +133,8 @@ class Grounder:
             VGCL-pretrained encoder (np.float32 [T_a, K_v]: each log-Mel frame's attention over
             the K_v = 2 N_v video tokens [full video; video]), ``latency_sec`` and ``device``.
         """
-        if not duration_sec > 0:
-            raise ValueError(f"duration_sec must be > 0, found {duration_sec}")
+        video_features = validate_features(video_features)  # shape [T, 500], finite rows
+        check_duration(duration_sec, len(video_features))  # 1e9 s over 126 rows is refused
         began = time.perf_counter()
         batch = self._batch(video_features, audio, text)
         out = self.model(batch)
