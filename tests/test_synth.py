@@ -12,7 +12,7 @@ from svg_core.audio.frontend import SAMPLE_RATE, load_audio
 from svg_core.data.annotations import load_annotations
 from svg_core.data.dataset import DatasetLayout
 from svg_core.data.video_features import VideoFeatureStore
-from svg_core.synth import extractor
+from svg_core.synth import extractor, extractor_v3
 from svg_core.synth.__main__ import _main as synth_main_raw
 from svg_core.synth.__main__ import main as synth_main
 from svg_core.synth.build import BuildConfig, build, plan_video, split_of
@@ -161,18 +161,22 @@ def test_scene_sampler_covers_the_world_and_matches_activitynet():
             assert all(b[0] >= a[1] for a, b in zip(own, own[1:]))
 
 
-def test_captions_are_groundable_sentences():
+@pytest.mark.parametrize("version", [1, 2])
+def test_captions_are_groundable_sentences(version):
     vocab, kinds = set(), set()
     for i in range(150):
         rng = np.random.default_rng([4, i])
-        scene = sample_scene(rng, f"v{i}", "train")
+        scene = sample_scene(rng, f"v{i}", "train", version=version)
+        if version >= 2:  # world v3: one colour per object, so the colour alone names it
+            assert len({o.colour for o in scene.objects}) == len(scene.objects)
         for cap in caption_scene(scene, rng):
             words = cap.sentence.split()
             assert 6 <= len(words) <= 16 and cap.sentence[0].isupper() and cap.sentence.endswith(".")
             vocab |= {w.strip(".,").lower() for w in words}
             kinds |= set(cap.needs)
     assert len(vocab) >= 150
-    assert kinds == {"colour", "shape", "colour_or_shape", "action", "temporal"}
+    # "shape" is needed only when two objects share a colour, which generator 2 never samples
+    assert kinds == {"colour", "shape", "colour_or_shape", "action", "temporal"} - ({"shape"} if version >= 2 else set())
 
 
 def test_extractor_is_fixed_and_sees_motion():
@@ -247,7 +251,14 @@ def test_refeature_rewrites_only_the_features(tiny, tmp_path):
             np.testing.assert_allclose(h5[k]["c3d_features"][:], v, atol=1e-5)
     assert {p.name: p.read_bytes() for p in (copy / "audio").iterdir()} == wav_bytes
     manifest = json.loads((copy / "manifest.json").read_text())
-    assert manifest["extractor"]["name"] == extractor.EXTRACTOR_NAME and "refeatured_wall_sec" in manifest
+    assert manifest["extractor"]["name"] == extractor_v3.EXTRACTOR_NAME and "refeatured_wall_sec" in manifest
+    assert manifest["world"] == 3 and manifest["generator_version"] == 2
+    assert synth_main(["refeature", str(copy), "--workers", "1", "--extractor", extractor.EXTRACTOR_NAME]) == 0
+    with h5py.File(feature_file, "r") as h5:
+        vid = next(iter(before))
+        assert h5[vid]["c3d_features"].shape == before[vid].shape
+        assert not np.allclose(h5[vid]["c3d_features"][:], before[vid], atol=1e-3)  # the other extractor
+    assert json.loads((copy / "manifest.json").read_text())["extractor"]["name"] == extractor.EXTRACTOR_NAME
     (copy / "scenes.json").unlink()
     with pytest.raises(FileNotFoundError, match="scenes.json is missing"):
         synth_main_raw(["refeature", str(copy), "--workers", "1"])

@@ -5,6 +5,7 @@
     python -m svg_core.synth refeature data/synth_default --workers 2   # after an extractor change
     python -m svg_core.synth stats data/synth_default
     python -m svg_core.synth bundle --out assets/demo_bundle --videos 16 --overwrite
+    python -m svg_core.synth probe --videos 120             # linear probe: are (colour, shape, action) events readable?
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+
 from svg_core.errors import run_cli
+from svg_core.synth.worlds import DEFAULT_WORLD, EXTRACTORS, WORLDS
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,10 +38,14 @@ def _main(argv: list[str] | None = None) -> int:
     b.add_argument("--frame-size", type=int, default=128, help="frame height = width in pixels (multiple of 32)")
     b.add_argument("--no-piper", action="store_true", help="leave out the piper voice (faster; espeak/flite only)")
     b.add_argument("--overwrite", action="store_true", help="delete a non-empty --out folder first")
+    b.add_argument("--world", type=int, default=DEFAULT_WORLD, choices=sorted(WORLDS),
+                   help=f"world version: scene generator + feature extractor (default {DEFAULT_WORLD}; see worlds.py)")
 
     r = sub.add_parser("refeature", help="recompute the features of a built folder with the current extractor")
     r.add_argument("dir", type=Path, help="dataset folder made by build")
     r.add_argument("--workers", type=int, default=2, help="worker processes (1 = in this process)")
+    r.add_argument("--extractor", default=None, choices=sorted(EXTRACTORS),
+                   help="extractor to use (default: the one of the folder's world)")
 
     s = sub.add_parser("stats", help="print statistics beside ActivityNet's and the blind-prior baseline")
     s.add_argument("dir", type=Path, help="dataset folder")
@@ -50,6 +57,17 @@ def _main(argv: list[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=0, help="seed of the default build it mirrors")
     d.add_argument("--workers", type=int, default=2, help="worker processes")
     d.add_argument("--overwrite", action="store_true", help="delete a non-empty --out folder first")
+    d.add_argument("--world", type=int, default=DEFAULT_WORLD, choices=sorted(WORLDS),
+                   help=f"world version (default {DEFAULT_WORLD})")
+
+    pr = sub.add_parser("probe", help="linear probe: which (colour, shape, action) events the features reveal")
+    pr.add_argument("--videos", type=int, default=120, help="probe scenes (70%% fit, 30%% scored; default 120)")
+    pr.add_argument("--seed", type=int, default=9091, help="seed of the probe scenes (not the benchmark's)")
+    pr.add_argument("--world", type=int, default=DEFAULT_WORLD, choices=sorted(WORLDS),
+                    help="scene generator of this world (default %(default)s)")
+    pr.add_argument("--max-sec", type=float, default=90.0, help="seconds rendered per scene (default 90)")
+    pr.add_argument("--extractors", nargs="+", default=sorted(EXTRACTORS), choices=sorted(EXTRACTORS),
+                    help="extractors scored side by side (default: all)")
 
     args = parser.parse_args(argv)
     if args.command == "build":
@@ -57,7 +75,7 @@ def _main(argv: list[str] | None = None) -> int:
 
         cfg = BuildConfig(args.out, n_videos=args.videos, seed=args.seed, workers=args.workers, mp4=args.mp4,
                           fps=args.fps, frame_size=args.frame_size, use_piper=not args.no_piper,
-                          overwrite=args.overwrite)
+                          overwrite=args.overwrite, world=args.world)
         manifest = build(cfg)
         print(f"wrote {args.out}: " + ", ".join(f"{k} {v['videos']} videos / {v['queries']} queries"
                                              for k, v in manifest["counts"].items()))
@@ -68,9 +86,14 @@ def _main(argv: list[str] | None = None) -> int:
     elif args.command == "refeature":
         from svg_core.synth.build import refeature
 
-        manifest = refeature(args.dir, workers=args.workers)
+        manifest = refeature(args.dir, workers=args.workers, extractor_name=args.extractor)
         print(f"rewrote {args.dir}/sub_activitynet_v1-3.c3d.hdf5 with {manifest['extractor']['name']} "
               f"in {manifest['refeatured_wall_sec']:.0f} s")
+    elif args.command == "probe":
+        from svg_core.synth.probe import format_probe, run_probe
+
+        print(format_probe(run_probe(args.videos, args.seed, args.world, max_sec=args.max_sec,
+                                     extractors=tuple(args.extractors))))
     elif args.command == "stats":
         from svg_core.synth.stats import main_stats
 
@@ -78,7 +101,8 @@ def _main(argv: list[str] | None = None) -> int:
     else:
         from svg_core.synth.bundle import build_bundle, folder_bytes
 
-        build_bundle(args.out, n_videos=args.videos, seed=args.seed, workers=args.workers, overwrite=args.overwrite)
+        build_bundle(args.out, n_videos=args.videos, seed=args.seed, workers=args.workers, overwrite=args.overwrite,
+                     world=args.world)
         print(f"wrote {args.out} ({folder_bytes(args.out) / 2**20:.1f} MB)")
     return 0
 

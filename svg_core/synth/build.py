@@ -32,7 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from svg_core.data.atomic_file import atomic_write
-from svg_core.synth import extractor
+from svg_core.synth.worlds import DEFAULT_WORLD, extractor_module, world, world_of_manifest
 from svg_core.synth.captions import caption_scene
 from svg_core.synth.render import render_frames
 from svg_core.synth.scene import SceneSpec, sample_scene
@@ -41,7 +41,6 @@ from svg_core.synth.speech import VOICE_SPLITS, UtterancePlan, plan_utterance, w
 FEATURE_FILE = "sub_activitynet_v1-3.c3d.hdf5"
 SPLIT_FRACTIONS = {"train": 0.7, "val": 0.1, "test": 0.2}
 RENDER_CHUNK_FRAMES = 256  # frames rendered at once (a multiple of the 8-frame clip)
-GENERATOR_VERSION = 1
 
 
 @dataclass
@@ -60,6 +59,7 @@ class BuildConfig:
         use_piper: let the piper voice speak its share of training queries (slower).
         video_indices: build only these video indices (the demo bundle); None for all.
         overwrite: delete an existing out_dir first.
+        world: world version (``worlds.py``): its scene generator and feature extractor.
     """
 
     out_dir: Path
@@ -73,6 +73,7 @@ class BuildConfig:
     use_piper: bool = True
     video_indices: list[int] | None = None
     overwrite: bool = False
+    world: int = DEFAULT_WORLD
 
 
 @dataclass
@@ -99,12 +100,12 @@ def split_of(seed: int, index: int) -> str:
     return "val" if u < SPLIT_FRACTIONS["train"] + SPLIT_FRACTIONS["val"] else "test"
 
 
-def plan_video(seed: int, index: int, use_piper: bool = True) -> VideoPlan:
-    """Scene, captions and utterance plans of video ``index``."""
+def plan_video(seed: int, index: int, use_piper: bool = True, world_version: int = DEFAULT_WORLD) -> VideoPlan:
+    """Scene, captions and utterance plans of video ``index`` in world ``world_version``."""
     rng = np.random.default_rng([seed, index])
     vid = video_id_of(index)
     split = split_of(seed, index)
-    scene = sample_scene(rng, vid, split)
+    scene = sample_scene(rng, vid, split, version=world(world_version).generator_version)
     captions = caption_scene(scene, rng)
     stem = vid[2:]  # "syn000123", as ActivityNet Speech drops the "v_"
     utterances = [
@@ -136,18 +137,21 @@ def _write_mp4_frames(path: Path, fps: float, frame_size: int):
     return writer
 
 
-def process_video(job: tuple[VideoPlan, str, float, int]) -> tuple[str, np.ndarray, list[float]]:
+def process_video(job: tuple[VideoPlan, str, float, int, str]) -> tuple[str, np.ndarray, list[float]]:
     """Render one video, extract its features, write its mp4 and wavs.
+
+    Args:
+        job: (plan, output folder, fps, frame size in pixels, extractor name).
 
     Returns:
         (video_id, features float32 [T, 500], speech seconds per utterance).
     """
-    plan, out_dir, fps, frame_size = job
+    plan, out_dir, fps, frame_size, extractor_name = job
     out = Path(out_dir)
     scene = plan.scene
     writer = _write_mp4_frames(out / "videos" / f"{scene.video_id}.mp4", fps, frame_size) if plan.mp4 else None
     try:
-        features = render_features(scene, fps, frame_size, writer)
+        features = render_features(scene, fps, frame_size, writer, extractor_name)
     finally:
         if writer is not None:
             writer.close()
@@ -155,12 +159,17 @@ def process_video(job: tuple[VideoPlan, str, float, int]) -> tuple[str, np.ndarr
     return scene.video_id, features, speech_sec
 
 
-def render_features(scene: SceneSpec, fps: float, frame_size: int, writer=None) -> np.ndarray:
+def render_features(scene: SceneSpec, fps: float, frame_size: int, writer=None,
+                    extractor_name: str = world(DEFAULT_WORLD).extractor) -> np.ndarray:
     """Render a scene chunk by chunk and extract its features (frames also sent to ``writer``).
+
+    Args:
+        extractor_name: the extractor (``worlds.EXTRACTORS``); a folder's is in its manifest.
 
     Returns:
         float32 [n_frames // 8, 500].
     """
+    extractor = extractor_module(extractor_name)
     n_frames = n_frames_of(scene, fps)
     feats = []
     for first in range(0, n_frames, RENDER_CHUNK_FRAMES):
@@ -172,20 +181,20 @@ def render_features(scene: SceneSpec, fps: float, frame_size: int, writer=None) 
     return np.concatenate(feats) if feats else np.zeros((0, extractor.FEATURE_DIM), np.float32)
 
 
-def _feature_job(job: tuple[dict, float, int]) -> tuple[str, np.ndarray]:
-    record, fps, frame_size = job
+def _feature_job(job: tuple[dict, float, int, str]) -> tuple[str, np.ndarray]:
+    record, fps, frame_size, extractor_name = job
     fields = {k: record[k] for k in SceneSpec.__dataclass_fields__}
     scene = SceneSpec.from_dict(fields)
-    return scene.video_id, render_features(scene, fps, frame_size)
+    return scene.video_id, render_features(scene, fps, frame_size, extractor_name=extractor_name)
 
 
-def refeature(data_dir: str | Path, workers: int = 2, progress: bool = True) -> dict:
-    """Recompute the features of a built folder with the current extractor (wavs, mp4s, annotations kept).
+def refeature(data_dir: str | Path, workers: int = 2, progress: bool = True, extractor_name: str | None = None) -> dict:
+    """Recompute the features of a built folder (wavs, mp4s, annotations kept).
 
     Re-renders every scene of ``scenes.json`` (rendering is deterministic), writes a new feature
     file beside the old one and swaps it in only when complete, then records the extractor in
-    ``manifest.json``. Use it after a change to ``extractor.py``; models trained on the old
-    features must be retrained.
+    ``manifest.json``. Use it after a change to an extractor; models trained on the old
+    features must be retrained. ``extractor_name`` None: the extractor of the folder's world.
 
     Returns:
         The updated manifest.
@@ -198,7 +207,8 @@ def refeature(data_dir: str | Path, workers: int = 2, progress: bool = True) -> 
     manifest = json.loads(manifest_path.read_text())
     records = json.loads(scenes_path.read_text())
     t0 = time.time()
-    jobs = [(r, float(manifest["fps"]), int(manifest["frame_size"])) for r in records]
+    extractor = extractor_module(extractor_name or world_of_manifest(manifest).extractor)
+    jobs = [(r, float(manifest["fps"]), int(manifest["frame_size"]), extractor.EXTRACTOR_NAME) for r in records]
 
     def write(tmp: str) -> None:
         with h5py.File(tmp, "w") as h5:
@@ -283,7 +293,8 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     (out / "audio").mkdir(parents=True, exist_ok=True)
     t0 = time.time()
     indices = list(range(cfg.n_videos)) if cfg.video_indices is None else list(cfg.video_indices)
-    plans = [plan_video(cfg.seed, i, cfg.use_piper) for i in tqdm(indices, desc="planning", disable=not progress)]
+    extractor_name = world(cfg.world).extractor
+    plans = [plan_video(cfg.seed, i, cfg.use_piper, cfg.world) for i in tqdm(indices, desc="planning", disable=not progress)]
     n_test_mp4 = 0
     for plan in plans:
         if cfg.mp4 == "all" or (cfg.mp4 == "demo" and plan.scene.split == "test" and n_test_mp4 < cfg.n_demo_mp4):
@@ -291,7 +302,7 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
             n_test_mp4 += plan.scene.split == "test"
     if any(p.mp4 for p in plans):
         (out / "videos").mkdir(exist_ok=True)
-    jobs = [(p, str(out), cfg.fps, cfg.frame_size) for p in plans]
+    jobs = [(p, str(out), cfg.fps, cfg.frame_size, extractor_name) for p in plans]
     by_id = {p.scene.video_id: p for p in plans}
 
     def write(tmp: str) -> None:
@@ -326,7 +337,8 @@ def _manifest(cfg: BuildConfig, plans: list[VideoPlan]) -> dict:
     return {
         "synthetic": True,
         "generator": "svg_core.synth",
-        "generator_version": GENERATOR_VERSION,
+        "world": cfg.world,
+        "generator_version": world(cfg.world).generator_version,
         "note": "Procedurally generated scenes; results on it are not ActivityNet results.",
         "seed": cfg.seed,
         "n_videos_planned": cfg.n_videos,
@@ -339,6 +351,6 @@ def _manifest(cfg: BuildConfig, plans: list[VideoPlan]) -> dict:
         "voices_used": voices_used,
         "use_piper": cfg.use_piper,
         "mp4": cfg.mp4,
-        "extractor": extractor.describe(),
+        "extractor": extractor_module(world(cfg.world).extractor).describe(),
         "split_fractions": SPLIT_FRACTIONS,
     }

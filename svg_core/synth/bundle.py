@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from svg_core.synth.build import BuildConfig, build, split_of
+from svg_core.synth.worlds import DEFAULT_WORLD
 
 MAX_BUNDLE_BYTES = 30 * 1024 * 1024
 
@@ -23,13 +24,13 @@ no training split uses) and annotations (`new_test_data.json`, ActivityNet Speec
 items). `scenes.json` describes each scene and names the voice of each wav; `manifest.json`
 marks the data as synthetic. The app opens this folder by default.
 
-These are videos {first} .. {last} of the default build: the first {n} videos whose split is
+World {world} (`svg_core/synth/worlds.py`). These are videos {first} .. {last} of the default build: the first {n} videos whose split is
 test, for seed {seed}. Rebuild with:
 
-    python -m svg_core.synth bundle --out assets/demo_bundle --videos {n} --seed {seed} --overwrite
+    python -m svg_core.synth bundle --out assets/demo_bundle --videos {n} --seed {seed} --world {world} --overwrite
 
 Annotations, wavs and mp4s come out byte-identical to the same videos of
-`python -m svg_core.synth build --out DIR --seed {seed}`; the features too when both runs use
+`python -m svg_core.synth build --out DIR --seed {seed} --world {world}`; the features too when both runs use
 worker processes (`--workers 2`, one BLAS thread each), and otherwise agree to float rounding
 (~1e-16: the QR behind the extractor's fixed mixing matrix depends on the BLAS thread count).
 
@@ -52,19 +53,19 @@ def folder_bytes(path: Path) -> int:
 
 
 def build_bundle(out_dir: str | Path, n_videos: int = 16, seed: int = 0, workers: int = 2,
-                 overwrite: bool = False, progress: bool = True) -> dict:
+                 overwrite: bool = False, progress: bool = True, world: int = DEFAULT_WORLD) -> dict:
     """Build the demo bundle into ``out_dir`` and write its README; raises if over 30 MB."""
     if n_videos < 1:
         raise ValueError(f"a bundle needs at least one video, found {n_videos}")
     out = Path(out_dir)
     indices = first_test_indices(seed, n_videos)
     cfg = BuildConfig(out, n_videos=max(indices) + 1, seed=seed, workers=workers, mp4="all",
-                      video_indices=indices, overwrite=overwrite)
+                      video_indices=indices, overwrite=overwrite, world=world)
     manifest = build(cfg, progress=progress)
     (out / "BUILD_DONE").unlink(missing_ok=True)  # holds a wall time: keep the committed files stable
     size = folder_bytes(out)
     (out / "README.md").write_text(README.format(
-        n=n_videos, size=cfg.frame_size, fps=cfg.fps, first=indices[0], last=indices[-1], seed=seed,
+        n=n_videos, size=cfg.frame_size, fps=cfg.fps, first=indices[0], last=indices[-1], seed=seed, world=world,
         mb=size / 2**20))
     if size > MAX_BUNDLE_BYTES:
         raise ValueError(f"demo bundle is {size / 2**20:.1f} MB, over the 30 MB limit; use fewer videos")

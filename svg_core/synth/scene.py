@@ -58,6 +58,8 @@ SHAKE_AMPLITUDE = 0.025
 FLOOR_Y, CEILING_Y = 0.84, 0.2
 MIN_GAP_SEC = 2.0  # between two events of one object
 MIN_EVENT_SEC = 1.5
+# 1: world v2 (objects may share a colour); 2: world v3 (one colour per object in a scene)
+GENERATOR_VERSION = 2
 
 # ActivityNet Speech test split (shared/data/activitynet_speech/README.md)
 ANET_LENGTH_QUANTILES = ((0.0, 0.02), (0.1, 0.06), (0.25, 0.14), (0.5, 0.29), (0.75, 0.47), (0.9, 0.81), (1.0, 1.0))
@@ -197,11 +199,16 @@ def _assign(intervals, n_objects: int, rng: np.random.Generator | None = None):
     return result
 
 
-def _sample_objects(rng: np.random.Generator, n_objects: int) -> list[ObjectSpec]:
+def _sample_objects(rng: np.random.Generator, n_objects: int, version: int = GENERATOR_VERSION) -> list[ObjectSpec]:
+    """Objects of one scene. Version 1: half of the multi-object scenes share a shape or a colour,
+    so captions must use the other. Version 2 (world v3): colours never repeat within a scene, so
+    each colour slot of the v3 features is one object; half of the scenes share a shape."""
     pairs = [(s, c) for s in SHAPES for c in COLOURS]
     objects: list[ObjectSpec] = []
-    # half of the multi-object scenes share a shape or a colour, so captions must use the other
-    share = rng.choice(["shape", "colour", "none"], p=[0.35, 0.35, 0.3]) if n_objects > 1 else "none"
+    if version == 1:
+        share = rng.choice(["shape", "colour", "none"], p=[0.35, 0.35, 0.3]) if n_objects > 1 else "none"
+    else:
+        share = rng.choice(["shape", "none"]) if n_objects > 1 else "none"
     while len(objects) < n_objects:
         shape, colour = pairs[rng.integers(len(pairs))]
         if objects and share == "shape":
@@ -209,6 +216,8 @@ def _sample_objects(rng: np.random.Generator, n_objects: int) -> list[ObjectSpec
         elif objects and share == "colour":
             colour = objects[0].colour
         if any(o.shape == shape and o.colour == colour for o in objects):
+            continue
+        if version >= 2 and any(o.colour == colour for o in objects):
             continue
         size = "small" if rng.random() < 0.5 else "big"
         radius = float(rng.uniform(*SIZES[size]))
@@ -301,7 +310,7 @@ def _apply_state(ev: EventSpec, st: _ObjectState) -> None:
     st.last_action = ev.action
 
 
-def sample_scene(rng: np.random.Generator, video_id: str, split: str) -> SceneSpec:
+def sample_scene(rng: np.random.Generator, video_id: str, split: str, version: int = GENERATOR_VERSION) -> SceneSpec:
     """Sample one scene.
 
     Action choice makes the queries groundable: when two objects are on screen, two of their
@@ -313,6 +322,7 @@ def sample_scene(rng: np.random.Generator, video_id: str, split: str) -> SceneSp
         rng: the video's own generator.
         video_id: e.g. "v_syn000123".
         split: "train", "val" or "test".
+        version: generator version (1: world v2, 2: world v3; see ``_sample_objects``).
 
     Returns:
         SceneSpec with events sorted by start time.
@@ -320,7 +330,7 @@ def sample_scene(rng: np.random.Generator, video_id: str, split: str) -> SceneSp
     duration = sample_duration_sec(rng)
     n_events = int(rng.choice(list(N_EVENTS_P), p=list(N_EVENTS_P.values())))
     intervals, n_objects = _sample_intervals(rng, duration, n_events)
-    objects = _sample_objects(rng, n_objects)
+    objects = _sample_objects(rng, n_objects, version)
     states = [_ObjectState(o.x, o.y, 1.0, sum(1 for *_, k in intervals if k == i)) for i, o in enumerate(objects)]
     want_shared = n_objects > 1 and rng.random() < 0.85
     events: list[EventSpec] = []
