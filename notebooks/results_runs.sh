@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # The training and evaluation runs behind docs/RESULTS.md (synthetic benchmark, CPU).
 #
-#   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | cpc | base | vslnet | text | extra | cascade | table3 | table4 | variant | archive
+#   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | cpc | base | vslnet | text | extra | cascade | table3 | table4 | variant | shipped | archive
 #   SEEDS=0 bash notebooks/results_runs.sh vgcl     # one seed; GROUND_EPOCHS=5 for the short protocol
 #   bash notebooks/results_runs.sh variant TAG ARGS # one seed-0 VGCL variant (pre-training ARGS)
+#   OUT=results/listening_demo bash notebooks/results_runs.sh shipped assets/demo_bundle  # the shipped checkpoints
 #
 # Each lane runs its jobs one after another with one CPU thread, so two lanes share a 2-core
 # machine without oversubscription. Runs go to $OUT/NAME (default runs/results_e$GROUND_EPOCHS;
-# train logs in NAME.log), test predictions to $OUT/eval/NAME_NOISE.jsonl. Re-running a finished
-# job is skipped and a killed one resumes from its last epoch. The archive lane copies the logged results (no weights) to
-# ${ARCHIVE:-results/e$GROUND_EPOCHS}, which is committed: svg_core.results and notebooks/results.py read either folder.
+# train logs in NAME.log), test predictions to $OUT/eval/NAME_NOISE.jsonl, and their metrics with the
+# listening diagnostics (within-video discrimination; silent, other-video and, for text, shuffled-word
+# query controls, each one more pass over the split) to $OUT/eval/NAME_NOISE.metrics.json. Re-running
+# a finished job is skipped and a killed one resumes from its last epoch. The archive lane copies the
+# logged results (no weights) to ${ARCHIVE:-results/e$GROUND_EPOCHS}, which is committed:
+# svg_core.results and notebooks/results.py read either folder.
 set -euo pipefail
-LANE=${1:?lane: vgcl | cpc | base | vslnet | text | extra | cascade | table3 | table4 | archive}
+LANE=${1:?lane: vgcl | cpc | base | vslnet | text | extra | cascade | table3 | table4 | variant | shipped | archive}
 SEEDS=${SEEDS:-0 1 2}
 if [[ $LANE == variant ]]; then DATA=${DATA:-data/synth_default}; else DATA=${2:-data/synth_default}; fi
 PY=${PY:-.venv/bin/python}
@@ -33,16 +37,16 @@ train() {  # NAME ARGS... : one training run; skipped once NAME/summary.json exi
   echo "$(date -u +%H:%M:%S) done $name"
 }
 
-evaluate() {  # NAME NOISE : test metrics of NAME/best under a noise preset
-  local name=$1 noise=$2
+evaluate() {  # NAME NOISE [CHECKPOINT] : test metrics and listening diagnostics of CHECKPOINT (default NAME/best)
+  local name=$1 noise=$2 ckpt=${3:-$OUT/$1/best}
   local stem=$OUT/eval/${name}_$noise
   [[ -e $stem.txt ]] && return  # the report is moved in place only once the evaluation finished
   while pgrep -f -- "--out $OUT/$name( |$)" > /dev/null; do sleep 30; done  # still training
   (  # two lanes that reach the same run (see the variant lane) evaluate it once: a lock per report
     flock 9
     [[ -e $stem.txt ]] && exit 0
-    "$PY" -m svg_core.evaluate --checkpoint "$OUT/$name/best" --data "$DATA" --split test --noise "$noise" \
-      --threads 1 --out "$stem.jsonl" > "$stem.txt.part" 2>&1
+    "$PY" -m svg_core.evaluate --checkpoint "$ckpt" --data "$DATA" --split test --noise "$noise" \
+      --threads 1 --listening --out "$stem.jsonl" --metrics-out "$stem.metrics.json" > "$stem.txt.part" 2>&1
     mv "$stem.txt.part" "$stem.txt"
   ) 9> "$stem.lock"
   rm -f "$stem.lock"
@@ -97,6 +101,10 @@ case $LANE in
   variant)  # one seed-0 VGCL variant, e.g. `bash $0 variant _log10 --pacing logarithmic --kappa 10`:
     # a third job next to the table3/table4 lanes; they wait for its runs and then skip them
     tag=${2:?variant TAG PRETRAIN-ARGS... (data from \$DATA)}; shift 2; vgcl 0 "$tag" "$@" ;;
+  shipped)  # the committed checkpoints/* under their seed-0 run names (they are those runs' kept weights)
+    for pair in base:base base_cpc:cpc_base vslnet_audio:vslnet vgcl_full:vgcl_base text:text; do
+      evaluate "${pair#*:}_s0" normal "checkpoints/${pair%%:*}"
+    done ;;
   archive)  # logged results only (metrics, logs, per-query predictions, configs): small enough to commit
     dest=${ARCHIVE:-results/e$GROUND_EPOCHS}; mkdir -p "$dest"; dest=$(cd "$dest" && pwd)
     # finished runs only (NAME/summary.json): a run killed part-way stays out until it is resumed
@@ -106,7 +114,7 @@ case $LANE in
        find "$name" \( -name log.csv -o -name summary.json -o -path '*/best/config.json' \
          -o -path '*/best/metrics.json' \) -type f -exec cp --parents {} "$dest" \;
      done
-     find ./eval \( -name '*.jsonl' -o -name '*.txt' \) -type f -exec cp --parents {} "$dest" \;)
+     find ./eval \( -name '*.jsonl' -o -name '*.txt' -o -name '*.metrics.json' \) -type f -exec cp --parents {} "$dest" \;)
     "$PY" -m svg_core.results "$dest" --data "$DATA" --save-data-summary > /dev/null  # prior + caption needs
     echo "archived $OUT -> $dest" ;;
   *) echo "unknown lane $LANE" >&2; exit 2 ;;

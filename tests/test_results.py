@@ -171,7 +171,8 @@ def test_update_md_rewrites_only_the_marked_blocks(runs, tmp_path, capsys):
     assert "<!-- TABLE3 -->(not run yet" in text  # no ablation run in the fixture
     blocks = results.markdown_blocks(runs)
     assert blocks["NEEDS"].startswith("(no data_summary.json")
-    assert set(blocks) == {"TABLE2", "TABLE2_SUBSET", "PAIRED", "TABLE3", "TABLE4", "FIG4", "NEEDS", "WALL_TIMES"}
+    assert set(blocks) == set(results.BLOCK_NAMES) == {"TABLE2", "TABLE2_SUBSET", "PAIRED", "TABLE3", "TABLE4", "FIG4",
+                                                       "NEEDS", "LISTENING", "WALL_TIMES"}
     assert results.fill_markdown(page, blocks) == ["TABLE2", "TABLE3", "WALL_TIMES"]
     assert page.read_text() == text  # filling twice changes nothing
 

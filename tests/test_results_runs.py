@@ -52,7 +52,8 @@ def test_archive_keeps_finished_runs_and_finished_evaluations_only(tmp_path):
             (out / name / rel).write_text("x")
         (out / f"{name}.log").write_text(f"{name} log\n")
     (out / "eval").mkdir()
-    for rel in ("base_s0_normal.jsonl", "base_s0_normal.txt", "vgcl_base_s0_normal.txt.part"):
+    for rel in ("base_s0_normal.jsonl", "base_s0_normal.metrics.json", "base_s0_normal.txt",
+                "vgcl_base_s0_normal.txt.part"):
         (out / "eval" / rel).write_text("x")
     env = dict(os.environ, PY=str(fake_py), OUT=str(out), ARCHIVE=str(dest))
     done = subprocess.run(["bash", str(SCRIPT), "archive", str(tmp_path / "data")], env=env,
@@ -60,7 +61,26 @@ def test_archive_keeps_finished_runs_and_finished_evaluations_only(tmp_path):
     assert done.returncode == 0, done.stderr
     kept = sorted(str(p.relative_to(dest)) for p in dest.rglob("*") if p.is_file())
     assert kept == ["base_s0.log", "base_s0/best/config.json", "base_s0/best/metrics.json", "base_s0/log.csv",
-                    "base_s0/summary.json", "eval/base_s0_normal.jsonl", "eval/base_s0_normal.txt"]
+                    "base_s0/summary.json", "eval/base_s0_normal.jsonl", "eval/base_s0_normal.metrics.json",
+                    "eval/base_s0_normal.txt"]
+
+
+def test_shipped_lane_evaluates_each_checkpoint_with_the_listening_diagnostics(tmp_path):
+    fake_py, calls = _fake_python(tmp_path)
+    out = tmp_path / "runs"
+    env = dict(os.environ, PY=str(fake_py), OUT=str(out))
+    done = subprocess.run(["bash", str(SCRIPT), "shipped", "assets/demo_bundle"], env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = calls.read_text().splitlines()
+    assert len(lines) == 5 and all("svg_core.evaluate" in ln for ln in lines)
+    for ckpt, name in (("base", "base_s0"), ("base_cpc", "cpc_base_s0"), ("vslnet_audio", "vslnet_s0"),
+                       ("vgcl_full", "vgcl_base_s0"), ("text", "text_s0")):  # the names svg_core.results reads
+        line = next(ln for ln in lines if f"--checkpoint checkpoints/{ckpt} " in ln)
+        stem = out / "eval" / f"{name}_normal"
+        assert "--data assets/demo_bundle --split test --noise normal --threads 1 --listening" in line
+        assert f"--out {stem}.jsonl --metrics-out {stem}.metrics.json" in line
+        assert (out / "eval" / f"{name}_normal.txt").exists()  # the finished report: a rerun skips it
 
 
 def test_variant_lane_and_two_lanes_evaluate_a_run_once(tmp_path):

@@ -1,12 +1,15 @@
 """Result tables and plots for docs/RESULTS.md, read from the runs of ``notebooks/results_runs.sh``.
 
     python -m svg_core.results results/e10 --update-md docs/RESULTS.md
+    python -m svg_core.results results/listening_demo --only LISTENING --into LISTENING_DEMO --update-md docs/RESULTS.md
 
 Every figure is recomputed here from logged files with :func:`svg_core.evaluate.compute_metrics`
 (the project's only metric code): per-query prediction files ``RUNS/eval/NAME_NOISE.jsonl`` and
 ``RUNS/eval/cascade_ENGINE_NOISE_text_sK.jsonl``, training logs ``RUNS/NAME/log.csv`` and the wall
 times that ``results_runs.sh`` appends to ``RUNS/NAME.log``. Seeds are found by name (``_s0``,
 ``_s1`` ...); a row reports the mean and the sample standard deviation over the seeds present.
+The listening table reads the metrics JSON beside each predictions file
+(:mod:`svg_core.reporting.listening_table`).
 ``notebooks/results.py`` calls these functions and draws the committed PNGs with
 :mod:`svg_core.reporting.plots`.
 """
@@ -410,6 +413,9 @@ def need_rows(runs_dir: str | Path) -> list[Row]:
     return rows
 
 
+BLOCK_NAMES = ("TABLE2", "PAIRED", "TABLE2_SUBSET", "TABLE3", "TABLE4", "FIG4", "NEEDS", "LISTENING", "WALL_TIMES")
+
+
 def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100, prior_source: str | Path | None = None,
                     with_needs: bool = True) -> dict[str, str]:
     """The generated parts of docs/RESULTS.md, keyed by the name of their ``<!-- NAME -->`` marker.
@@ -417,9 +423,12 @@ def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100, prior_source
     TABLE2 (with the blind prior from ``prior_source``, by default ``RUNS/data_summary.json`` when
     it exists), TABLE2_SUBSET (every row on the first ``cascade_limit`` test queries), PAIRED
     (:func:`paired_table`), TABLE3 and TABLE4 (:func:`ablation_table`, seed 0), FIG4, NEEDS
-    (:func:`need_rows`) and WALL_TIMES (one line). A table with no runs yet reads "not run yet".
+    (:func:`need_rows`), LISTENING (:func:`svg_core.reporting.listening_table.listening_block`)
+    and WALL_TIMES (one line). A table with no runs yet reads "not run yet".
     ``with_needs=False`` leaves NEEDS out (the console report does not print it).
     """
+    from svg_core.reporting.listening_table import listening_block  # it imports this module
+
     runs = Path(runs_dir)
     if prior_source is None and (runs / DATA_SUMMARY).is_file():
         prior_source = runs
@@ -435,6 +444,7 @@ def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100, prior_source
         needs = need_rows(runs)
         blocks["NEEDS"] = (format_table(needs, metrics=("R1@0.5", "mIoU")) if needs else
                            f"(no {DATA_SUMMARY} or seed-0 predictions in {runs}: see --save-data-summary)")
+    blocks["LISTENING"] = listening_block(runs)
     blocks["WALL_TIMES"] = ", ".join(f"`{k}` {v / 60:.0f} min" for k, v in sorted(wall_seconds(runs).items()))
     return blocks
 
@@ -484,16 +494,28 @@ def _main(argv: list[str] | None = None) -> int:
                         help="queries the cascades were run on: also prints every row on that subset")
     parser.add_argument("--update-md", type=Path, default=None, metavar="MARKDOWN",
                         help="also rewrite the <!-- NAME --> blocks of this page (docs/RESULTS.md) from RUNS")
+    parser.add_argument("--only", action="append", choices=BLOCK_NAMES, metavar="BLOCK",
+                        help="print and rewrite only this block (repeatable), e.g. LISTENING for a folder that has"
+                             f" no other table's runs; one of {', '.join(BLOCK_NAMES)}")
+    parser.add_argument("--into", default=None, metavar="MARKER",
+                        help="with one --only BLOCK: write it into <!-- MARKER --> instead of <!-- BLOCK -->"
+                             " (a second folder's table on the same page, e.g. LISTENING_DEMO)")
     args = parser.parse_args(argv)
     if not (args.runs / "eval").is_dir():
         raise UserInputError(f"{args.runs}/eval not found: run bash notebooks/results_runs.sh LANE first")
+    if args.into is not None and (not args.only or len(args.only) != 1):
+        raise UserInputError("--into MARKER needs exactly one --only BLOCK")
+    if args.into is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", args.into):
+        raise UserInputError(f"--into {args.into!r}: a marker name is letters, digits and _")
     if args.save_data_summary:
         if args.data is None:
             raise UserInputError("--save-data-summary needs --data DATASET")
         print(f"wrote {save_data_summary(args.data, args.runs)}")
     prior_source = args.data or (args.runs if (args.runs / DATA_SUMMARY).is_file() else None)
     blocks = markdown_blocks(args.runs, args.cascade_limit, prior_source,  # every table computed once
-                             with_needs=args.update_md is not None)
+                             with_needs=args.update_md is not None or "NEEDS" in (args.only or ()))
+    if args.only:
+        return _update_only(blocks, args.only, args.into, args.update_md)
     print("Table 2 (test split, noise=normal; cascade rows on their own subset, see 'queries')")
     print(blocks["TABLE2"])
     print(f"\nAll rows on the first {args.cascade_limit} test queries (the cascade subset)")
@@ -507,12 +529,29 @@ def _main(argv: list[str] | None = None) -> int:
     if blocks["FIG4"].count("\n") > 1:  # a row below the header
         print("\nFig. 4 (by noise preset; end-to-end rows on the whole test split, cascades on their subset)")
         print(blocks["FIG4"])
+    if blocks["LISTENING"].startswith("|"):
+        print("\nDoes it listen? (normal noise; drop = real query minus control, in points;"
+              " — = evaluated without --listening)")
+        print(blocks["LISTENING"])
     walls = wall_seconds(args.runs)
     if walls:
         print("\nWall time per run (s): " + ", ".join(f"{k} {v:.0f}" for k, v in sorted(walls.items())))
     if args.update_md is not None:
         filled = fill_markdown(args.update_md, blocks)
         print(f"\nupdated {args.update_md}: {', '.join(filled) or 'no <!-- NAME --> markers found'}")
+    return 0
+
+
+def _update_only(blocks: dict[str, str], only: list[str], into: str | None, page: Path | None) -> int:
+    """``--only``: print the chosen blocks and fill only their markers (``--into``: another marker)."""
+    chosen = {into: blocks[only[0]]} if into else {name: blocks[name] for name in dict.fromkeys(only)}
+    for name, body in chosen.items():
+        print(f"<!-- {name} -->\n{body}")
+    if page is not None:
+        missing = [name for name in chosen if f"<!-- {name} -->" not in page.read_text()]
+        if missing:
+            raise UserInputError(f"{page} has no <!-- {missing[0]} --> ... <!-- /{missing[0]} --> marker to fill")
+        print(f"\nupdated {page}: {', '.join(fill_markdown(page, chosen))}")
     return 0
 
 
