@@ -27,8 +27,10 @@ import gradio as gr  # noqa: E402
 import numpy as np  # noqa: E402
 
 from app import handlers as H  # noqa: E402
+from app import listen as L  # noqa: E402
 from app import plots  # noqa: E402
 from app.resources import AppConfig, Backend, DemoSet, configure_torch_threads  # noqa: E402
+from app.scenes import SEED_HELP, SceneStore  # noqa: E402
 from svg_core.errors import UserInputError  # noqa: E402
 
 MAX_FILE_SIZE = "10mb"  # 30 s of 48 kHz stereo 16-bit wav is 5.8 MB
@@ -179,6 +181,10 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     thumbs = [(str(demo_set.thumbnail(v, backend.cache_dir / "thumbs")), v) for v in videos]
     eval_cache: dict[tuple, list[dict]] = {}
     fig_dir = backend.cache_dir / "figures"
+    # New scenes match the demo set's features; with only fake models any set will do.
+    scene_store = SceneStore(demo_set, backend.cache_dir / "new_scenes",
+                             allow_default_extractor=all(backend.is_fake(m) for m in models))
+    new_scene_note = "\n\n**New scene**: no model has seen this video; there is no ground truth."
     cascade_pool = ThreadPoolExecutor(max_workers=CONCURRENCY_LIMIT, thread_name_prefix="cascade")
 
     def query_choices(video_id):
@@ -222,12 +228,13 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         heatmap = str(plots.save_png(plots.heatmap_figure(result, H.spectrogram(result.noisy_wave)), fig_dir,
                                      "heatmap"))
         timeline = str(plots.save_png(plots.timeline_figure(result), fig_dir, "timeline"))
-        yield (video, timeline, heatmap, noisy, "(the ASR is running...)", _info_markdown(result),
+        note = new_scene_note if video_id in demo_set.added else ""
+        yield (video, timeline, heatmap, noisy, "(the ASR is running...)", _info_markdown(result) + note,
                result.summary(), seek_sec)
         result = cascade_job.result()
         timeline = str(plots.save_png(plots.timeline_figure(result), fig_dir, "timeline"))
         transcript = result.transcript or "(nothing recognised)"
-        yield (video, timeline, heatmap, noisy, transcript, _info_markdown(result), result.summary(), seek_sec)
+        yield (video, timeline, heatmap, noisy, transcript, _info_markdown(result) + note, result.summary(), seek_sec)
 
     @_user_errors
     @_with_query_args
@@ -239,6 +246,47 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
         result = H.robustness_sweep(backend, demo_set, query, video_id, settings(noise_kind, snr_db, proportion, seed),
                                     model_name, asr_engine, progress=lambda f, d: progress(f, desc=d))
         return str(plots.save_png(plots.robustness_figure(result), fig_dir, "robustness"))
+
+    @_user_errors
+    @_with_query_args
+    def listen(source, audio_path, typed_text, query_id, video_id, noise_kind, snr_db, proportion, seed,
+               model_name, asr_engine):
+        """Does it listen? The end-to-end prediction for the query beside the one for a silent query
+        of the same length on the same video; when the words are known (typed sentence or the
+        video's own query), also the text grounder on the words and on the same words shuffled.
+
+        Returns the timeline figure, the verdict text and its numbers (JSON).
+        """
+        query = H.load_query(backend, demo_set, source, video_id, audio_path, typed_text, query_id)
+        noise = settings(noise_kind, snr_db, proportion, seed)
+        result = L.listen(backend, demo_set, query, video_id, noise, model_name, asr_engine, seed=noise.seed)
+        figure = str(plots.save_png(plots.listen_figure(result), fig_dir, "listen"))
+        return figure, L.listen_markdown(result), result.summary()
+
+    @_user_errors
+    def new_scene(scene_seed, progress=gr.Progress()):
+        """Render a brand-new synthetic scene that no model has seen and add it to the video list.
+
+        The mp4 and the features (the demo set's extractor) are made now, in a few seconds; then
+        ground a typed or recorded query on it with /ground or /listen (video_id = the returned
+        id). It has no spoken query and no ground truth; its own captions are example queries.
+
+        Args:
+            scene_seed: which scene, a whole number from 0 to 999999 (the same seed gives the
+                same scene, id v_new<seed:06d>).
+
+        Returns:
+            (video id, the mp4, a description, the scene's captions).
+        """
+        scene = scene_store.render(scene_seed, progress=lambda f, d: progress(f, desc=d))
+        return scene.video_id, str(scene.mp4_path), scene_store.describe(scene), list(scene.captions)
+
+    def offer_scene(video_id, captions, new_ids):
+        """Put a rendered scene in this session's video menu and its first caption in the typed box."""
+        ids = [v for v in (new_ids or []) if v in demo_set.added and v != video_id] + [video_id]
+        first = captions[0] if captions else ""
+        return (gr.Dropdown(choices=videos + ids, value=video_id), gr.Dropdown(choices=[], value=None),
+                gr.Dropdown(choices=captions, value=first or None), H.SOURCE_TTS, first, ids)
 
     @_user_errors
     def evaluate(noise_kind, snr_db, proportion, seed, model_name, asr_engine, order, progress=gr.Progress()):
@@ -329,6 +377,15 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                                                allow_custom_value=True)  # the handler names unknown ids
                         gallery = gr.Gallery(thumbs, label="Demo videos", columns=4, height=170,
                                              allow_preview=False, elem_id="gallery")
+                        with gr.Accordion("New scene: a video no model has seen", open=False, elem_id="new_scene_box"):
+                            with gr.Row():
+                                # No precision/min/max: the handler's own message names the range (UI and API alike).
+                                scene_seed = gr.Number(1, step=1, label="Scene seed (0 to 999999)", info=SEED_HELP,
+                                                       elem_id="scene_seed", scale=2)
+                                scene_btn = gr.Button("New scene", elem_id="scene_btn", scale=1)
+                            scene_info = gr.Markdown(label="New scene", elem_id="scene_info")
+                            captions_dd = gr.Dropdown([], label="Example queries: the new scene's own captions "
+                                                      "(pick one to type it)", elem_id="scene_captions")
                         with gr.Row():
                             model_dd = gr.Dropdown(models, value=models[0], label="End-to-end model", elem_id="model")
                             asr_radio = gr.Radio(["whisper", "sphinx"], value="whisper", elem_id="asr",
@@ -353,6 +410,16 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                             summary = gr.JSON(elem_id="summary")
                         robustness = gr.Image(label="Robustness: IoU against SNR", elem_id="robustness",
                                               type="filepath", format="png", interactive=False)
+                        with gr.Group(elem_id="listen_panel"):
+                            gr.Markdown("### Does it listen?\nThe same video with your query and with a silent "
+                                        "query of the same length: a model that listens moves its answer.")
+                            listen_btn = gr.Button("Does it listen? (your query against a silent one)",
+                                                   elem_id="listen_btn")
+                            listen_info = gr.Markdown(label="Does it listen?", elem_id="listen_info")
+                            listen_plot = gr.Image(label="Your query against the controls", elem_id="listen_plot",
+                                                   type="filepath", format="png", interactive=False)
+                            with gr.Accordion("Details (JSON)", open=False):
+                                listen_json = gr.JSON(elem_id="listen_summary")
             with gr.Tab("Failure cases", id="cases"):
                 gr.Markdown("Ground every spoken query of the demo set with both paths under the current noise "
                             "settings (query i uses seed + i). Click a row to load it into the main view; click a "
@@ -364,12 +431,23 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                 table = gr.Dataframe(headers=H.CASE_COLUMNS, interactive=False, wrap=True, elem_id="cases")
                 rows_state = gr.State([])
         seek_t = gr.Number(visible=False)
+        new_ids = gr.State([])  # this session's new scenes, in the video menu after the demo set's
+        # new_scene's plain outputs (for the API), passed on to offer_scene
+        scene_id = gr.Textbox(visible=False, label="New scene's video id")
+        scene_captions = gr.JSON(visible=False, label="New scene's captions")
 
         inputs = [source, audio, typed, query_dd, video_dd, noise_kind, snr_db, proportion, seed, model_dd, asr_radio]
         outputs = [video_out, timeline, heatmap, noisy_out, transcript, info, summary, seek_t]
         run_btn.click(ground, inputs, outputs, api_name="ground").then(None, seek_t, None, js=SEEK_JS)
         seek_t.change(None, seek_t, None, js=SEEK_JS)  # seek on the first (end-to-end) update already
         sweep_btn.click(sweep, inputs, robustness, api_name="robustness")
+        listen_btn.click(listen, inputs, [listen_plot, listen_info, listen_json], api_name="listen")
+        scene_btn.click(new_scene, scene_seed, [scene_id, video_out, scene_info, scene_captions],
+                        api_name="new_scene", concurrency_limit=1).success(
+            offer_scene, [scene_id, scene_captions, new_ids], [video_dd, query_dd, captions_dd, source, typed, new_ids],
+            api_visibility="private")
+        captions_dd.input(lambda c: (c, H.SOURCE_TTS) if c else (gr.skip(), gr.skip()), captions_dd, [typed, source],
+                          api_visibility="private")
         eval_btn.click(evaluate, [noise_kind, snr_db, proportion, seed, model_dd, asr_radio, order],
                        [table, rows_state], api_name="evaluate_demo_set", concurrency_limit=1)
         order.input(resort, [rows_state, order], [table, rows_state], api_visibility="private")
@@ -386,6 +464,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
     demo.queue(default_concurrency_limit=CONCURRENCY_LIMIT, max_size=64)
     demo.backend = backend  # for warm-up and benchmarks
     demo.demo_set = demo_set
+    demo.scene_store = scene_store
     return demo
 
 

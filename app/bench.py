@@ -1,6 +1,6 @@
 """Latency benchmark of the web app as a user sees it: start the server, then time requests.
 
-    python -m app.bench [--requests 8] [--asr whisper] [--model NAME] [--data DIR] [--fake]
+    python -m app.bench [--requests 8] [--scenes 3] [--asr whisper] [--model NAME] [--data DIR] [--fake]
 
 Starts ``app/app.py`` in a subprocess on 127.0.0.1 (as the README's run command does, with its
 background warm-up), waits until the page answers, then sends the demo set's own spoken
@@ -9,6 +9,8 @@ time. The first request is timed apart from the later ones. Targets: first <= 5 
 Times are wall-clock at the client (queueing, ASR, both groundings and drawing the figures; not
 the download of the output files, which a browser does itself). The
 endpoint streams the end-to-end answer first, then the cascade's: both times are printed.
+Then ``/new_scene`` renders ``--scenes`` new synthetic scenes (seeds 1, 2, ...; render, features
+and mp4, until the scene is ready to ground) and their median time is printed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ import urllib.request
 from pathlib import Path
 
 from app.resources import AppConfig, Backend, DemoSet
+from svg_core.errors import UserInputError
+from svg_core.synth.new_scene import plan_new_scene, scene_format_of
+from svg_core.synth.worlds import DEFAULT_WORLD
 
 ROOT = Path(__file__).resolve().parents[1]
 FIRST_TARGET_SEC = 5.0
@@ -92,6 +97,7 @@ def stop_server(proc: subprocess.Popen) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m app.bench", description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=8, help="requests after the first (default 8)")
+    parser.add_argument("--scenes", type=int, default=3, help="new scenes to render and time (default 3; 0: none)")
     parser.add_argument("--asr", choices=("whisper", "sphinx"), default="whisper", help="cascade ASR engine")
     parser.add_argument("--model", default=None, help="end-to-end model (default: the first shipped)")
     AppConfig.add_arguments(parser)
@@ -133,6 +139,15 @@ def main(argv: list[str] | None = None) -> int:
             for key in parts:
                 parts[key].append(result[6]["latency_sec"][key])
             fake = result[6]["fake"]
+        try:
+            scene_world = scene_format_of(demo_set.layout.manifest).world
+        except UserInputError:  # no extractor named: the app renders the default world (fake mode only)
+            scene_world = DEFAULT_WORLD
+        scene_runs = []  # (video seconds, client seconds) per new scene
+        for seed in range(1, args.scenes + 1):
+            start = time.perf_counter()
+            client.predict(seed, api_name="/new_scene")
+            scene_runs.append((plan_new_scene(seed, scene_world).scene.duration_sec, time.perf_counter() - start))
     finally:
         stop_server(server)
 
@@ -151,6 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"end-to-end answer on screen (first streamed update): first request {e2e_first:.2f} s"
           + (f", later median {statistics.median(e2e_later):.2f} s, max {max(e2e_later):.2f} s" if e2e_later else ""))
     print("server-side medians: " + ", ".join(f"{k} {statistics.median(v):.3f} s" for k, v in parts.items()))
+    if scene_runs:
+        median = statistics.median(t for _, t in scene_runs)
+        runs = ", ".join(f"{d:.0f} s video in {t:.2f} s" for d, t in scene_runs)
+        print(f"new scene (render + features + mp4, ready to ground): median {median:.2f} s over "
+              f"{len(scene_runs)} scenes ({runs})")
     return 0
 
 

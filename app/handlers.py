@@ -155,6 +155,9 @@ def load_query(
         wave = backend.speak(text)
         return SpokenQuery(wave, source, reference=text)
     if source == SOURCE_OWN:
+        if video_id in demo.added:
+            raise UserError(f"{video_id} is a new scene: it has no spoken queries. Record, upload or type one "
+                            "(its own captions are offered as examples).")
         if not query_id:
             raise UserError("No query chosen: pick one of the video's spoken queries.")
         try:

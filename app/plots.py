@@ -20,6 +20,7 @@ from svg_core.audio.frontend import SAMPLE_RATE  # noqa: E402
 
 HOP_SEC = 0.01  # one log-Mel frame
 GT_COLOUR, E2E_COLOUR, CASCADE_COLOUR, NOISE_COLOUR = "#2ca02c", "#1f77b4", "#ff7f0e", "#d62728"
+SILENT_COLOUR, SHUFFLED_COLOUR = "#7f7f7f", "#c49c94"  # the controls of the "Does it listen?" panel
 
 
 def _fmt_iou(iou: float | None) -> str:
@@ -53,14 +54,7 @@ def timeline_figure(result) -> Figure:
                      CASCADE_COLOUR, _fmt_iou(result.cascade_iou)))
     else:
         rows.append((f"cascade ({result.asr_engine})", None, CASCADE_COLOUR, "no query understood"))
-    labels = []
-    for i, (label, seg, colour, note) in enumerate(reversed(rows)):
-        if seg is not None:
-            ax_bar.broken_barh([(seg[0], seg[1] - seg[0])], (i - 0.35, 0.7), color=colour)
-            note = f"{seg[0]:.1f}-{seg[1]:.1f} s  {note}".strip()
-        labels.append(f"{label}\n{note}")
-    ax_bar.set_yticks(range(len(rows)), labels, fontsize=8)
-    ax_bar.set_ylim(-0.6, len(rows) - 0.4)
+    _segment_rows(ax_bar, rows)
     ax_bar.set_title("Predicted moments" + ("  [FAKE model]" if result.any_fake else ""))
 
     n_v = len(np.asarray(result.e2e["start_prob"]))
@@ -75,6 +69,65 @@ def timeline_figure(result) -> Figure:
     ax_prob.set_xlabel("video time (s)")
     ax_prob.set_ylabel("probability")
     ax_prob.legend(fontsize=7, loc="upper right", ncols=4)
+    return fig
+
+
+def _segment_rows(ax, rows) -> None:
+    """Horizontal bars, one per (label, (start_sec, end_sec) or None, colour, note), first on top."""
+    labels = []
+    for i, (label, seg, colour, note) in enumerate(reversed(rows)):
+        if seg is not None:
+            ax.broken_barh([(seg[0], seg[1] - seg[0])], (i - 0.35, 0.7), color=colour)
+            note = f"{seg[0]:.1f}-{seg[1]:.1f} s  {note}".strip()
+        labels.append(f"{label}\n{note}")
+    ax.set_yticks(range(len(rows)), labels, fontsize=8)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+
+
+def listen_figure(res) -> Figure:
+    """The "Does it listen?" timeline: the real query's prediction against the controls'.
+
+    Args:
+        res: an :class:`app.listen.ListenResult`.
+
+    Returns:
+        A Figure: top, bars for the ground truth (when known), the end-to-end prediction for the
+        user's query and for a silent query of the same length, and (when the words are known)
+        the text grounder on the words and on the shuffled words; bottom, the end-to-end inside
+        probability for the real and the silent query.
+    """
+    g = res.grounding
+    duration = float(g.duration_sec)
+    span = (lambda p: (float(p["start_sec"]), float(p["end_sec"])))
+    rows = []
+    if res.gt_sec is not None:
+        rows.append(("ground truth", res.gt_sec, GT_COLOUR, ""))
+    rows.append(("your query", span(g.e2e), E2E_COLOUR, _fmt_iou(g.e2e_iou)))
+    rows.append(("silent query", span(res.silent), SILENT_COLOUR, _fmt_iou(res.silent_iou)))
+    if res.text is not None:
+        rows.append(("text: your words", span(res.text.words_pred), CASCADE_COLOUR, _fmt_iou(res.text.words_iou)))
+        rows.append(("text: shuffled", span(res.text.shuffled_pred), SHUFFLED_COLOUR,
+                     _fmt_iou(res.text.shuffled_iou)))
+    fig = Figure(figsize=(9, 2.6 + 0.35 * len(rows)))
+    fig.subplots_adjust(left=0.17, right=0.98, top=0.92, bottom=0.12, hspace=0.15)
+    ax_bar, ax_prob = fig.subplots(2, 1, sharex=True, height_ratios=(len(rows) / 3, 1.2))
+    _segment_rows(ax_bar, rows)
+    e = res.effect
+    ax_bar.set_title(f"Does it listen? IoU(your query, silent query) = {e['iou']:.2f}: {e['verdict']}"
+                     + ("  [FAKE model]" if g.fake.get("model") else ""), fontsize=10)
+    inside = np.asarray(g.e2e["inside_prob"], dtype=float)
+    centres = (np.arange(len(inside)) + 0.5) * duration / len(inside)
+    ax_prob.plot(centres, inside, "-", color=E2E_COLOUR, label="inside, your query")
+    ax_prob.plot(centres, np.asarray(res.silent["inside_prob"], dtype=float), "--", color=SILENT_COLOUR,
+                 label="inside, silent query")
+    if res.gt_sec is not None:
+        ax_prob.axvspan(*res.gt_sec, color=GT_COLOUR, alpha=0.15, label="ground truth")
+    ax_prob.set_xlim(0, duration)
+    ax_prob.set_ylim(0, 1.35)  # room for the legend above the curves
+    ax_prob.set_yticks((0, 0.5, 1))
+    ax_prob.set_xlabel("video time (s)")
+    ax_prob.set_ylabel("probability")
+    ax_prob.legend(fontsize=7, loc="upper right", ncols=3)
     return fig
 
 

@@ -162,6 +162,9 @@ class DemoSet:
                 self.records.append(record)
                 self.split_of[record.query_id] = split
         self.features = VideoFeatureStore(self.layout.features)
+        # videos added while the app runs (new scenes, app/scenes.py): id -> an object with
+        # ``features`` [T, 500], ``duration_sec`` and ``mp4_path``; they have no annotated query
+        self.added: dict[str, object] = {}
         self._by_query = {r.query_id: r for r in self.records}
         self._lock = threading.Lock()  # h5py handles are not safe across threads
         if not self.records:
@@ -199,6 +202,11 @@ class DemoSet:
 
     def check_video(self, video_id: str) -> None:
         """Raise KeyError naming the known ids when ``video_id`` is not in the set."""
+        if isinstance(video_id, str) and video_id in self.added:
+            return
+        if video_id not in self.video_ids and str(video_id).startswith("v_new"):
+            raise KeyError(f"new scene {video_id!r} is not rendered on this server (or was dropped from its "
+                           "cache): press New scene with its seed first")
         if video_id not in self.video_ids:
             shown = ", ".join(self.video_ids[:5])
             raise KeyError(f"unknown video {video_id!r}; this demo set has {len(self.video_ids)} videos ({shown}, ...)")
@@ -212,16 +220,22 @@ class DemoSet:
     def video_features(self, video_id: str) -> np.ndarray:
         """C3D features, float32 [T, 500]."""
         self.check_video(video_id)
+        if video_id in self.added:
+            return self.added[video_id].features
         with self._lock:
             return self.features.get(video_id)
 
     def duration_sec(self, video_id: str) -> float:
         """Duration from the annotations."""
         self.check_video(video_id)
+        if video_id in self.added:
+            return self.added[video_id].duration_sec
         return next(r.duration_sec for r in self.records if r.video_id == video_id)
 
     def video_path(self, video_id: str) -> Path | None:
         """The mp4 of a video, or None when the folder has none."""
+        if video_id in self.added:
+            return self.added[video_id].mp4_path
         return self.layout.video_path(video_id)
 
     def audio_path(self, record: QueryRecord) -> Path | None:
@@ -433,6 +447,14 @@ class Backend:
 
         name = next(iter(self.text_models))
         return Cascade(asr, Grounder.from_checkpoint(self.text_models[name].path))
+
+    def text_grounder(self):
+        """The cascade's text grounder on its own (no ASR): the first text checkpoint, or a fake one."""
+        if self.text_is_fake():
+            from app.fake import FakeGrounder
+
+            return FakeGrounder("fake text grounder")
+        return self._grounders[next(iter(self.text_models))]  # loaded by _loads at start
 
     def _load_grounder(self, model_name: str, table: dict[str, CheckpointInfo]):
         if self.is_fake(model_name):

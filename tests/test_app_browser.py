@@ -1,8 +1,8 @@
 """The app in headless Chromium (playwright driving Debian's /usr/bin/chromium, no download).
 
 Uploads a wav and runs; records through the real record button from a fake microphone that
-plays a wav; loads a failure case with one click; and checks that the page made no request
-outside 127.0.0.1. Runs on the fake predictor (``SVG_APP_FAKE=1``) and a tiny generated demo set.
+plays a wav; loads a failure case with one click; renders a new scene and grounds a query on it
+and asks "Does it listen?"; and checks that the page made no request outside 127.0.0.1. Runs on the fake predictor (``SVG_APP_FAKE=1``) and a tiny generated demo set.
 Screenshots go to tests/out/.
 """
 
@@ -137,6 +137,33 @@ def test_failure_case_loads_with_one_click(browser):
     _wait_info(page, r"Ground truth: [\d.]+-[\d.]+ s")
     expect(page.locator("#info")).to_contain_text(f'against the reference: "{sentence}"')
     assert page.locator("#run_btn").is_visible()  # back on the main tab
+
+
+def test_new_scene_then_ground_and_listen(browser):
+    """New scene renders a video, puts it in the menu with its first caption typed; grounding and
+    "Does it listen?" then run on it (no ground truth)."""
+    from playwright.sync_api import expect
+
+    page, _, _ = browser
+    page.get_by_role("tab", name="Ground a spoken query").click()
+    page.locator("#new_scene_box").get_by_text("New scene: a video no model has seen").click()
+    seed = page.locator("#scene_seed input")
+    seed.fill("23")  # a 12 s scene
+    page.locator("#scene_btn").click()
+    expect(page.locator("#scene_info")).to_contain_text("New scene v_new000023", timeout=TIMEOUT_MS)
+    expect(page.locator("#video_pick input")).to_have_value("v_new000023")
+    expect(page.locator("#typed textarea")).not_to_have_value("")
+    page.locator("#run_btn").click()
+    _wait_info(page, r"New scene.*no ground truth")
+    assert "Ground truth:" not in page.locator("#info").inner_text()
+    page.locator("#listen_btn").click()
+    expect(page.locator("#listen_info")).to_contain_text("IoU between your-query and silent-query predictions",
+                                                         timeout=TIMEOUT_MS)
+    expect(page.locator("#listen_plot img")).to_be_visible(timeout=TIMEOUT_MS)
+    page.screenshot(path=str(OUT / "app_new_scene_listen.png"), full_page=True)
+    seed.fill("-4")
+    page.locator("#scene_btn").click()
+    expect(page.get_by_text("whole number from 0 to 999999").first).to_be_visible(timeout=TIMEOUT_MS)
 
 
 def test_no_request_left_the_machine(browser):

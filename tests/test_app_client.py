@@ -63,7 +63,7 @@ def test_main_endpoint_returns_every_output(server):
     url, tmp = server
     client = Client(url, verbose=False, download_files=str(tmp / "dl"), analytics_enabled=False)
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    assert {"/ground", "/robustness", "/evaluate_demo_set"} <= set(endpoints)
+    assert {"/ground", "/robustness", "/evaluate_demo_set", "/listen", "/new_scene"} <= set(endpoints)
     wav = speech_wav(tmp / "q.wav")
     video, timeline, heatmap, noisy, transcript, info, summary, seek = client.predict(
         *ground_args(handle_file(str(wav))), api_name="/ground")
@@ -74,6 +74,24 @@ def test_main_endpoint_returns_every_output(server):
     assert "FAKE run" in info and "End-to-end" in info
     assert summary["fake"]["model"] and summary["end_to_end_sec"][0] == pytest.approx(seek, abs=0.01)
     assert summary["noise"]["kind"] == "white" and summary["noise"]["covered_sec"][1] > 0
+
+
+def test_new_scene_then_ground_and_listen_on_it(server):
+    from gradio_client import Client
+
+    url, tmp = server
+    client = Client(url, verbose=False, download_files=str(tmp / "dl"), analytics_enabled=False)
+    video_id, mp4, info, captions = client.predict(23, api_name="/new_scene")
+    assert video_id == "v_new000023" and Path(mp4).stat().st_size > 0 and "No model has seen it" in info
+    args = ["Typed sentence (piper voice)", None, captions[0], None, video_id, "none", 10, 0.6, 0, FAKE_MODEL,
+            "whisper"]
+    result = client.predict(*args, api_name="/ground")
+    assert result[6]["video_id"] == video_id and result[6]["ground_truth_sec"] is None
+    figure, text, summary = client.predict(*args, api_name="/listen")
+    assert Path(figure).read_bytes()[:4] == b"\x89PNG" and "silent-query predictions" in text
+    assert summary["your_query_sec"] and summary["silent_query_sec"] and summary["text"]["words"] == captions[0]
+    with pytest.raises(Exception, match="whole number from 0 to 999999"):
+        client.predict(1_000_000, api_name="/new_scene")
 
 
 def test_endpoint_errors_are_user_messages(server):
@@ -177,7 +195,8 @@ def test_every_endpoint_names_its_parameters(server):
     url, tmp = server
     client = Client(url, verbose=False, download_files=str(tmp / "dl"), analytics_enabled=False)
     endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
-    for name in ("/ground", "/robustness", "/evaluate_demo_set"):
+    assert [p["parameter_name"] for p in endpoints["/new_scene"]["parameters"]] == ["scene_seed"]
+    for name in ("/ground", "/robustness", "/evaluate_demo_set", "/listen"):
         params = [p["parameter_name"] for p in endpoints[name]["parameters"]]
         assert "snr_db" in params and "seed" in params and not any(p.startswith("param_") for p in params), params
     assert "video_id" in [p["parameter_name"] for p in endpoints["/ground"]["parameters"]]

@@ -79,3 +79,60 @@ def test_controls_feed_the_right_inputs(tmp_path):
     shuffled = ControlDataset(text, "shuffled_words", seed=0)
     for i in range(len(text)):
         assert sorted(shuffled[i]["record"].sentence.split()) == sorted(text[i]["record"].sentence.split())
+
+
+def _tiny_grounder(kind: str):
+    import torch
+
+    from svg_core.engine.predictor import Grounder
+    from svg_core.models import build_model
+    from tests.conftest import tiny_configs
+
+    torch.manual_seed(0)
+    cfg = tiny_configs()[kind]
+    return Grounder(build_model(cfg), cfg)
+
+
+def test_silent_query_prediction_is_the_grounder_on_zeros_of_the_same_length():
+    import numpy as np
+
+    from svg_core.engine.listening import silent_query_prediction
+
+    grounder = _tiny_grounder("base")
+    feats = np.random.default_rng(0).random((30, 500), dtype=np.float32)
+    got = silent_query_prediction(grounder, feats, 30.0, 8_000)
+    want = grounder.localize(feats, 30.0, audio=np.zeros(8_000, np.float32))
+    assert (got["start_sec"], got["end_sec"]) == (want["start_sec"], want["end_sec"])
+    assert np.array_equal(got["inside_prob"], want["inside_prob"])
+    assert got["attention"].shape[1] == 8_000 // 160 + 1  # one column per 10 ms frame of the silent query
+    for bad in (0, -5, 2.5, True):
+        with pytest.raises(ValueError, match="positive whole number"):
+            silent_query_prediction(grounder, feats, 30.0, bad)
+
+
+def test_shuffled_words_prediction_reorders_and_grounds():
+    import numpy as np
+
+    from svg_core.engine.listening import shuffled_words_prediction
+
+    grounder = _tiny_grounder("text")
+    feats = np.random.default_rng(1).random((20, 500), dtype=np.float32)
+    sentence = "the dog runs across the yard"
+    shuffled, pred = shuffled_words_prediction(grounder, feats, 20.0, sentence, seed=3)
+    assert shuffled != sentence and sorted(shuffled.split()) == sorted(sentence.split())
+    assert 0.0 <= pred["start_sec"] <= pred["end_sec"] <= 20.0
+    assert shuffled_words_prediction(grounder, feats, 20.0, "dog dog") is None  # nothing to reorder
+
+
+def test_query_effect_verdicts():
+    from svg_core.engine.listening import query_effect
+
+    def pred(s, e):
+        return {"start_sec": s, "end_sec": e}
+
+    same = query_effect(pred(10, 20), pred(10, 20))
+    assert same == {"iou": 1.0, "shift_sec": 0.0, "verdict": "does not listen"}
+    near = query_effect(pred(10, 20), pred(11, 21))  # IoU 9/11
+    assert near["verdict"] == "barely listens" and near["shift_sec"] == pytest.approx(1.0)
+    far = query_effect(pred(0, 10), pred(30, 50))
+    assert far["iou"] == 0.0 and far["shift_sec"] == pytest.approx(35.0) and far["verdict"] == "listens"

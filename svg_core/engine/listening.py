@@ -6,6 +6,9 @@
   model, same prediction for every query of a video, scores exactly 50 %; an oracle 100 %).
 - controls: the same metrics with a silent query, a query of another video, and (text) shuffled
   words; the drop from the real query is what the query contributes.
+- one query (the app's "Does it listen?" panel): :func:`silent_query_prediction` and
+  :func:`shuffled_words_prediction` run a control on one video, :func:`query_effect` says how far
+  the real query moved the prediction away from the control's.
 
 Torch-free at import; :class:`ControlDataset` imports the audio front end lazily.
 """
@@ -19,6 +22,10 @@ import numpy as np
 
 CONTROLS_AUDIO = ("silent", "other_video")
 CONTROLS_TEXT = ("silent", "other_video", "shuffled_words")
+# One query against its control: IoU of the two predictions below LISTENS_BELOW_IOU "listens",
+# from IGNORES_FROM_IOU "does not listen" (the control gives about the same moment), "barely" between.
+LISTENS_BELOW_IOU = 0.5
+IGNORES_FROM_IOU = 0.9
 
 
 def _iou(a, b) -> float:
@@ -159,6 +166,58 @@ def listening_report(model, dataset, records: list[dict], seed: int = 0, batch_s
                        for c in controls}
     return {"discrimination": within_video_discrimination(records),
             "controls": control_drop(compute_metrics(records), control_metrics)}
+
+
+def silent_query_prediction(grounder, video_features: np.ndarray, duration_sec: float, n_samples: int) -> dict:
+    """The grounder's prediction for a silent query of ``n_samples`` (the real query's length).
+
+    Args:
+        grounder: a :class:`svg_core.engine.predictor.Grounder` for spoken queries (or any
+            object with its ``localize``).
+        video_features: float32 [T, 500] of the video.
+        duration_sec: the video's duration in seconds.
+        n_samples: length of the silent query at 16 kHz (> 0), e.g. ``len(real_wave)``.
+
+    Returns:
+        ``grounder.localize(video_features, duration_sec, audio=zeros(n_samples))``.
+    """
+    if isinstance(n_samples, bool) or int(n_samples) != n_samples or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive whole number of samples, found {n_samples!r}")
+    return grounder.localize(video_features, duration_sec, audio=np.zeros(int(n_samples), np.float32))
+
+
+def shuffled_words_prediction(grounder, video_features: np.ndarray, duration_sec: float, sentence: str,
+                              seed: int = 0) -> tuple[str, dict] | None:
+    """A text grounder's prediction for ``sentence`` with its words in a seeded new order.
+
+    Returns:
+        (the shuffled sentence, ``grounder.localize(..., text=shuffled)``), or None when the
+        words cannot be reordered (fewer than two different words).
+    """
+    if len(set(sentence.split())) < 2:
+        return None
+    shuffled = shuffle_words(sentence, np.random.default_rng(seed))
+    return shuffled, grounder.localize(video_features, duration_sec, text=shuffled)
+
+
+def query_effect(prediction: dict, control: dict) -> dict:
+    """How far the real query moved the prediction from a control query's.
+
+    Args:
+        prediction, control: ``localize`` results (``start_sec``, ``end_sec``).
+
+    Returns:
+        {"iou": IoU of the two top-1 windows, "shift_sec": mean of |start shift| and |end shift|
+        in seconds, "verdict": "listens" / "barely listens" / "does not listen"
+        (:data:`LISTENS_BELOW_IOU`, :data:`IGNORES_FROM_IOU`)}.
+    """
+    a = (float(prediction["start_sec"]), float(prediction["end_sec"]))
+    b = (float(control["start_sec"]), float(control["end_sec"]))
+    iou = _iou(a, b) if a != b else 1.0
+    shift = 0.5 * (abs(a[0] - b[0]) + abs(a[1] - b[1]))
+    verdict = ("listens" if iou < LISTENS_BELOW_IOU else
+               "barely listens" if iou < IGNORES_FROM_IOU else "does not listen")
+    return {"iou": iou, "shift_sec": shift, "verdict": verdict}
 
 
 def format_listening(report: dict) -> str:

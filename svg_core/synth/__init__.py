@@ -6,7 +6,7 @@ blind-prior baseline; ``bundle --out assets/demo_bundle`` writes the committed d
 
 Modules: ``scene`` (world and event sampling), ``render`` (pixels), ``captions`` (grammar),
 ``extractor`` (the fixed 500-d features), ``speech`` (voices per split), ``build``, ``bundle``,
-``stats``.
+``stats``, ``new_scene`` (one video no build contains, rendered on demand for the app).
 """
 
 from svg_core.synth.build import BuildConfig, build, plan_video
