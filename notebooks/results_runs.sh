@@ -3,6 +3,7 @@
 #
 #   bash notebooks/results_runs.sh LANE [DATA]     LANE: vgcl | cpc | base | vslnet | text | extra | cascade | table3 | table4 | variant | shipped | archive
 #   SEEDS=0 bash notebooks/results_runs.sh vgcl     # one seed; GROUND_EPOCHS=5 for the short protocol
+#   SEEDS=0 GROUND_EPOCHS=40 PATIENCE=4 OUT=runs/v3 bash notebooks/results_runs.sh text data/synth_v3  # to convergence
 #   bash notebooks/results_runs.sh variant TAG ARGS # one seed-0 VGCL variant (pre-training ARGS)
 #   OUT=results/listening_demo bash notebooks/results_runs.sh shipped assets/demo_bundle  # the shipped checkpoints
 #
@@ -23,6 +24,8 @@ GROUND_EPOCHS=${GROUND_EPOCHS:-10}
 OUT=${OUT:-runs/results_e$GROUND_EPOCHS}
 mkdir -p "$OUT/eval"
 COMMON=(--data "$DATA" --preset small --batch-size 32 --threads 1 --no-progress)
+# PATIENCE=N: early stopping on val after N epochs without a better score (GROUND_EPOCHS is then the most run)
+if [[ -n ${PATIENCE:-} ]]; then COMMON+=(--patience "$PATIENCE"); fi
 PRE_EPOCHS=${PRE_EPOCHS:-3}
 
 train() {  # NAME ARGS... : one training run; skipped once NAME/summary.json exists (a finished run)
