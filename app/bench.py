@@ -99,7 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=8, help="requests after the first (default 8)")
     parser.add_argument("--scenes", type=int, default=3, help="new scenes to render and time (default 3; 0: none)")
     parser.add_argument("--asr", choices=("whisper", "sphinx"), default="whisper", help="cascade ASR engine")
-    parser.add_argument("--model", default=None, help="end-to-end model (default: the first shipped)")
+    parser.add_argument("--model", default=None,
+                        help="end-to-end model (default: the best val score among the shipped ones)")
     AppConfig.add_arguments(parser)
     args = parser.parse_args(argv)
     config = AppConfig.from_args(args)

@@ -102,7 +102,8 @@ def _main(argv: list[str] | None = None) -> int:
     parser.add_argument("--snr-db", type=float, default=10.0, help="SNR over the covered part in dB (default 10)")
     parser.add_argument("--proportion", type=float, default=0.6, help="covered share of the query (default 0.6)")
     parser.add_argument("--seed", type=int, default=0, help="noise seed (default 0)")
-    parser.add_argument("--model", default=None, help="end-to-end checkpoint name (default: the first shipped)")
+    parser.add_argument("--model", default=None,
+                        help="end-to-end checkpoint name (default: the best val score among the shipped ones)")
     parser.add_argument("--asr", choices=("whisper", "sphinx"), default="whisper", help="cascade ASR engine")
     parser.add_argument("--json", action="store_true", help="print the full result as JSON")
     AppConfig.add_arguments(parser)

@@ -337,6 +337,35 @@ def discover_checkpoints(folder: Path, problems: dict[str, str] | None = None) -
     return sorted(found, key=order)
 
 
+def val_score(info: CheckpointInfo) -> tuple[float, float] | None:
+    """(val R1@0.5, val mIoU) from the checkpoint's metrics.json, the pair training selects on; None
+    when metrics.json is missing, unreadable or has no finite val figures."""
+    try:
+        val = json.loads((info.path / "metrics.json").read_text()).get("val") or {}
+        score = (float(val["R1@0.5"]), float(val["mIoU"]))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError):
+        return None
+    return score if all(np.isfinite(score)) else None
+
+
+def default_audio_model(infos: list[CheckpointInfo]) -> str | None:
+    """The default end-to-end model: the best val score (R1@0.5, then mIoU) among ``infos``.
+
+    Checkpoints without val figures come after every scored one; ties and unscored ones keep the
+    menu order (``PREFERRED_ORDER``). Only comparable when the checkpoints were validated on the
+    same benchmark and noise (true of the shipped ones: data/synth_default, noise normal).
+
+    Returns:
+        the folder name, or None for an empty list.
+    """
+    audio = [info for info in infos if info.query == "audio"]
+    if not audio:
+        return None
+    scored = [(val_score(info), -rank, info.name) for rank, info in enumerate(audio)]
+    best = max(scored, key=lambda t: (t[0] is not None, t[0] or (0.0, 0.0), t[1]))
+    return best[2]
+
+
 class Backend:
     """Models, ASR engines, the TTS voice and ESC-50, each built once on first use.
 
@@ -376,8 +405,15 @@ class Backend:
 
     # --- menus -------------------------------------------------------------------------
     def model_names(self) -> list[str]:
-        """Audio (end-to-end) models for the menu; the fake one when none is shipped."""
-        return list(self.audio_models) or [FAKE_MODEL]
+        """Audio (end-to-end) models for the menu, the default first (:func:`default_audio_model`: best
+        val score among those that loaded), then menu order; the fake one when none is shipped.
+
+        Speech front-end checkpoints (``audio_frontend="whisper_base"``) are listed like the others:
+        their Grounder runs the frozen encoder itself.
+        """
+        names = list(self.audio_models)
+        default = default_audio_model(list(self.audio_models.values()))
+        return ([default] + [n for n in names if n != default]) if default else [FAKE_MODEL]
 
     def is_fake(self, model_name: str) -> bool:
         """True when ``model_name`` runs on :class:`app.fake.FakeGrounder`."""

@@ -1,4 +1,5 @@
-"""Audio: the log-Mel front-end and audio I/O (``frontend``), noise mixing (``noise``), offline TTS (``tts``).
+"""Audio: the log-Mel front-end and audio I/O (``frontend``), noise mixing (``noise``), offline TTS (``tts``),
+the frozen Whisper base encoder of the speech front-end (``whisper_encoder``, files found by ``whisper_files``).
 
 ``from svg_core.audio import load_audio, log_mel, SAMPLE_RATE`` is the public way in; ``noise``
 and ``tts`` are imported as submodules (``svg_core.audio.noise``). The front-end names load

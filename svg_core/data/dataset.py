@@ -29,6 +29,7 @@ from svg_core.audio.noise import NoiseConfig
 from svg_core.errors import MissingInputError, UserInputError
 
 SPLITS = ("train", "val", "test")
+VAL_SEED_OFFSET = 1_000_000  # the val split's noise seed is the run's --seed plus this (never a training draw)
 SINGLE_FEATURE_NAMES = ("sub_activitynet_v1-3.c3d.hdf5", "c3d_features.hdf5", "features.hdf5")
 
 
@@ -189,12 +190,17 @@ class GroundingDataset(Dataset):
         speech_cache: optional :class:`SpeechCache`.
         max_audio_sec: longest accepted query.
         records: use these records instead of reading the split's file.
+        frontend: None for log-Mel queries, or a callable waveform [n] -> features [T_e, C] (the
+            frozen speech encoder, ``svg_core.audio.whisper_encoder.SpeechFeatures``), run live on
+            the noisy waveform.
+        frontend_cache: a ``svg_core.data.frontend_cache.FrontendCache`` to read those features
+            from instead (one seeded draw per query and epoch); takes precedence over ``frontend``.
     """
 
     def __init__(self, layout: DatasetLayout, split: str, n_video_frames: int = 64,
                  noise: NoiseConfig | None = None, seed: int = 0, with_audio: bool = True,
                  speech_cache: SpeechCache | None = None, max_audio_sec: float = 30.0,
-                 records: list[QueryRecord] | None = None):
+                 records: list[QueryRecord] | None = None, frontend=None, frontend_cache=None):
         self.layout = layout
         self.split = split
         self.records = records if records is not None else layout.records(split)[0]
@@ -206,6 +212,7 @@ class GroundingDataset(Dataset):
         self.with_audio = with_audio
         self.speech_cache = speech_cache
         self.max_audio_sec = max_audio_sec
+        self.frontend, self.frontend_cache = frontend, frontend_cache
         if with_audio and layout.audio_dir is None and speech_cache is None:
             raise MissingInputError(f"{layout.root}: no audio/ folder; use with_audio=False for text models")
         self._video_cache: dict[str, np.ndarray] = {}
@@ -255,7 +262,13 @@ class GroundingDataset(Dataset):
         item = {"video": self.video(record.video_id, record.duration_sec), "record": record,
                 **moment_labels(record.start_sec, record.end_sec, record.duration_sec, self.n_video_frames)}
         span, snr_db = (0.0, 0.0), float("nan")
-        if self.with_audio:
+        if self.with_audio and self.frontend_cache is not None:  # cached encoder features, this epoch's draw
+            item["audio"], span, snr_db = self.frontend_cache.draw(self.split, record.wav_name, self.epoch, index,
+                                                                   self.seed)
+        elif self.with_audio and self.frontend is not None:  # encoder features computed live
+            wave, span, snr_db = self.noisy_wave(index)
+            item["audio"] = self.frontend(wave)
+        elif self.with_audio:
             clean = self.noise is None or self.noise.preset == "clean"
             if clean and self.speech_cache is not None and record.wav_name in self.speech_cache:
                 mel = torch.from_numpy(self.speech_cache.mel(record.wav_name))
@@ -275,7 +288,8 @@ def collate_batch(items: list[dict]) -> dict:
 
     Returns:
         dict with ``video`` float32 [B, N_v, 500]; ``video_mask`` bool [B, N_v];
-        ``audio`` float32 [B, T_a, 128] (zeros in padding; absent for text-only datasets);
+        ``audio`` float32 [B, T_a, 128] (zeros in padding; absent for text-only datasets), or
+        frozen-encoder features float32 [B, T_e, 512] for a speech front-end dataset;
         ``audio_lengths`` int64 [B]; ``audio_mask`` bool [B, T_a]; ``start_idx``/``end_idx``
         float32 [B]; ``start_label``/``end_label`` int64 [B]; ``inside`` float32 [B, N_v];
         ``duration_sec``/``start_sec``/``end_sec`` float64 [B]; ``noise_span_sec`` float32

@@ -144,7 +144,8 @@ class ControlDataset:
             if "audio" in item:
                 from svg_core.audio.frontend import log_mel
                 n = len(self.base.clean_wave(record))
-                item["audio"] = log_mel(np.zeros(n, np.float32))
+                encode = getattr(self.base, "frontend", None) or log_mel  # a speech front-end's encoder, else log-Mel
+                item["audio"] = encode(np.zeros(n, np.float32))
         elif self.control == "other_video":
             donor = self.base[self.donors[index]]
             item["record"] = dataclasses.replace(record, sentence=donor["record"].sentence)

@@ -5,7 +5,8 @@
     result["start_sec"], result["end_sec"], result["top5_sec"], result["attention"]
 
 Follows moment_detr's ``MomentDETRPredictor``: the model is built once, ``localize`` does the
-pre-processing (log-Mel, video resampling), one forward pass and the span decoding.
+pre-processing (log-Mel, or the frozen Whisper encoder of a speech front-end model, and video
+resampling), one forward pass and the span decoding.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from svg_core.audio.frontend import N_FFT, SAMPLE_RATE, log_mel
+from svg_core.audio.frontend import N_FFT, SAMPLE_RATE, log_mel, n_frames
 from svg_core.data.video_features import check_duration, resample_features, validate_features
 from svg_core.models import BaseConfig, GroundingConfig, TextConfig
 from svg_core.engine.spans import decode_spans
@@ -62,6 +63,26 @@ class Grounder:
         self.model = model.to(self.device).eval()
         self.cfg = cfg
         self.meta = meta or {}
+        self._speech_features = None  # the frozen encoder of a speech front-end model, built on first use
+
+    @property
+    def audio_frontend(self) -> str:
+        """"logmel", or the frozen speech encoder the model listens through ("whisper_base")."""
+        return self.cfg.audio_frontend if isinstance(self.cfg, BaseConfig) else "logmel"
+
+    def speech_features(self):
+        """The live front-end of a ``whisper_base`` model (``SpeechFeatures``: wave -> [T_e, 512]).
+
+        It runs where the model runs (CUDA when the Grounder is on a GPU and CTranslate2 can use
+        it, else the CPU, int8) with as many CPU threads as torch has; it is not in the checkpoint.
+        """
+        if self._speech_features is None:
+            from svg_core.audio.whisper_encoder import SpeechFeatures
+
+            self._speech_features = SpeechFeatures(pool=self.cfg.frontend_pool,
+                                                   device="auto" if self.device.type == "cuda" else "cpu",
+                                                   cpu_threads=torch.get_num_threads())
+        return self._speech_features
 
     @classmethod
     def from_checkpoint(cls, directory: str | os.PathLike, device: str | torch.device | None = None) -> "Grounder":
@@ -100,10 +121,20 @@ class Grounder:
         if wave.size < N_FFT:  # the centred STFT needs more than N_FFT / 2 samples: pad with silence
             wave = np.pad(wave, (0, N_FFT - wave.size))
         max_frames = self.cfg.max_audio_frames if isinstance(self.cfg, BaseConfig) else None
-        mel = log_mel(torch.from_numpy(wave))[:max_frames]  # [T_a, 128]
-        batch["audio"] = mel.unsqueeze(0).to(self.device)
-        batch["audio_lengths"] = torch.tensor([mel.shape[0]], device=self.device)
-        batch["audio_mask"] = torch.ones(1, mel.shape[0], dtype=torch.bool, device=self.device)
+        if self.audio_frontend != "logmel":
+            from svg_core.audio.whisper_encoder import MAX_INPUT_SEC
+            from svg_core.models.speech_frontend import input_frames
+
+            wave = wave[: int(MAX_INPUT_SEC * SAMPLE_RATE)]  # the encoder's window; the model keeps max_frames of it
+            feats = self.speech_features()(wave)  # [T_e, 512], the frozen encoder's frames
+            feats = feats[: input_frames(max_frames, self.cfg.audio_frontend, self.cfg.frontend_pool)]
+            batch["audio_frames_10ms"] = min(n_frames(wave.size), max_frames)  # the attention map's time axis
+        else:
+            feats = log_mel(torch.from_numpy(wave))[:max_frames]  # [T_a, 128]
+            batch["audio_frames_10ms"] = feats.shape[0]
+        batch["audio"] = feats.unsqueeze(0).to(self.device)
+        batch["audio_lengths"] = torch.tensor([feats.shape[0]], device=self.device)
+        batch["audio_mask"] = torch.ones(1, feats.shape[0], dtype=torch.bool, device=self.device)
         return batch
 
     @torch.inference_mode()
@@ -145,11 +176,12 @@ class Grounder:
         attention = out["cq_attention"][0, :, :n_steps].float()  # [N_v, T_q]
         result: dict = {}
         if self.query_kind == "audio":
-            attention = _steps_to_frames(attention, batch["audio"].shape[1])
+            n_10ms = batch["audio_frames_10ms"]  # log-Mel frames of 10 ms, whatever the front-end's rate
+            attention = _steps_to_frames(attention, n_10ms)
             if "cross_attention" in out:
                 cross = out["cross_attention"][0].float()  # [T_q', K_v]
                 # a single item has no padded steps; nearest-map steps to frames, rows unchanged
-                cross = F.interpolate(cross.T.unsqueeze(0), size=batch["audio"].shape[1], mode="nearest")
+                cross = F.interpolate(cross.T.unsqueeze(0), size=n_10ms, mode="nearest")
                 result["cross_attention"] = cross.squeeze(0).T.cpu().numpy()
         else:
             from svg_core.models.text import tokenize

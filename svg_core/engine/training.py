@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from svg_core.engine.checkpoint import build_with_pretrained, save_checkpoint, unwrap_model
-from svg_core.data.dataset import DatasetLayout, GroundingDataset, SpeechCache, collate_batch
+from svg_core.data.dataset import VAL_SEED_OFFSET, DatasetLayout, GroundingDataset, SpeechCache, collate_batch
 from svg_core.engine.metrics import compute_metrics
 from svg_core.engine.inference import move_batch, predict_split
 from svg_core.models import (
@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--speech-cache", default="auto",
                    help="speech cache file from `python -m svg_core.data cache DIR`; auto = DIR/speech_cache.h5 "
                         "when it exists; none = decode the wavs every epoch")
+    p.add_argument("--frontend-cache", default="auto",
+                   help="speech front-end models (--set audio_frontend=whisper_base): cached encoder features from "
+                        "`python -m svg_core.data frontend-cache DIR`; auto = DIR's default cache file when it "
+                        "exists, else the encoder runs live; none = always live; or a file")
     p.add_argument("--esc50", default=None, help="ESC-50 folder for the noise, or \"shared\" for ../shared/data/esc50 (default: the shipped ESC-10 subset assets/noise/esc10)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last/training_state.pt")
     p.add_argument("--pretrained-encoder", default=None,
@@ -177,8 +181,35 @@ def pretrain_config(args: argparse.Namespace) -> CPCConfig:
     return factory(**overrides, **from_flags)
 
 
-def make_datasets(args: argparse.Namespace, with_audio: bool, n_video_frames: int) -> tuple[GroundingDataset, GroundingDataset]:
-    """Train and val datasets of ``--data`` with the ``--noise`` preset (val noise fixed at epoch 0)."""
+def frontend_inputs(args: argparse.Namespace, layout: DatasetLayout, noise, audio_frontend: str,
+                    frontend_pool: int) -> tuple[Any, Any]:
+    """(live encoder, cache) for a speech front-end model; (None, None) for log-Mel models.
+
+    The cache (``--frontend-cache``) is checked against this run's encoder, pooling, noise and
+    benchmark (a stale one is refused); without one the encoder runs live on every noisy query.
+    """
+    if audio_frontend == "logmel":
+        return None, None
+    from svg_core.audio.whisper_encoder import ENCODER_NAME, SpeechFeatures
+    from svg_core.data.frontend_cache import FrontendCache, cache_version, default_cache_path
+
+    live = SpeechFeatures(pool=frontend_pool, device=args.device, cpu_threads=max(1, args.threads))
+    choice = getattr(args, "frontend_cache", "auto")
+    path = default_cache_path(layout, audio_frontend, frontend_pool, args.noise) if choice == "auto" else Path(choice)
+    if choice == "none" or (choice == "auto" and not path.exists()):
+        print(f"note: no front-end cache ({path.name}); the {ENCODER_NAME} runs live on every query (slow)")
+        return live, None
+    expected = cache_version(layout, audio_frontend, ENCODER_NAME, frontend_pool, noise)
+    return live, FrontendCache(path, expected, root=layout.root)
+
+
+def make_datasets(args: argparse.Namespace, with_audio: bool, n_video_frames: int, audio_frontend: str = "logmel",
+                  frontend_pool: int = 1) -> tuple[GroundingDataset, GroundingDataset]:
+    """Train and val datasets of ``--data`` with the ``--noise`` preset (val noise fixed at epoch 0).
+
+    ``audio_frontend``/``frontend_pool`` come from the model config: "whisper_base" datasets give
+    encoder features, read from the front-end cache when there is one (``frontend_inputs``).
+    """
     layout = DatasetLayout.from_dir(args.data)
     noise = noise_config_from_args(args.noise, args.esc50)
     train_records = layout.records("train")[0]
@@ -194,10 +225,14 @@ def make_datasets(args: argparse.Namespace, with_audio: bool, n_video_frames: in
             cache = SpeechCache(path)
         elif args.speech_cache != "auto":
             raise ValueError(f"--speech-cache {path} does not exist (build it with python -m svg_core.data cache DIR)")
-    common = dict(n_video_frames=n_video_frames, noise=noise, with_audio=with_audio, speech_cache=cache)
-    train = GroundingDataset(layout, "train", seed=args.seed, records=train_records, **common)
+    live, features = frontend_inputs(args, layout, noise, audio_frontend, frontend_pool) if with_audio else (None, None)
+    common = dict(n_video_frames=n_video_frames, noise=noise, with_audio=with_audio, speech_cache=cache, frontend=live)
+    train = GroundingDataset(layout, "train", seed=args.seed, records=train_records, frontend_cache=features, **common)
     # A different seed for val: its noise must not repeat the training draws.
-    val = GroundingDataset(layout, "val", seed=args.seed + 1_000_000, records=val_records, **common)
+    # the cached val draw is the live one only when it was made with this run's val seed
+    val_cache = features if features is not None and features.seeds.get("val") == args.seed + VAL_SEED_OFFSET else None
+    val = GroundingDataset(layout, "val", seed=args.seed + VAL_SEED_OFFSET, records=val_records,
+                           frontend_cache=val_cache, **common)
     return train, val
 
 
@@ -292,7 +327,8 @@ def build_task(args: argparse.Namespace) -> GroundingTask | PretrainTask:
         if args.model not in PRETRAIN_MODELS:
             raise ValueError(f"--stage pretrain takes --model cpc or vgcl, found {args.model!r}")
         cfg = pretrain_config(args)
-        train_set, val_set = make_datasets(args, with_audio=True, n_video_frames=cfg.n_video_frames)
+        train_set, val_set = make_datasets(args, with_audio=True, n_video_frames=cfg.n_video_frames,
+                                           audio_frontend=cfg.audio_frontend, frontend_pool=cfg.frontend_pool)
         torch.manual_seed(args.seed)
         model = build_model(cfg)
         return PretrainTask(model, cfg, train_set, val_set, args.eval_batch_size, not args.no_progress)
@@ -302,7 +338,9 @@ def build_task(args: argparse.Namespace) -> GroundingTask | PretrainTask:
     if args.max_train_items is not None:
         layout_records = layout_records[: args.max_train_items]
     cfg = grounding_config(args, [r.sentence for r in layout_records])
-    train_set, val_set = make_datasets(args, with_audio=args.model != "text", n_video_frames=cfg.n_video_frames)
+    frontend = (cfg.audio_frontend, cfg.frontend_pool) if isinstance(cfg, BaseConfig) else ("logmel", 1)
+    train_set, val_set = make_datasets(args, with_audio=args.model != "text", n_video_frames=cfg.n_video_frames,
+                                       audio_frontend=frontend[0], frontend_pool=frontend[1])
     torch.manual_seed(args.seed)
     model = build_with_pretrained(cfg)
     if args.model in ("vgcl_base", "cpc_base"):

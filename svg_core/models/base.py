@@ -2,6 +2,7 @@
 
 video [B, N_v, 500] -> Conv1d + GELU + BN + BiGRU -> V [B, N_v, D]
 audio [B, T_a, 128] -> AudioEncoder (DAVEnet1 + GRU | VGCL encoder, then DAVEnet2) -> A [B, T_q, D]
+  (or frozen Whisper features [B, T_e, 512] -> adapter + GRU | VGCL encoder -> projection; speech_frontend.py)
 chunk trick: [B, *, D] -> [B*C, *, D/C]; video self-attention; masked context-query attention;
 start/end/inside recurrent heads (end conditioned on start); probabilities averaged over chunks.
 
@@ -32,6 +33,7 @@ from svg_core.models.blocks import (
     split_chunks,
 )
 from svg_core.models.cpc import CPCConfig, VGCLEncoder
+from svg_core.models.speech_frontend import build_frontend_audio_encoder, check_frontend_fields
 
 
 @dataclass
@@ -87,9 +89,18 @@ class BaseConfig(GroundingConfig):
     freeze_pretrained: bool = False  # True: keep that stage frozen; False: fine-tune it
     cpc: CPCConfig | None = None  # pretrained stage architecture; filled from pretrained_encoder by
     # engine.checkpoint.build_with_pretrained, or set directly to build a VGCL first stage without weights
+    # Speech front-end (models/speech_frontend.py). A config.json without these fields is a log-Mel model.
+    audio_frontend: Literal["logmel", "whisper_base"] = "logmel"  # what batch["audio"] holds: log-Mel
+    # [T_a, 128] at 100 Hz, or frozen Whisper base encoder features [T_e, 512] at 50 / frontend_pool Hz
+    # (computed outside the model, never saved in its weights); whisper_base replaces both DAVEnets
+    frontend_pool: int = 2  # whisper_base: encoder frames averaged before the model and the cache (50 -> 25 Hz)
+    adapter_dim: int = 256  # whisper_base: width of the adapter's projection and strided convolution
+    adapter_kernel: int = 5  # whisper_base: temporal kernel of that convolution (odd)
+    adapter_stride: int = 2  # whisper_base: its down-sampling (25 -> 12.5 Hz); audio_gru_dim runs at that rate
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        check_frontend_fields(self)
         if self.davenet2_dims[-1] != self.model_dim:
             raise ValueError(
                 f"davenet2_dims[-1] must equal model_dim, found {self.davenet2_dims[-1]} and {self.model_dim}"
@@ -324,7 +335,12 @@ def build_audio_encoder(cfg: BaseConfig) -> AudioEncoder:
             f"cfg.pretrained_encoder is {cfg.pretrained_encoder!r} but cfg.cpc is unset: build it with "
             "svg_core.engine.checkpoint.build_with_pretrained(cfg), which reads that checkpoint"
         )
+    if cfg.audio_frontend != "logmel":  # frozen pre-trained speech features in, adapter + GRU (speech_frontend.py)
+        return build_frontend_audio_encoder(cfg, VGCLEncoder(cfg.cpc) if cfg.cpc is not None else None)
     if cfg.cpc is not None:
+        if cfg.cpc.audio_frontend != "logmel":
+            raise ValueError(f"the pretrained encoder takes {cfg.cpc.audio_frontend} features, the config log-Mels: "
+                             f"set audio_frontend={cfg.cpc.audio_frontend}")
         if cfg.cpc.n_mels != cfg.n_mels:
             raise ValueError(f"pretrained encoder expects {cfg.cpc.n_mels} mels, config has {cfg.n_mels}")
         stage1: nn.Module = VGCLEncoder(cfg.cpc)

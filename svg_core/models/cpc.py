@@ -8,6 +8,8 @@ Paper sections 5.1-5.3; method-notes section 3. Pieces, top to bottom:
 - ``VideoCrossAttention`` (Eq. 8): audio steps query [V_full; V_masked].
 - ``VGCLEncoder``: g_enc -> cross-attention -> GRU -> c [B, T/4, C]. This is what replaces the
   Base audio encoder's first stage (DAVEnet1 + GRU) after pre-training (paper Fig. 2).
+  With ``audio_frontend="whisper_base"`` g_enc is the trainable ``SpeechAdapter`` over frozen
+  Whisper features (``models/speech_frontend.py``): c [B, T_e / adapter_stride, C].
 - ``info_nce_loss`` (Eq. 6/9) and ``CPCPretrainModel``.
 
 Fixed bugs of the released ``model/CPC_model.py`` (method-notes 3.5 and 6.9-6.12), each with a
@@ -33,6 +35,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from svg_core.models.blocks import SelfAttentionEncoder, conv_out_lengths, lengths_to_mask, run_rnn
+from svg_core.models.speech_frontend import WHISPER_BASE_DIM, SpeechAdapter, check_frontend_fields, input_frames
 
 Pacing = Literal["linear", "exponential", "logarithmic"]
 
@@ -224,8 +227,16 @@ class CPCConfig:
     pacing_exp_base: float = 1.3  # b of the exponential pacing
     pacing_log_c: float = 1.0  # c of the logarithmic pacing
     seed: int = 0  # seeds the crops and gammas (one generator per training step)
+    # Speech front-end (models/speech_frontend.py); a config.json without these fields is log-Mel.
+    audio_frontend: Literal["logmel", "whisper_base"] = "logmel"  # whisper_base: g_enc is a SpeechAdapter
+    # (LN, Linear(512, enc_hidden), strided Conv1d to z_dim) over frozen Whisper base features; crop_frames
+    # stays in 10 ms units and is converted to feature frames
+    frontend_pool: int = 2  # whisper_base: encoder frames averaged before the model (50 -> 25 Hz)
+    adapter_kernel: int = 5  # whisper_base: kernel of the adapter's strided convolution (odd)
+    adapter_stride: int = 2  # whisper_base: its down-sampling (25 -> 12.5 Hz z and c steps)
 
     def __post_init__(self) -> None:
+        check_frontend_fields(self)
         if self.prediction_steps < 1:
             raise ValueError(f"prediction_steps must be >= 1, found {self.prediction_steps}")
         if self.crop_frames < 4 * (self.prediction_steps + 1):
@@ -352,7 +363,11 @@ class VGCLEncoder(nn.Module):
     def __init__(self, cfg: CPCConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.genc = CPCEncoder(cfg.n_mels, cfg.enc_hidden, cfg.z_dim)
+        if cfg.audio_frontend == "logmel":
+            self.genc: nn.Module = CPCEncoder(cfg.n_mels, cfg.enc_hidden, cfg.z_dim)
+        else:  # frozen speech features in: the trainable adapter is g_enc, trained with the video guidance
+            self.genc = SpeechAdapter(WHISPER_BASE_DIM, cfg.enc_hidden, cfg.z_dim, cfg.adapter_kernel, cfg.adapter_stride)
+        self.min_input_frames = 4 if cfg.audio_frontend == "logmel" else SpeechAdapter.min_input_frames
         self.video = VideoContext(cfg) if cfg.video_guided else None
         self.cross = VideoCrossAttention(cfg) if cfg.video_guided else None
         self.gru = nn.GRU(cfg.z_dim, cfg.c_dim, batch_first=True)
@@ -494,10 +509,12 @@ class CPCPretrainModel(nn.Module):
         if self.training and generator is None:
             generator = torch.Generator().manual_seed(cfg.seed * 1_000_003 + self.step)
         audio, lengths = batch["audio"], batch["audio_lengths"].to(batch["audio"].device)
-        audio, lengths = random_crop(audio, lengths, cfg.crop_frames, generator if self.training else None)
-        lengths = lengths.clamp(min=VGCLEncoder.min_input_frames)
-        if audio.shape[1] < VGCLEncoder.min_input_frames:
-            audio = F.pad(audio, (0, 0, 0, VGCLEncoder.min_input_frames - audio.shape[1]))
+        crop = input_frames(cfg.crop_frames, cfg.audio_frontend, cfg.frontend_pool)  # 10 ms -> input frames
+        audio, lengths = random_crop(audio, lengths, crop, generator if self.training else None)
+        min_frames = self.encoder.min_input_frames
+        lengths = lengths.clamp(min=min_frames)
+        if audio.shape[1] < min_frames:
+            audio = F.pad(audio, (0, 0, 0, min_frames - audio.shape[1]))
         video, window = batch.get("video"), None
         video_mask = batch.get("video_mask")
         if cfg.video_guided:

@@ -1,7 +1,8 @@
 """Benchmarks (commands, not tests).
 
     python -m svg_core.bench train [--preset small] [--models base vslnet text vgcl] [--batch-size 16]
-    python -m svg_core.bench latency [--data assets/demo_bundle] [--audio-checkpoint DIR] [--text-checkpoint DIR]
+    python -m svg_core.bench latency [--data assets/demo_bundle] [--audio-checkpoint DIR] [--frontend-checkpoint DIR]
+                                     [--text-checkpoint DIR]
     python -m svg_core.bench asr [--data data/synth_default] [--split val] [--queries 40] [--noise normal]
 
 ``train`` measures training throughput (samples per second: forward, loss, backward and one
@@ -9,8 +10,9 @@ AdamW step with clipping, as ``svg_core.train`` does them) on random batches sha
 real data (N_v = 64 video frames x 500, log-Mels of 3-8 s), on CPU and, when present, on CUDA
 in fp32 and with fp16 autocast. Data loading is excluded: it is measured by the training logs
 (``train_samples_per_sec`` in log.csv). ``latency`` times one query at a time (batch
-size 1): the end-to-end audio grounder against each ASR cascade (Whisper base / PocketSphinx +
-the text grounder), median and p90, on CPU and on CUDA when present. ``asr`` compares Whisper's
+size 1): the end-to-end audio grounder (log-Mel, and the speech front-end model whose frozen Whisper
+base encoder runs inside each call) against each ASR cascade (Whisper base / PocketSphinx + the
+text grounder), median and p90, on CPU and on CUDA when present. ``asr`` compares Whisper's
 decoding modes on the same noisy queries: WER and median seconds of the standard 30 s window
 (beam 5 and greedy) and of the app's short window. Each sub-command is one
 ``add_*`` function that registers its parser and its handler.
@@ -164,11 +166,15 @@ def _latency_grounder(checkpoint: str | None, kind: str, sentences: list[str], d
 
     if checkpoint:
         grounder = Grounder.from_checkpoint(checkpoint, device=device)
-        if grounder.query_kind != kind:
-            raise ValueError(f"{checkpoint} holds a {grounder.query_kind} grounder, expected a {kind} one")
+        found = "frontend" if grounder.query_kind == "audio" and grounder.audio_frontend != "logmel" else grounder.query_kind
+        if found != kind:
+            raise ValueError(f"{checkpoint} holds a {found} grounder, expected a {kind} one")
         return grounder
     torch.manual_seed(0)
-    cfg = BaseConfig.small() if kind == "audio" else TextConfig.small(vocab=build_vocab(sentences))
+    if kind == "text":
+        cfg = TextConfig.small(vocab=build_vocab(sentences))
+    else:  # "audio": log-Mel; "frontend": frozen Whisper base encoder + adapter
+        cfg = BaseConfig.small(**({"audio_frontend": "whisper_base"} if kind == "frontend" else {}))
     return Grounder(build_model(cfg), cfg, device=device)
 
 
@@ -205,6 +211,7 @@ def latency_rows(args: argparse.Namespace, device: torch.device) -> list[dict]:
     videos = {r.video_id: dataset.features.get(r.video_id) for r in dataset.records}
     sentences = [r.sentence for r in dataset.records]
     audio_grounder = _latency_grounder(args.audio_checkpoint, "audio", sentences, device)
+    frontend_grounder = _latency_grounder(getattr(args, "frontend_checkpoint", None), "frontend", sentences, device)
     text_grounder = _latency_grounder(args.text_checkpoint, "text", sentences, device)
 
     def timed(run) -> tuple[list[float], list]:
@@ -223,6 +230,14 @@ def latency_rows(args: argparse.Namespace, device: torch.device) -> list[dict]:
                                                              audio=queries[i]))  # localize syncs CUDA
     rows.append({"method": f"end-to-end audio ({type(audio_grounder.model).__name__})", "device": str(device),
                  "times": times, "parts": ""})
+    # The speech front-end model: the frozen Whisper base encoder runs inside localize (never decodes text).
+    frontend_grounder.localize(videos[dataset.records[0].video_id], dataset.records[0].duration_sec,
+                               audio=queries[order[0]])  # loads the encoder (~2 s) outside the timing
+    times, _ = timed(lambda rec, i: frontend_grounder.localize(videos[rec.video_id], rec.duration_sec,
+                                                                audio=queries[i]))
+    encoder = frontend_grounder.speech_features().encoder
+    rows.append({"method": "end-to-end, Whisper base encoder + adapter", "device": str(device), "times": times,
+                 "parts": f"encoder {encoder.compute_type} on {encoder.device}"})
     # The cascades' second stage alone: the reference caption, no ASR (a lower bound for any engine).
     times, _ = timed(lambda rec, i: text_grounder.localize(videos[rec.video_id], rec.duration_sec, text=rec.sentence))
     rows.append({"method": "text grounding alone (caption, no ASR)", "device": str(device), "times": times,
@@ -251,17 +266,16 @@ def run_latency(args: argparse.Namespace) -> int:
     devices = [torch.device("cpu")]
     if torch.cuda.is_available() and not args.cpu_only:
         devices.append(torch.device("cuda"))
-    weights = ("checkpoints: " + ", ".join(f"{k}={v}" for k, v in
-                                           (("audio", args.audio_checkpoint), ("text", args.text_checkpoint)) if v)
-               ) if (args.audio_checkpoint or args.text_checkpoint) else ""
-    untrained = [k for k, v in (("audio", args.audio_checkpoint), ("text", args.text_checkpoint)) if not v]
+    given = (("audio", args.audio_checkpoint), ("front-end", args.frontend_checkpoint), ("text", args.text_checkpoint))
+    weights = ("checkpoints: " + ", ".join(f"{k}={v}" for k, v in given if v)) if any(v for _, v in given) else ""
+    untrained = [k for k, v in given if not v]
     print(f"latency per query, batch size 1, {args.queries} timed queries ({args.warmup} warm-up) from "
           f"{args.data} [{args.split}, noise={args.noise}], cpu threads={torch.get_num_threads()}"
           + (f", gpu={torch.cuda.get_device_name()}" if len(devices) > 1 else ""))
     if weights:
         print(weights)
     if untrained:
-        print(f"untrained small-preset {' and '.join(untrained)} grounder(s): latency only, no accuracy")
+        print(f"untrained small-preset grounders ({', '.join(untrained)}): latency only, no accuracy")
     print(f"{'device':<6} {'method':<44} {'median s':>9} {'p90 s':>8} {'x E2E':>7}  parts (median s)")
     for device in devices:
         rows = latency_rows(args, device)
@@ -284,6 +298,9 @@ def add_latency(subparsers) -> None:
     p.add_argument("--split", default="test", help="split to draw queries from (default test)")
     p.add_argument("--audio-checkpoint", default=None,
                    help="end-to-end audio grounder checkpoint (default: untrained BaseConfig.small)")
+    p.add_argument("--frontend-checkpoint", default=None,
+                   help="speech front-end (audio_frontend=whisper_base) checkpoint (default: untrained "
+                        "BaseConfig.small with the Whisper base encoder)")
     p.add_argument("--text-checkpoint", default=None,
                    help="text grounder checkpoint for the cascades (default: untrained TextConfig.small)")
     p.add_argument("--engines", nargs="*", default=list(ENGINES), choices=ENGINES,

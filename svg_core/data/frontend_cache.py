@@ -1,0 +1,252 @@
+"""Cached frozen-encoder features for training a front-end model (``audio_frontend="whisper_base"``).
+
+    python -m svg_core.data frontend-cache DIR --draws 4 --noise normal      # writes DIR/<default name>
+    python -m svg_core.train --data DIR --model base --set audio_frontend=whisper_base ...  # reads it
+
+Running Whisper base's encoder on every noisy training query every epoch costs ~40 ms per query on
+one CPU core, more than the rest of a training step. The cache stores, per training query, K noise
+draws of the encoder features (the dataset's own seeded noise: draw k is what
+``GroundingDataset(seed).set_epoch(k).noisy_wave(i)`` gives), pooled as the model config's
+``frontend_pool`` says, in float16. Training picks one draw per query and epoch, seeded by
+``(seed, epoch, index)``. The val split gets the single draw its per-epoch validation uses
+(seed + ``VAL_SEED_OFFSET``, epoch 0), so it is exactly the live result. The test split, the
+evaluation command and the app never read the cache: they run the encoder live on the noisy wave.
+
+Disk budget: 512 float16 values per frame at 50 / pool Hz, i.e. 25.6 kB per second of speech and
+draw at pool 2 (51.2 kB unpooled). The synthetic queries (speech plus lead/trail silence) average
+4.4 s (the demo bundle's 59 wavs), 113 kB per draw: **about 450 MB per 1000 training queries at
+K = 4, pool 2** (900 MB unpooled), plus ~115 MB per 1000 val queries (one draw). The command
+prints the measured figure of the folder it built.
+
+Versioning: the file's ``version`` attribute records the encoder (name, pooling), the noise
+config (preset, kinds, SNR range, noise source) and the benchmark (manifest seed, world,
+generator version, extractor, counts, and the item count of every split). A run whose version
+differs is refused with a one-line message naming the first differing field and the command that
+rebuilds the cache (``--frontend-cache none`` encodes live instead). The extractor is part of the
+benchmark's identity although the cached audio does not depend on it: a refeatured folder needs
+a rebuilt cache (conservative, and cheap to reason about).
+
+File layout (HDF5): attrs ``version`` and ``info`` (JSON); per cached split
+``<split>/feat/<wav_name>`` float16 [K, T_e, 512], ``<split>/snr_db/<wav_name>`` float32 [K]
+(nan when clean), ``<split>/span_sec/<wav_name>`` float32 [K, 2].
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from svg_core.audio.noise import NoiseConfig
+from svg_core.data.atomic_file import atomic_write
+from svg_core.data.dataset import VAL_SEED_OFFSET, DatasetLayout, GroundingDataset
+from svg_core.data.video_features import open_hdf5
+from svg_core.errors import MissingInputError, UserInputError
+
+CACHE_FORMAT = 1
+CACHED_SPLITS = ("train", "val")
+
+
+class StaleCacheError(UserInputError):
+    """A front-end cache built for another encoder, noise config or benchmark."""
+
+
+def default_cache_path(layout: DatasetLayout, audio_frontend: str, frontend_pool: int, noise_preset: str) -> Path:
+    """``DIR/frontend_cache_<frontend>_pool<P>_<preset>.h5``: one file per front-end, pooling and preset."""
+    return layout.root / f"frontend_cache_{audio_frontend}_pool{frontend_pool}_{noise_preset}.h5"
+
+
+def benchmark_identity(layout: DatasetLayout) -> dict:
+    """What identifies the dataset build: manifest seed, world, extractor, counts; items per split."""
+    manifest = layout.manifest
+    return {
+        "seed": manifest.get("seed"),
+        "world": manifest.get("world"),
+        "generator_version": manifest.get("generator_version"),
+        "extractor": (manifest.get("extractor") or {}).get("name"),
+        "counts": manifest.get("counts"),
+        "split_items": {split: len(layout.records(split)[0]) for split in sorted(layout.annotations)},
+    }
+
+
+def noise_identity(noise: NoiseConfig | None) -> dict:
+    """The noise config as the cache version records it (``{"preset": "clean"}`` for none)."""
+    if noise is None or noise.preset == "clean":
+        return {"preset": "clean"}
+    prov = noise.provenance()
+    return {"preset": noise.preset, "kinds": list(noise.kinds), "snr_db_range": [float(v) for v in noise.snr_db_range],
+            "source": prov["source"], "dir": prov["dir"], "classes": prov["classes"]}
+
+
+def cache_version(layout: DatasetLayout, audio_frontend: str, encoder_name: str, frontend_pool: int,
+                  noise: NoiseConfig | None) -> dict:
+    """The version a run needs; compared field by field with the file's (JSON-normalised)."""
+    version = {"format": CACHE_FORMAT,
+               "frontend": {"audio_frontend": audio_frontend, "encoder": encoder_name, "pool": int(frontend_pool)},
+               "noise": noise_identity(noise), "benchmark": benchmark_identity(layout)}
+    return json.loads(json.dumps(version))  # tuples -> lists, as read back from the file
+
+
+def _first_difference(found, wanted, prefix: str = "") -> str | None:
+    """``"noise.preset is 'large', this run needs 'normal'"`` for the first differing leaf, or None."""
+    if isinstance(found, dict) and isinstance(wanted, dict):
+        for key in sorted(set(found) | set(wanted)):
+            diff = _first_difference(found.get(key), wanted.get(key), f"{prefix}{key}.")
+            if diff:
+                return diff
+        return None
+    if found != wanted:
+        return f"{prefix.rstrip('.')} is {found!r}, this run needs {wanted!r}"
+    return None
+
+
+def rebuild_command(root: str | Path, version: dict) -> str:
+    """The command that writes a cache of ``version`` for the dataset folder ``root``."""
+    noise = version["noise"]
+    return (f"python -m svg_core.data frontend-cache {root} --noise {noise['preset']} "
+            f"--pool {version['frontend']['pool']}"
+            + (f" --esc50 {noise['dir']}" if noise.get("source") == "esc50-folder" else ""))
+
+
+class FrontendCache:
+    """Reader of a cache file, checked against the version a run needs.
+
+    Args:
+        path: the HDF5 file.
+        expected: :func:`cache_version` of the run; None skips the check (inspection only).
+        root: the dataset folder, named in the rebuild command (default: the file's folder).
+
+    Raises:
+        MissingInputError: no such file. StaleCacheError: the version differs.
+    """
+
+    def __init__(self, path: str | Path, expected: dict | None = None, root: str | Path | None = None):
+        self.path = Path(path)
+        if not self.path.is_file():
+            raise MissingInputError(f"front-end cache not found: {self.path} (build it with python -m svg_core.data "
+                                    "frontend-cache DIR)")
+        with open_hdf5(self.path) as handle:
+            self.version = json.loads(handle.attrs.get("version", "{}"))
+            self.info = json.loads(handle.attrs.get("info", "{}"))
+            self.n_draws = {split: int(handle[split].attrs["draws"]) for split in CACHED_SPLITS if split in handle}
+            self.seeds = {split: int(handle[split].attrs["seed"]) for split in self.n_draws}  # noise seed per split
+        if expected is not None:
+            diff = _first_difference(self.version, expected)
+            if diff:
+                raise StaleCacheError(
+                    f"stale front-end cache {self.path}: {diff}; rebuild it with: "
+                    f"{rebuild_command(root or self.path.parent, expected)} "
+                    "(or pass --frontend-cache none to run the encoder live)")
+        self._file: h5py.File | None = None
+
+    def __getstate__(self):
+        return {**self.__dict__, "_file": None}
+
+    def _handle(self) -> h5py.File:
+        if self._file is None:
+            self._file = open_hdf5(self.path)
+        return self._file
+
+    def has_split(self, split: str) -> bool:
+        """True when ``split`` was cached."""
+        return split in self.n_draws
+
+    def draw(self, split: str, wav_name: str, epoch: int, index: int, seed: int
+             ) -> tuple[torch.Tensor, tuple[float, float], float]:
+        """One cached draw of one query: the one of ``default_rng([seed, epoch, index])``.
+
+        Returns:
+            (float32 [T_e, 512], covered span in seconds, snr_db or nan when clean).
+        """
+        n_draws = self.n_draws.get(split)
+        if n_draws is None:
+            raise UserInputError(f"front-end cache {self.path} holds no {split!r} split (cached: {sorted(self.n_draws)})")
+        group = self._handle()[split]
+        if f"feat/{wav_name}" not in group:
+            raise StaleCacheError(f"front-end cache {self.path} has no features for {wav_name!r} ({split}); rebuild it")
+        k = int(np.random.default_rng([seed, epoch, index]).integers(n_draws)) if n_draws > 1 else 0
+        feat = torch.from_numpy(group[f"feat/{wav_name}"][k].astype(np.float32))
+        span = tuple(float(v) for v in group[f"span_sec/{wav_name}"][k])
+        return feat, (span[0], span[1]), float(group[f"snr_db/{wav_name}"][k])
+
+
+def build_frontend_cache(layout: DatasetLayout, out_path: str | Path, features, audio_frontend: str,
+                         noise: NoiseConfig | None, draws: int, seed: int = 0,
+                         splits: tuple[str, ...] = CACHED_SPLITS, progress: bool = True) -> dict:
+    """Encode every query of ``splits`` once per noise draw into a cache file (atomic write).
+
+    Args:
+        layout: the dataset folder.
+        out_path: the HDF5 file to write.
+        features: a :class:`svg_core.audio.whisper_encoder.SpeechFeatures` (``numpy(wave)``,
+            ``pool``, ``describe()``).
+        audio_frontend: the model-config value it serves ("whisper_base").
+        noise: the training noise (None = clean: one draw, whatever ``draws`` says).
+        draws: K, noise draws per training query (val always gets its one validation draw).
+        seed: the training ``--seed``; val uses ``seed + VAL_SEED_OFFSET`` as training does.
+        splits: subset of ("train", "val").
+
+    Returns:
+        summary: ``queries`` and ``draws`` per split, ``bytes``, ``mb_per_1000_train_queries``,
+        ``encode_ms_median``, ``path``.
+    """
+    if draws < 1:
+        raise UserInputError(f"--draws must be >= 1, found {draws}")
+    unknown = sorted(set(splits) - set(CACHED_SPLITS))
+    if unknown:
+        raise UserInputError(f"front-end caches hold {CACHED_SPLITS} only (test is always encoded live), found {unknown}")
+    if not any(split in layout.annotations for split in splits):
+        raise UserInputError(f"{layout.root} has no {' or '.join(splits)} split to cache "
+                             f"(found {sorted(layout.annotations)}; test is always encoded live)")
+    clean = noise is None or noise.preset == "clean"
+    describe = features.describe()
+    version = cache_version(layout, audio_frontend, describe["name"], features.pool, noise)
+    out_path = Path(out_path)
+    summary: dict = {"path": str(out_path), "queries": {}, "draws": {}, "bytes": {}}
+    encode_ms: list[float] = []
+
+    def write(tmp: str) -> None:
+        with h5py.File(tmp, "w") as handle:
+            for split in splits:
+                if split not in layout.annotations:
+                    continue
+                k_draws = 1 if clean or split == "val" else draws
+                split_seed = seed + VAL_SEED_OFFSET if split == "val" else seed
+                ds = GroundingDataset(layout, split, noise=noise, seed=split_seed, with_audio=True)
+                group = handle.create_group(split)
+                group.attrs["draws"], group.attrs["seed"] = k_draws, split_seed
+                n_bytes, names = 0, set()
+                for index, record in enumerate(tqdm(ds.records, desc=f"encode {split}", disable=not progress)):
+                    if record.wav_name is None or record.wav_name in names:
+                        continue
+                    names.add(record.wav_name)
+                    feats, spans, snrs = [], [], []
+                    for k in range(k_draws):
+                        ds.set_epoch(k)
+                        wave, span, snr_db = ds.noisy_wave(index)
+                        began = time.perf_counter()
+                        feats.append(features.numpy(wave).astype(np.float16))
+                        encode_ms.append(1000 * (time.perf_counter() - began))
+                        spans.append(span)
+                        snrs.append(snr_db)
+                    stack = np.stack(feats)  # [K, T_e, 512]
+                    group.create_dataset(f"feat/{record.wav_name}", data=stack, chunks=(1, *stack.shape[1:]))
+                    group.create_dataset(f"span_sec/{record.wav_name}", data=np.asarray(spans, np.float32))
+                    group.create_dataset(f"snr_db/{record.wav_name}", data=np.asarray(snrs, np.float32))
+                    n_bytes += stack.nbytes
+                summary["queries"][split], summary["draws"][split], summary["bytes"][split] = len(names), k_draws, n_bytes
+            handle.attrs["version"] = json.dumps(version, sort_keys=True)
+            handle.attrs["info"] = json.dumps({"encoder": describe, "noise_seed": seed, "draws": summary["draws"],
+                                               "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    atomic_write(out_path, write)
+    n_train = summary["queries"].get("train", 0)
+    summary["mb_per_1000_train_queries"] = (summary["bytes"].get("train", 0) / n_train * 1000 / 1e6) if n_train else 0.0
+    summary["encode_ms_median"] = float(np.median(encode_ms)) if encode_ms else 0.0
+    summary["file_bytes"] = out_path.stat().st_size
+    return summary

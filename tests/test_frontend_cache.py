@@ -1,0 +1,140 @@
+"""The front-end feature cache (issue 20): build, seeded draws, stale versions refused, a tiny
+training run that reads only the cache, and the CLI's errors. Uses the shipped Whisper base files
+(skips with the reason where they are absent)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import torch
+
+from svg_core.audio.noise import NoiseConfig
+from svg_core.data.dataset import VAL_SEED_OFFSET, DatasetLayout, GroundingDataset, collate_batch
+from tests.test_speech_frontend import needs_whisper
+
+pytestmark = needs_whisper
+NOISE = NoiseConfig(preset="normal", kinds=("white", "pink"))  # synthetic noise: no ESC files needed
+
+
+@pytest.fixture(scope="module")
+def cached(tmp_path_factory) -> Path:
+    """A copy of the tiny dataset with a 2-draw cache (seed 0) at its default path."""
+    from tests.fixtures_build import make_tiny_dataset
+
+    from svg_core.audio.whisper_encoder import SpeechFeatures
+    from svg_core.data.frontend_cache import build_frontend_cache, default_cache_path
+
+    root = make_tiny_dataset(tmp_path_factory.mktemp("fe_cache") / "tiny", n_videos=4, queries_per_video=2, seed=0)
+    layout = DatasetLayout.from_dir(root)
+    summary = build_frontend_cache(layout, default_cache_path(layout, "whisper_base", 2, "normal"),
+                                   SpeechFeatures(pool=2, device="cpu"), "whisper_base", NOISE, draws=2, seed=0,
+                                   progress=False)
+    assert summary["queries"] == {"train": 8, "val": 8} and summary["draws"] == {"train": 2, "val": 1}
+    assert summary["mb_per_1000_train_queries"] > 0
+    return root
+
+
+def _version(root: Path, noise=NOISE, pool: int = 2) -> dict:
+    from svg_core.audio.whisper_encoder import ENCODER_NAME
+    from svg_core.data.frontend_cache import cache_version
+
+    return cache_version(DatasetLayout.from_dir(root), "whisper_base", ENCODER_NAME, pool, noise)
+
+
+def test_cache_holds_float16_draws_equal_to_the_live_encoder(cached):
+    from svg_core.audio.whisper_encoder import SpeechFeatures
+    from svg_core.data.frontend_cache import FrontendCache, default_cache_path
+
+    layout = DatasetLayout.from_dir(cached)
+    path = default_cache_path(layout, "whisper_base", 2, "normal")
+    with h5py.File(path) as f:
+        name = sorted(f["train/feat"])[0]
+        assert f[f"train/feat/{name}"].dtype == np.float16 and f[f"train/feat/{name}"].shape[0] == 2
+    cache = FrontendCache(path, _version(cached))
+    live = GroundingDataset(layout, "train", noise=NOISE, seed=0, frontend=SpeechFeatures(pool=2, device="cpu"))
+    from_cache = GroundingDataset(layout, "train", noise=NOISE, seed=0, frontend_cache=cache)
+    picks = set()
+    for epoch in range(6):
+        for ds in (live, from_cache):
+            ds.set_epoch(epoch)
+        k = int(np.random.default_rng([0, epoch, 0]).integers(2))  # the draw epoch `epoch` reads
+        live.set_epoch(k)
+        want, got = live[0], from_cache[0]
+        np.testing.assert_allclose(got["audio"].numpy(), want["audio"].numpy(), atol=2e-2, rtol=1e-2)  # float16
+        assert got["snr_db"] == pytest.approx(want["snr_db"]) and got["noise_span_sec"] == pytest.approx(
+            want["noise_span_sec"])
+        picks.add(k)
+    assert picks == {0, 1}  # both draws are used over the epochs
+    val = GroundingDataset(layout, "val", noise=NOISE, seed=VAL_SEED_OFFSET, frontend_cache=cache)
+    assert collate_batch([val[0], val[1]])["audio"].shape[-1] == 512
+
+
+def test_stale_cache_is_refused(cached, tmp_path):
+    from svg_core.data.frontend_cache import FrontendCache, StaleCacheError, default_cache_path
+
+    path = default_cache_path(DatasetLayout.from_dir(cached), "whisper_base", 2, "normal")
+    with pytest.raises(StaleCacheError, match=r"noise\.snr_db_range .* rebuild it with: python -m svg_core.data "
+                                              r"frontend-cache"):
+        FrontendCache(path, _version(cached, NoiseConfig(preset="normal", kinds=("white", "pink"),
+                                                         snr_db_range=(5.0, 15.0))))
+    with pytest.raises(StaleCacheError, match="frontend.pool is 2, this run needs 1"):
+        FrontendCache(path, _version(cached, pool=1))
+    moved = tmp_path / "rebuilt"  # the benchmark changed under the cache: another build seed
+    shutil.copytree(cached, moved)
+    (moved / "manifest.json").write_text(json.dumps({"synthetic": True, "seed": 7}))
+    with pytest.raises(StaleCacheError, match="benchmark.seed is 0, this run needs 7"):
+        FrontendCache(path, _version(moved))
+    FrontendCache(path, _version(cached))  # the matching version opens
+
+
+def _train_args(root: Path, out: Path, *extra: str) -> list[str]:
+    return ["--data", str(root), "--model", "base", "--out", str(out), "--epochs", "2", "--batch-size", "4",
+            "--no-progress", "--threads", "1", "--set", "audio_frontend=whisper_base", "--set", "adapter_dim=16",
+            "--set", "model_dim=32", "--set", "chunk_num=2", "--set", "davenet2_dims=32,32", "--set",
+            "audio_gru_dim=32", "--set", "attn_heads=2", *extra]
+
+
+def test_tiny_training_reads_only_the_cache(cached, tmp_path, monkeypatch):
+    from svg_core.audio import whisper_encoder
+    from svg_core.audio.noise import NoiseConfig as RealNoise
+    from svg_core.engine import training as train
+
+    monkeypatch.setattr(whisper_encoder.SpeechFeatures, "numpy", lambda self, wave: pytest.fail("encoder ran live"))
+    # the run's noise is the cache's (synthetic white/pink, as the fixture built it)
+    monkeypatch.setattr(train, "noise_config_from_args", lambda preset, esc50: RealNoise(preset, kinds=("white", "pink")))
+    torch.manual_seed(0)
+    summary = train.run(train.build_parser().parse_args(_train_args(cached, tmp_path / "run")))
+    assert summary["last_epoch"] == 2 and summary["best_val"]["n_queries"] == 8
+    cfg = json.loads((tmp_path / "run" / "best" / "config.json").read_text())
+    assert cfg["audio_frontend"] == "whisper_base" and cfg["adapter_dim"] == 16
+    rows = (tmp_path / "run" / "log.csv").read_text().splitlines()
+    assert len(rows) == 3 and "nan" not in rows[-1]
+
+
+def test_stale_cache_stops_training_with_one_error_line(cached, tmp_path, capsys):
+    from svg_core.engine import training as train
+
+    # the real --noise normal draws ESC-10 noise, the cache was built with white/pink: refused
+    assert train.main(_train_args(cached, tmp_path / "run")) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: stale front-end cache") and ": noise." in err[0]
+
+
+def test_frontend_cache_cli(tmp_path, capsys):
+    from svg_core.data.__main__ import main as data_main
+    from tests.fixtures_build import make_tiny_dataset
+
+    root = make_tiny_dataset(tmp_path / "tiny", n_videos=2, queries_per_video=1, seed=3)
+    assert data_main(["frontend-cache", str(root), "--draws", "0"]) == 2
+    assert capsys.readouterr().err.strip() == "error: --draws and --pool must be >= 1, found 0 and 2"
+    assert data_main(["frontend-cache", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err.startswith("error: dataset folder not found")
+    assert data_main(["frontend-cache", str(root), "--draws", "2", "--noise", "clean", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert "frontend_cache_whisper_base_pool2_clean.h5: train 2 queries x 1 draws, val 2 queries x 1 draws" in out
+    assert "MB per 1000 training queries" in out
