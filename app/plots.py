@@ -1,5 +1,5 @@
-"""Matplotlib figures of the demo: timeline, attention heatmap over the query's spectrogram,
-robustness curve.
+"""Matplotlib figures of the demo: timeline, attention heatmap over the query's spectrogram
+(plus the proposal map of a weakly supervised SIL model), robustness curve.
 
 Figures are built with :class:`matplotlib.figure.Figure`, never pyplot: no global state, so
 concurrent requests can draw at the same time.
@@ -144,9 +144,13 @@ def heatmap_figure(result, spectrogram: np.ndarray) -> Figure:
     audio_sec = len(result.noisy_wave) / SAMPLE_RATE
     attention = np.asarray(result.e2e["attention"], dtype=float)  # [N_v, T_a]
     n_v = attention.shape[0]
-    fig = Figure(figsize=(9, 4.6))
-    fig.subplots_adjust(left=0.08, right=0.88, top=0.93, bottom=0.1, hspace=0.3)
+    proposals = result.e2e.get("proposal_map")  # weakly supervised (SIL) models only
+    fig = Figure(figsize=(9 if proposals is None else 13, 4.6))
+    right = 0.88 if proposals is None else 0.6
+    fig.subplots_adjust(left=0.08 if proposals is None else 0.06, right=right, top=0.93, bottom=0.1, hspace=0.3)
     ax_spec, ax_att = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.6))
+    if proposals is not None:
+        draw_proposal_map(fig.add_axes((0.69, 0.1, 0.24, 0.83)), result)
     # Both matrices have one column per 10 ms log-Mel frame (the Grounder contract); a model that
     # truncates long queries returns fewer attention columns, which then end early on the axis.
     ax_spec.imshow(spectrogram.T, origin="lower", aspect="auto", cmap="magma",
@@ -176,6 +180,39 @@ def heatmap_figure(result, spectrogram: np.ndarray) -> Figure:
         ax_spec.text(span[0], spectrogram.shape[1] * 0.9, f" noise: {result.noise.kind}, {result.noise.snr_db:g} dB",
                      color="white", fontsize=8, va="top", fontweight="bold")
     ax_att.set_xlim(0, audio_sec)
+    return fig
+
+
+def draw_proposal_map(ax, result) -> None:
+    """A SIL model's proposal map on ``ax``: score of every (start, end) moment, in seconds.
+
+    Cells off the (sparse) map are blank; a white ring marks the predicted moment and a green
+    ring the ground truth's cell when known.
+    """
+    scores = np.asarray(result.e2e["proposal_map"], dtype=float)  # [N_v, N_v], nan off the map
+    n_v, duration = scores.shape[0], float(result.duration_sec)
+    cell = duration / n_v
+    image = ax.imshow(np.ma.masked_invalid(scores).T, origin="lower", cmap="viridis", interpolation="nearest",
+                      extent=(0, duration, 0, duration), vmin=0.0, vmax=max(np.nanmax(scores), 1e-6))
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label="proposal score")
+    marks = [((result.e2e["start_sec"], result.e2e["end_sec"] - cell), "white", "predicted")]
+    if result.query.gt_sec is not None:
+        gs, ge = result.query.gt_sec
+        marks.append(((np.floor(gs / cell) * cell, np.floor(max(ge - 1e-9, gs) / cell) * cell), GT_COLOUR, "ground truth"))
+    for (start, end), colour, label in marks:  # the cell's lower-left corner is (start, end of last clip)
+        ax.plot(start + cell / 2, end + cell / 2, "o", mfc="none", mec=colour, mew=2, ms=9, label=label)
+    ax.set_xlabel("moment start (s)")
+    ax.set_ylabel("moment end (s)")
+    ax.legend(fontsize=7, loc="lower right")
+    fake = "  [FAKE model]" if result.fake.get("model") else ""
+    ax.set_title("Proposal map (weakly supervised)" + fake, fontsize=10)
+
+
+def proposal_map_figure(result) -> Figure:
+    """The proposal map alone (:func:`draw_proposal_map`); ``result.e2e`` needs ``proposal_map``."""
+    fig = Figure(figsize=(5, 4.4))
+    fig.subplots_adjust(left=0.14, right=0.92, top=0.92, bottom=0.12)
+    draw_proposal_map(fig.subplots(), result)
     return fig
 
 

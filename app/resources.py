@@ -289,7 +289,7 @@ class CheckpointInfo:
     """One checkpoint folder found by :func:`discover_checkpoints`.
 
     Attributes:
-        name: folder name, shown in the model menu.
+        name: folder name, shown in the model menu (" (weakly supervised)" added for SIL).
         path: the folder.
         query: "audio" (end-to-end models) or "text" (the cascade's text grounder), from the
             config's ``family`` (svg_core.models.config_to_dict).
@@ -303,9 +303,17 @@ class CheckpointInfo:
 
 
 def _query_kind(config: dict) -> str:
-    """"text" (family "text"), "pretrain" (family "cpc": an encoder, not a grounder) or "audio"."""
+    """"text" (family "text"), "pretrain" (families "cpc", "asp": encoders, not grounders) or "audio"."""
     family = str(config.get("family", "")).lower()
-    return {"text": "text", "cpc": "pretrain"}.get(family, "audio")
+    return {"text": "text", "cpc": "pretrain", "asp": "pretrain"}.get(family, "audio")
+
+
+WEAK_LABEL = " (weakly supervised)"
+
+
+def menu_name(folder: str, config: dict) -> str:
+    """The model menu's name of a checkpoint: its folder, marked when trained without timestamps (SIL)."""
+    return folder + WEAK_LABEL if str(config.get("family", "")).lower() == "sil" else folder
 
 
 def discover_checkpoints(folder: Path, problems: dict[str, str] | None = None) -> list[CheckpointInfo]:
@@ -328,7 +336,7 @@ def discover_checkpoints(folder: Path, problems: dict[str, str] | None = None) -
             continue
         kind = _query_kind(config)
         if kind != "pretrain":
-            found.append(CheckpointInfo(ckpt.name, ckpt, kind, config))
+            found.append(CheckpointInfo(menu_name(ckpt.name, config), ckpt, kind, config))
 
     def order(info: CheckpointInfo) -> tuple[int, str]:
         name = info.name.lower()

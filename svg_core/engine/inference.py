@@ -15,7 +15,7 @@ from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from svg_core.data.dataset import collate_batch
-from svg_core.engine.spans import decode_spans, grid_to_sec
+from svg_core.engine.spans import decode_proposals, decode_spans, grid_to_sec
 
 
 def move_batch(batch: dict, device: torch.device | str) -> dict:
@@ -33,7 +33,8 @@ def records_from_output(out: dict, batch: dict, top_k: int = 5) -> list[dict]:
     """Turn one model output into prediction records (seconds).
 
     Args:
-        out: model output with ``start_prob`` and ``end_prob`` [B, N_v].
+        out: model output with ``start_prob`` and ``end_prob`` [B, N_v], or (SIL) a proposal
+            map ``proposal_scores`` [B, N_v, N_v] with ``proposal_mask``, decoded instead.
         batch: the batch it came from (``query_id``, ``video_id``, ``duration_sec``,
             ``start_sec``, ``end_sec``).
         top_k: windows kept per query.
@@ -42,7 +43,10 @@ def records_from_output(out: dict, batch: dict, top_k: int = 5) -> list[dict]:
         B records, in batch order.
     """
     n_frames = out["start_prob"].shape[1]
-    spans = decode_spans(out["start_prob"], out["end_prob"], top_k=top_k)
+    if "proposal_scores" in out:  # weakly supervised SIL: best (start, end) cells, NMS 0.45
+        spans = decode_proposals(out["proposal_scores"], out["proposal_mask"], top_k=top_k)
+    else:
+        spans = decode_spans(out["start_prob"], out["end_prob"], top_k=top_k)
     durations = batch["duration_sec"].tolist()
     starts = batch["start_sec"].tolist()
     ends = batch["end_sec"].tolist()

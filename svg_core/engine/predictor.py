@@ -21,8 +21,8 @@ from torch.nn import functional as F
 
 from svg_core.audio.frontend import N_FFT, SAMPLE_RATE, log_mel, n_frames
 from svg_core.data.video_features import check_duration, resample_features, validate_features
-from svg_core.models import BaseConfig, GroundingConfig, TextConfig
-from svg_core.engine.spans import decode_spans
+from svg_core.models import BaseConfig, GroundingConfig, SILConfig, TextConfig
+from svg_core.engine.spans import decode_proposals, decode_spans
 from svg_core.errors import UserInputError
 
 
@@ -46,7 +46,8 @@ class Grounder:
     """Spoken (or text) video grounding predictor.
 
     Args:
-        model: a grounding model from ``svg_core.models.build_model`` (Base, VSLNet or Text).
+        model: a grounding model from ``svg_core.models.build_model`` (Base, VSLNet, Text or the
+            weakly supervised SIL, whose answer is the best cell of its proposal map).
         cfg: its config.
         device: where to run; default: where the model's parameters are.
         meta: checkpoint metadata (metrics, notes), kept as ``self.meta``.
@@ -54,7 +55,7 @@ class Grounder:
 
     def __init__(self, model: nn.Module, cfg: GroundingConfig, device: str | torch.device | None = None,
                  meta: dict | None = None) -> None:
-        if not isinstance(cfg, GroundingConfig):
+        if not isinstance(cfg, (GroundingConfig, SILConfig)):
             raise ValueError(f"Grounder needs a grounding model config, found {type(cfg).__name__}")
         if device is None:
             param = next(model.parameters(), None)
@@ -98,6 +99,11 @@ class Grounder:
         """"text" for a text grounder, else "audio"."""
         return "text" if isinstance(self.cfg, TextConfig) else "audio"
 
+    @property
+    def supervision(self) -> str:
+        """"weakly supervised" (SIL: trained without timestamps) or "supervised"."""
+        return "weakly supervised" if isinstance(self.cfg, SILConfig) else "supervised"
+
     def _batch(self, video_features: np.ndarray, audio: np.ndarray | None, text: str | None) -> dict:
         video = torch.from_numpy(resample_features(video_features, n_frames=self.cfg.n_video_frames))
         batch: dict = {
@@ -120,7 +126,7 @@ class Grounder:
             raise UserInputError("audio has NaN or infinite samples; pass a finite waveform in [-1, 1]")
         if wave.size < N_FFT:  # the centred STFT needs more than N_FFT / 2 samples: pad with silence
             wave = np.pad(wave, (0, N_FFT - wave.size))
-        max_frames = self.cfg.max_audio_frames if isinstance(self.cfg, BaseConfig) else None
+        max_frames = getattr(self.cfg, "max_audio_frames", None)  # Base, VSLNet, SIL
         if self.audio_frontend != "logmel":
             from svg_core.audio.whisper_encoder import MAX_INPUT_SEC
             from svg_core.models.speech_frontend import input_frames
@@ -162,19 +168,27 @@ class Grounder:
             [N_v, T_a]: context-query attention over log-Mel frames of 10 ms, rows sum to 1;
             for text grounders [N_v, n_words] with ``words``), ``cross_attention`` for a
             VGCL-pretrained encoder (np.float32 [T_a, K_v]: each log-Mel frame's attention over
-            the K_v = 2 N_v video tokens [full video; video]), ``latency_sec`` and ``device``.
+            the K_v = 2 N_v video tokens [full video; video]), for SIL ``proposal_map``
+            (np.float32 [N_v, N_v], score of (start clip, end clip inclusive), nan off the
+            proposals) and ``supervision``, then ``latency_sec`` and ``device``.
         """
         video_features = validate_features(video_features)  # shape [T, 500], finite rows
         check_duration(duration_sec, len(video_features))  # 1e9 s over 126 rows is refused
         began = time.perf_counter()
         batch = self._batch(video_features, audio, text)
         out = self.model(batch)
-        spans = decode_spans(out["start_prob"], out["end_prob"], top_k=top_k)[0]
+        result: dict = {"supervision": self.supervision}
+        if "proposal_scores" in out:  # SIL: the best (start, end) cell of the proposal map
+            spans = decode_proposals(out["proposal_scores"], out["proposal_mask"], top_k=top_k)[0]
+            cells = out["proposal_mask"][0].cpu().numpy()
+            result["proposal_map"] = np.where(cells, out["proposal_scores"][0].float().cpu().numpy(),
+                                              np.nan).astype(np.float32)
+        else:
+            spans = decode_spans(out["start_prob"], out["end_prob"], top_k=top_k)[0]
         n_frames = out["start_prob"].shape[1]
         windows = [[s / n_frames * duration_sec, e / n_frames * duration_sec, score] for s, e, score in spans]
         n_steps = int(out["query_mask"][0].sum())
         attention = out["cq_attention"][0, :, :n_steps].float()  # [N_v, T_q]
-        result: dict = {}
         if self.query_kind == "audio":
             n_10ms = batch["audio_frames_10ms"]  # log-Mel frames of 10 ms, whatever the front-end's rate
             attention = _steps_to_frames(attention, n_10ms)
@@ -202,3 +216,21 @@ class Grounder:
             device=str(self.device),
         )
         return result
+
+    def proposal_map(self, video_features: np.ndarray, duration_sec: float, audio: np.ndarray) -> np.ndarray:
+        """The proposal map of a weakly supervised (SIL) grounder for one spoken query.
+
+        Args:
+            video_features: float [T, 500]; duration_sec: > 0; audio: mono 16 kHz waveform.
+
+        Returns:
+            np.float32 [N_v, N_v]: score in [0, 1] of the moment (start clip, end clip
+            inclusive), nan where the cell is not a proposal (end < start, or off the sparse map).
+
+        Raises:
+            UserInputError: the grounder has no proposal map (not a SIL checkpoint).
+        """
+        if not isinstance(self.cfg, SILConfig):
+            raise UserInputError(f"a {type(self.cfg).__name__} grounder has no proposal map; only the weakly"
+                                 " supervised SIL checkpoints have one")
+        return self.localize(video_features, duration_sec, audio=audio)["proposal_map"]

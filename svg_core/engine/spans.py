@@ -73,3 +73,47 @@ def decode_spans(start_prob: torch.Tensor, end_prob: torch.Tensor, top_k: int = 
                 break
         out.append(kept)
     return out
+
+
+def decode_proposals(scores: torch.Tensor, mask: torch.Tensor, top_k: int = 5,
+                     nms_iou: float = 0.45) -> list[list[tuple[int, int, float]]]:
+    """Best spans from a 2D proposal map (SIL): cell (s, e) is the grid span (s, e + 1).
+
+    The top-1 span is the highest-scoring proposal cell (paper: "select the proposal with the
+    highest score"); further spans are taken greedily, skipping any whose IoU with an already
+    kept span exceeds ``nms_iou`` (0.45 in the SIL paper; standard greedy NMS against every kept
+    span, not only the last one as the released code does).
+
+    Args:
+        scores: [B, N, N] proposal scores (start, end inclusive).
+        mask: bool [B, N, N] or [N, N], True at proposal cells.
+        top_k: spans per item.
+        nms_iou: suppression threshold.
+
+    Returns:
+        per item, a list of (start_idx, end_idx_exclusive, score), best first.
+
+    >>> s = torch.zeros(1, 4, 4); s[0, 1, 2], s[0, 1, 1], s[0, 3, 3] = 0.9, 0.8, 0.5
+    >>> [span[:2] for span in decode_proposals(s, torch.ones(4, 4, dtype=torch.bool).triu(), top_k=2)[0]]
+    [(1, 3), (3, 4)]
+    """
+    if scores.dim() != 3 or scores.shape[1] != scores.shape[2]:
+        raise ValueError(f"expected a [B, N, N] proposal map, found {tuple(scores.shape)}")
+    n = scores.shape[1]
+    mask = mask.expand_as(scores).to(scores.device)
+    flat = scores.detach().float().masked_fill(~mask, -1.0).flatten(1).cpu()
+    values, index = flat.topk(min(flat.shape[1], max(top_k * 20, 50)), dim=1)
+    out = []
+    for row_scores, row_index in zip(values.tolist(), index.tolist()):
+        kept: list[tuple[int, int, float]] = []
+        for score, cell in zip(row_scores, row_index):
+            if score < 0:
+                break
+            span = (cell // n, cell % n + 1)
+            if kept and np.max(iou_xx(np.array([k[:2] for k in kept], float), np.array(span, float))) > nms_iou:
+                continue
+            kept.append((span[0], span[1], float(score)))
+            if len(kept) == top_k:
+                break
+        out.append(kept)
+    return out

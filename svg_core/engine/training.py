@@ -12,10 +12,16 @@ Pre-training (paper 5.1-5.3; writes OUT/encoder/ for --pretrained-encoder)::
     python -m svg_core.train --stage pretrain --model vgcl --data data/synth --preset small \\
         --pacing linear --kappa 10 --out runs/vgcl_small
 
+SIL, weakly supervised (never reads a moment's timestamps; ``svg_core.engine.sil_training``)::
+
+    python -m svg_core.train --stage pretrain --model sil_asp --data data/synth --out runs/sil_asp
+    python -m svg_core.train --model sil --data data/synth --pretrained-encoder runs/sil_asp/encoder \
+        --out runs/sil
+
 Models: ``base`` (ResDAVEnet audio encoder), ``vslnet`` (VSLNet-audio), ``vgcl_base`` / ``cpc_base``
 (Base whose first audio stage is a VGCL / CPC pre-trained encoder, given by
-``--pretrained-encoder``), ``text`` (the same network on the caption text). Pre-training models:
-``cpc`` (audio only) and ``vgcl`` (video-guided curriculum).
+``--pretrained-encoder``), ``text`` (the same network on the caption text), ``sil`` (weakly supervised SIL). Pre-training
+models: ``cpc`` (audio only), ``vgcl`` (video-guided curriculum), ``sil_asp`` (SIL's ASP).
 
 Outputs: see ``svg_core.trainer`` (log.csv, steps.csv, tb/, best/, last/).
 """
@@ -49,8 +55,8 @@ from svg_core.audio.noise import noise_config_from_args
 from svg_core.engine.loop import DistEnv, FitConfig, fit, init_distributed
 from svg_core.errors import run_cli
 
-GROUNDING_MODELS = ("base", "vslnet", "vgcl_base", "cpc_base", "text")
-PRETRAIN_MODELS = ("cpc", "vgcl")
+GROUNDING_MODELS = ("base", "vslnet", "vgcl_base", "cpc_base", "text", "sil")
+PRETRAIN_MODELS = ("cpc", "vgcl", "sil_asp")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="dataset folder in the ActivityNet Speech layout")
     p.add_argument("--model", required=True, choices=GROUNDING_MODELS + PRETRAIN_MODELS,
-                   help="grounding: base|vslnet|vgcl_base|cpc_base|text; --stage pretrain: cpc|vgcl")
+                   help="grounding: base|vslnet|vgcl_base|cpc_base|text|sil (weakly supervised); "
+                        "--stage pretrain: cpc|vgcl|sil_asp")
     p.add_argument("--stage", default="ground", choices=["ground", "pretrain"],
                    help="ground = train a grounding model (default); pretrain = CPC/VGCL encoder pre-training")
     p.add_argument("--preset", default="small", choices=["small", "paper"],
@@ -89,7 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--esc50", default=None, help="ESC-50 folder for the noise, or \"shared\" for ../shared/data/esc50 (default: the shipped ESC-10 subset assets/noise/esc10)")
     p.add_argument("--resume", action="store_true", help="continue from OUT/last/training_state.pt")
     p.add_argument("--pretrained-encoder", default=None,
-                   help="CPC/VGCL encoder checkpoint folder (OUT/encoder of a pretrain run) replacing the first audio stage")
+                   help="CPC/VGCL encoder checkpoint folder (OUT/encoder of a pretrain run) replacing the first audio stage;"
+                        " for --model sil the ASP speech encoder (OUT/encoder of --model sil_asp), frozen by default")
     p.add_argument("--freeze-encoder", action="store_true",
                    help="keep the pretrained encoder frozen (default: fine-tune it)")
     p.add_argument("--max-train-items", type=int, default=None, help="use only the first N training items")
@@ -323,9 +331,13 @@ class PretrainTask(_GroundingBatches):
 
 def build_task(args: argparse.Namespace) -> GroundingTask | PretrainTask:
     """Model, config and datasets of a run (the model initialised from ``--seed``)."""
+    if args.model in ("sil", "sil_asp"):  # weak grounding / ASP pre-training: own file
+        from svg_core.engine.sil_training import build_sil_task
+
+        return build_sil_task(args)
     if args.stage == "pretrain":
         if args.model not in PRETRAIN_MODELS:
-            raise ValueError(f"--stage pretrain takes --model cpc or vgcl, found {args.model!r}")
+            raise ValueError(f"--stage pretrain takes --model cpc, vgcl or sil_asp, found {args.model!r}")
         cfg = pretrain_config(args)
         train_set, val_set = make_datasets(args, with_audio=True, n_video_frames=cfg.n_video_frames,
                                            audio_frontend=cfg.audio_frontend, frontend_pool=cfg.frontend_pool)
@@ -360,7 +372,8 @@ def run(args: argparse.Namespace, env: DistEnv | None = None) -> dict:
     extra = {"train_args": {k: v for k, v in vars(args).items()}, "world_size": env.world_size,
              "synthetic_data": DatasetLayout.from_dir(args.data).synthetic,
              # which noise files the run used (metrics.json + summary.json), not just the --esc50 flag
-             "noise_source": task.train_set.noise.provenance(task.train_set.seed) if task.train_set.noise else None}
+             "noise_source": task.train_set.noise.provenance(task.train_set.seed) if task.train_set.noise else None,
+             **getattr(task, "run_notes", {})}  # SIL: supervision and how the best epoch was chosen
     config = FitConfig(
         out_dir=Path(args.out), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
@@ -375,7 +388,7 @@ def run(args: argparse.Namespace, env: DistEnv | None = None) -> dict:
             # paper's model-188 is likewise the last stage), not the lowest val loss.
             save_checkpoint(out / "encoder", task.model, task.cfg, extra={"stage": "pretrain", **extra,
                                                                           "last_val": summary["last_val"]})
-        summary = {**summary, "noise_source": extra["noise_source"]}
+        summary = {**summary, "noise_source": extra["noise_source"], **getattr(task, "run_notes", {})}
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=float) + "\n", encoding="utf-8")
     return summary
 

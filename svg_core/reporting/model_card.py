@@ -96,6 +96,11 @@ def export_run(run_dir: str | Path, dest: str | Path, title: str, data_dir: str 
                  f"`{manifest.get('extractor', {}).get('name', '?')}`). Its numbers say nothing about real ActivityNet Speech."]
     else:
         about = [f"Trained on `{args.get('data')}` (see its own documentation for what the data is)."]
+    if config.get("family") == "sil":  # trained without timestamps; its selection still read val's
+        about += ["", "**Weakly supervised.** Trained on (video, spoken query) pairs only: the training batches carry",
+                  "no timestamps. The kept epoch was chosen on val R1@0.5 (then mIoU), which reads the val split's",
+                  "timestamps, as the SIL paper does. Speech encoder: "
+                  + str(meta.get("speech_encoder", "see metrics.json")) + "."]
     card = [f"# {title}", "", *about, "",
             f"- Weights: `model.safetensors` ({size / 2**20:.1f} MB, loaded without executing code), config:",
             f"  `config.json` (family `{config.get('family', '?')}`, preset `{args.get('preset')}`), training metadata:",
