@@ -58,7 +58,8 @@ def tiny_configs() -> dict[str, object]:
     from tests.model_batches import SENTENCES
 
     return {
-        "base": BaseConfig.small(**TINY),
+        "base": BaseConfig.small(**TINY),  # audio_subsample = 4, the new-config default
+        "base_every_frame": BaseConfig.small(**TINY, audio_subsample=1),  # the v2 front-end of the checkpoints
         "base_released_options": BaseConfig.small(
             **TINY, head_rnn="lstm", head_bidirectional=True, boundary_loss="kl", video_rnn=False
         ),

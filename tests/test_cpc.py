@@ -113,17 +113,21 @@ def tiny_cpc(**overrides) -> CPCConfig:
 
 def test_cpc_forward_shapes_and_ablations():
     batch = make_batch([300, 200, 40], seed=0)
-    for cfg, k_v, steps in [
-        (tiny_cpc(), 128, 64),
-        (tiny_cpc(use_entire_video=False), 64, 64),
-        (tiny_cpc(crop_frames=128), 128, 32),
-        (tiny_cpc(use_self_attention=False), 128, 64),
+    paper_rate = dict(audio_subsample=1)  # every 10 ms frame into g_enc: T/4 latent steps
+    for cfg, k_v, lengths in [
+        (tiny_cpc(**paper_rate), 128, [64, 50, 10]),
+        (tiny_cpc(**paper_rate, use_entire_video=False), 64, [64, 50, 10]),
+        (tiny_cpc(**paper_rate, crop_frames=128), 128, [32, 32, 10]),
+        (tiny_cpc(**paper_rate, use_self_attention=False), 128, [64, 50, 10]),
+        # 4 frames stacked per step (the new-config default): 256 -> 64 -> 16, 200 -> 50 -> 12, 40 -> 10 -> 2
+        (tiny_cpc(audio_subsample=4), 128, [16, 12, 2]),
     ]:
         model = build_model(cfg).train()
         model.set_progress(0, 100)
         out = model(batch)
+        steps = lengths[0]
         assert out["z"].shape == (3, steps, cfg.z_dim) and out["c"].shape == (3, steps, cfg.c_dim)
-        assert out["lengths"].tolist() == [steps, min(200, cfg.crop_frames) // 4, 10]
+        assert out["lengths"].tolist() == lengths
         assert out["cross_attention"].shape == (3, steps, k_v)
         loss, logs = model.loss(out, batch)
         assert torch.isfinite(loss) and 0.0 < logs["loss"] < 10.0

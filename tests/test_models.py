@@ -69,8 +69,9 @@ def test_output_contract(name):
     torch.testing.assert_close(torch.softmax(out["start_logits"], 1), out["start_prob"])
     assert out["cq_attention"].shape[:2] == (2, 64)
     assert out["query_mask"].shape == (2, out["cq_attention"].shape[2])
-    if name == "base_vgcl":  # T_q' = T_a / 4 steps attending over [full video; masked video]
-        assert out["cross_attention"].shape == (2, 25, 128)
+    if name == "base_vgcl":  # T_q' = ceil(T_a / k) / 4 steps attending over [full video; masked video]
+        steps = {1: 25, 4: 6}[cfg.audio_subsample]  # 100 frames -> 25 (k = 1); -> 25 stacked -> 6 (k = 4)
+        assert out["cross_attention"].shape == (2, steps, 128)
 
 
 @pytest.mark.parametrize("name", ["base", "base_vgcl"])

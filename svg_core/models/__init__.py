@@ -10,7 +10,10 @@
 | asp | ``ASPConfig`` | ``ASPPretrainModel`` (SIL speech-encoder pre-training) |
 
 ``config_to_dict``/``config_from_dict`` give the JSON form stored in a checkpoint's config.json
-(a ``family`` key plus the dataclass fields; nested configs as dicts, tuples as lists).
+(a ``family`` key plus the dataclass fields; nested configs as dicts, tuples as lists). A field
+added after checkpoints were shipped is read, when its key is missing, as the value that gives
+the behaviour those checkpoints were trained with (``LEGACY_DEFAULTS``), not as the default of
+a new config.
 """
 
 from __future__ import annotations
@@ -35,6 +38,14 @@ ModelConfig = Union[BaseConfig, VSLNetConfig, TextConfig, CPCConfig, SILConfig, 
 FAMILIES: dict[type, str] = {BaseConfig: "base", VSLNetConfig: "vslnet", TextConfig: "text", CPCConfig: "cpc"}
 FAMILIES.update({SILConfig: "sil", ASPConfig: "asp"})
 _BY_NAME = {name: cls for cls, name in FAMILIES.items()}
+
+# Fields whose new-config default differs from the behaviour before the field existed: the value
+# a config dict WITHOUT the key stands for. Looked up along the class's bases (VSLNetConfig gets
+# BaseConfig's entries); applies to nested configs (BaseConfig.cpc) too.
+LEGACY_DEFAULTS: dict[type, dict[str, Any]] = {
+    BaseConfig: {"audio_subsample": 1},  # v2 checkpoints: every 10 ms frame into DAVEnet1
+    CPCConfig: {"audio_subsample": 1},  # v2 pre-trained encoders: every 10 ms frame into g_enc
+}
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
@@ -131,12 +142,22 @@ def coerce_fields(cls: type, data: dict[str, Any], from_text: bool = False) -> d
     return out
 
 
+def legacy_defaults(cls: type) -> dict[str, Any]:
+    """``LEGACY_DEFAULTS`` of ``cls`` and its bases (the nearest class wins)."""
+    out: dict[str, Any] = {}
+    for base in reversed(cls.__mro__):
+        out.update(LEGACY_DEFAULTS.get(base, {}))
+    return out
+
+
 def _dataclass_from_dict(cls: type, data: dict[str, Any]) -> Any:
-    return cls(**coerce_fields(cls, data))
+    return cls(**coerce_fields(cls, {**legacy_defaults(cls), **data}))
 
 
 def config_from_dict(data: dict[str, Any]) -> ModelConfig:
-    """Inverse of ``config_to_dict``; missing fields take their defaults, unknown ones raise."""
+    """Inverse of ``config_to_dict``. A missing field takes its ``LEGACY_DEFAULTS`` value when it
+    has one (the behaviour of configs written before the field), else its default; unknown
+    fields raise."""
     data = dict(data)
     family = data.pop("family", None)
     if family not in _BY_NAME:
@@ -146,7 +167,7 @@ def config_from_dict(data: dict[str, Any]) -> ModelConfig:
 
 __all__ = [
     "ASPConfig", "ASPPretrainModel", "SILConfig", "SILGrounder",
-    "FAMILIES", "BaseConfig", "BaseGrounder", "CPCConfig", "CPCPretrainModel", "GroundingConfig",
-    "ModelConfig", "TextConfig", "TextGrounder", "VSLNetConfig", "VSLNetGrounder",
-    "build_model", "build_vocab", "coerce_fields", "config_from_dict", "config_to_dict",
+    "FAMILIES", "LEGACY_DEFAULTS", "BaseConfig", "BaseGrounder", "CPCConfig", "CPCPretrainModel",
+    "GroundingConfig", "ModelConfig", "TextConfig", "TextGrounder", "VSLNetConfig", "VSLNetGrounder",
+    "build_model", "build_vocab", "coerce_fields", "config_from_dict", "config_to_dict", "legacy_defaults",
 ]  # fmt: skip

@@ -1,7 +1,9 @@
 """Audio query encoder of the Base model (paper 4.3, method-notes 2.2).
 
-log-Mel [B, T_a, 128] -> stage 1 (DAVEnet1 + unidirectional GRU, or the VGCL-pretrained
-g_enc + video cross-attention + GRU) -> stage 2 (DAVEnet2 residual CNN) -> [B, T_a/16, D].
+log-Mel [B, T_a, 128] -> stage 1 (k frames stacked per step, then DAVEnet1 + unidirectional GRU,
+or the VGCL-pretrained g_enc + video cross-attention + GRU) -> stage 2 (DAVEnet2 residual CNN)
+-> [B, T_a/(16 k), D], with k = ``audio_subsample`` (1 in the paper and in every checkpoint made
+before the field existed; 4 for new configs, ``BaseConfig``).
 """
 
 from __future__ import annotations
@@ -10,11 +12,16 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from svg_core.models.blocks import ResDAVEnet, lengths_to_mask, run_rnn
+from svg_core.models.blocks import ResDAVEnet, lengths_to_mask, run_rnn, stack_frames
 
 
 class DavenetGruStage(nn.Module):
-    """Stage 1 of the Base audio encoder: DAVEnet1 (two stride-2 residual stages) then a GRU.
+    """Stage 1 of the Base audio encoder: frame stacking, DAVEnet1 (two stride-2 residual stages),
+    then a GRU.
+
+    With ``subsample`` k > 1 the DAVEnet1 stem sees k stacked frames per step (its 1x1 conv is
+    then a kernel-k, stride-k conv over the frames), so DAVEnet1 and the GRU run k times fewer
+    steps. k = 1 is the paper's network, parameter for parameter.
 
     Args:
         n_mels: log-Mel bands (128).
@@ -23,6 +30,7 @@ class DavenetGruStage(nn.Module):
         blocks_per_stage: residual blocks per stage, e.g. (1, 1).
         gru_dim: width of the unidirectional GRU (its output is the stage output).
         kernel: temporal kernel width.
+        subsample: k, log-Mel frames stacked into one step before DAVEnet1.
     """
 
     min_input_frames = 1
@@ -35,9 +43,13 @@ class DavenetGruStage(nn.Module):
         blocks_per_stage: tuple[int, ...],
         gru_dim: int,
         kernel: int = 9,
+        subsample: int = 1,
     ) -> None:
         super().__init__()
-        self.cnn = ResDAVEnet(n_mels, stem_dim, stage_dims, blocks_per_stage, kernel)
+        if subsample < 1:
+            raise ValueError(f"subsample must be >= 1, found {subsample}")
+        self.subsample = subsample
+        self.cnn = ResDAVEnet(n_mels * subsample, stem_dim, stage_dims, blocks_per_stage, kernel)
         self.gru = nn.GRU(self.cnn.out_dim, gru_dim, batch_first=True)
         self.out_dim = gru_dim
 
@@ -53,9 +65,11 @@ class DavenetGruStage(nn.Module):
             (same signature as the VGCL stage).
 
         Returns:
-            (float [B, T_a/4, gru_dim], int64 [B], {}), zeros at padding.
+            (float [B, T_a/(4 k), gru_dim], int64 [B], {}), zeros at padding; step lengths are
+            ceil(lengths / k) before DAVEnet1's two stride-2 stages.
         """
-        h, lengths = self.cnn(audio, lengths)
+        h, lengths = stack_frames(audio, lengths, self.subsample)  # [B, ceil(T_a / k), k * n_mels]
+        h, lengths = self.cnn(h, lengths)
         h = run_rnn(self.gru, h, lengths)
         return h * lengths_to_mask(lengths, h.shape[1]).unsqueeze(-1).to(h.dtype), lengths, {}
 

@@ -1,7 +1,8 @@
 """The Base spoken video grounding network (paper section 4; method-notes section 2).
 
 video [B, N_v, 500] -> Conv1d + GELU + BN + BiGRU -> V [B, N_v, D]
-audio [B, T_a, 128] -> AudioEncoder (DAVEnet1 + GRU | VGCL encoder, then DAVEnet2) -> A [B, T_q, D]
+audio [B, T_a, 128] -> AudioEncoder (k frames stacked per step, DAVEnet1 + GRU | VGCL encoder, then
+DAVEnet2) -> A [B, T_q, D], T_q = T_a / (16 k), k = ``audio_subsample``
   (or frozen Whisper features [B, T_e, 512] -> adapter + GRU | VGCL encoder -> projection; speech_frontend.py)
 chunk trick: [B, *, D] -> [B*C, *, D/C]; video self-attention; masked context-query attention;
 start/end/inside recurrent heads (end conditioned on start); probabilities averaged over chunks.
@@ -77,6 +78,12 @@ class BaseConfig(GroundingConfig):
 
     n_mels: int = 128
     max_audio_frames: int = 1024  # N_a; longer log-Mels are truncated (released code: 800)
+    # k: log-Mel frames (10 ms) stacked into one step before the first audio stage, so DAVEnet1,
+    # the GRU, DAVEnet2 and the context-query attention run k times fewer steps (T_q = T_a / 16k).
+    # 1 = the paper and every config.json written before this field (a missing key reads as 1,
+    # models.LEGACY_DEFAULTS); 4 for new configs: 40 ms steps, 1.6-1.8x the training samples/s of
+    # the small preset on one CPU thread (python -m svg_core.bench train --compare-speed).
+    audio_subsample: int = 4
     davenet1_stem: int = 128
     davenet1_dims: tuple[int, ...] = (128, 256)
     davenet1_blocks: tuple[int, ...] = (1, 1)
@@ -101,6 +108,8 @@ class BaseConfig(GroundingConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         check_frontend_fields(self)
+        if self.audio_subsample < 1:
+            raise ValueError(f"audio_subsample must be >= 1, found {self.audio_subsample}")
         if self.davenet2_dims[-1] != self.model_dim:
             raise ValueError(
                 f"davenet2_dims[-1] must equal model_dim, found {self.davenet2_dims[-1]} and {self.model_dim}"
@@ -108,8 +117,9 @@ class BaseConfig(GroundingConfig):
 
     @classmethod
     def paper(cls, **overrides) -> "BaseConfig":
-        """Paper sizes: D = 1024, 8 chunks, N_v = 64, audio up to 1024 frames."""
-        return cls(**overrides)
+        """Paper sizes: D = 1024, 8 chunks, N_v = 64, audio up to 1024 frames, every 10 ms frame
+        into DAVEnet1 (audio_subsample = 1)."""
+        return cls(**{"audio_subsample": 1, **overrides})
 
     @classmethod
     def small(cls, **overrides) -> "BaseConfig":
@@ -119,6 +129,8 @@ class BaseConfig(GroundingConfig):
         (32 channels) was the first small preset; one 128-channel chunk did better on the synthetic
         validation split (text model, 4 epochs, v1 features: R1@0.5 48.6 vs 38.8; run with
         ``python -m svg_core.train --model text --set chunk_num=1``). ``--set chunk_num=4`` restores it.
+        ``audio_subsample`` keeps the new-config default (4); ``--set audio_subsample=1`` gives the
+        v2 small preset that the shipped checkpoints use.
         """
         base = dict(
             model_dim=128, chunk_num=1, attn_layers=1, max_audio_frames=800,
@@ -328,7 +340,8 @@ def build_audio_encoder(cfg: BaseConfig) -> AudioEncoder:
         the (randomly initialised) encoder.
 
     Raises:
-        ValueError: ``pretrained_encoder`` set and ``cpc`` unset, or a mel-count mismatch.
+        ValueError: ``pretrained_encoder`` set and ``cpc`` unset, or a mel-count or
+            ``audio_subsample`` mismatch with ``cpc``.
     """
     if cfg.pretrained_encoder is not None and cfg.cpc is None:
         raise ValueError(
@@ -343,11 +356,18 @@ def build_audio_encoder(cfg: BaseConfig) -> AudioEncoder:
                              f"set audio_frontend={cfg.cpc.audio_frontend}")
         if cfg.cpc.n_mels != cfg.n_mels:
             raise ValueError(f"pretrained encoder expects {cfg.cpc.n_mels} mels, config has {cfg.n_mels}")
+        if cfg.cpc.audio_subsample != cfg.audio_subsample:
+            raise ValueError(
+                f"pretrained encoder stacks {cfg.cpc.audio_subsample} log-Mel frames per step, config has "
+                f"audio_subsample={cfg.audio_subsample}: set audio_subsample={cfg.cpc.audio_subsample} "
+                f"(train --set audio_subsample={cfg.cpc.audio_subsample})"
+            )
         stage1: nn.Module = VGCLEncoder(cfg.cpc)
     else:
         stage1 = DavenetGruStage(
-            cfg.n_mels, cfg.davenet1_stem, cfg.davenet1_dims, cfg.davenet1_blocks, cfg.audio_gru_dim, cfg.audio_kernel
-        )
+            cfg.n_mels, cfg.davenet1_stem, cfg.davenet1_dims, cfg.davenet1_blocks, cfg.audio_gru_dim,
+            cfg.audio_kernel, cfg.audio_subsample,
+        )  # fmt: skip
     stage2 = ResDAVEnet(stage1.out_dim, cfg.davenet2_stem, cfg.davenet2_dims, cfg.davenet2_blocks, cfg.audio_kernel)
     freeze = cfg.cpc is not None and cfg.freeze_pretrained
     return AudioEncoder(stage1, stage2, cfg.max_audio_frames, freeze_stage1=freeze)

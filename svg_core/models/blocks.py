@@ -85,6 +85,35 @@ def run_rnn(rnn: nn.RNNBase, x: torch.Tensor, lengths: torch.Tensor) -> torch.Te
     return out
 
 
+def stack_frames(x: torch.Tensor, lengths: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Frame stacking: ``factor`` consecutive frames become one step (time sub-sampling).
+
+    Step s holds frames [s * k, (s + 1) * k) side by side, frame-major. A 1x1 convolution over
+    the stacked steps is a convolution with kernel = stride = k over the frames, so this is the
+    cheapest strided front-end: every later layer runs k times fewer steps. A last partial step
+    is completed with zero frames; step lengths are ``ceil(lengths / k)``.
+
+    Args:
+        x: float [B, T, F].
+        lengths: int64 [B], valid frames.
+        factor: k >= 1 (1 returns the inputs unchanged).
+
+    Returns:
+        (float [B, ceil(T / k), k * F], int64 [B] ceil(lengths / k)), zeros past each item's
+        valid frames.
+    """
+    if factor < 1:
+        raise ValueError(f"factor must be >= 1, found {factor}")
+    if factor == 1:
+        return x, lengths
+    batch, frames, width = x.shape
+    steps = -(-frames // factor)
+    # zero every frame past its item's length, so a partial last step never sees padding content
+    x = x * lengths_to_mask(lengths, frames).unsqueeze(-1).to(x.dtype)
+    x = F.pad(x, (0, 0, 0, steps * factor - frames)).reshape(batch, steps, factor * width)
+    return x, torch.div(lengths + factor - 1, factor, rounding_mode="floor")
+
+
 # ---------------------------------------------------------------------------------------------
 # ResDAVEnet-style 1-D residual CNN (method-notes 2.2)
 # ---------------------------------------------------------------------------------------------

@@ -6,10 +6,11 @@ Paper sections 5.1-5.3; method-notes section 3. Pieces, top to bottom:
 - ``VideoContext``: C3D features -> Conv1d(k1) + GELU + BN -> self-attention -> projection to Z.
 - ``curriculum_window`` (Eq. 7) and the pacing functions ``stage_boundaries``/``stage_at``.
 - ``VideoCrossAttention`` (Eq. 8): audio steps query [V_full; V_masked].
-- ``VGCLEncoder``: g_enc -> cross-attention -> GRU -> c [B, T/4, C]. This is what replaces the
-  Base audio encoder's first stage (DAVEnet1 + GRU) after pre-training (paper Fig. 2).
+- ``VGCLEncoder``: (k stacked frames per step) -> g_enc -> cross-attention -> GRU -> c
+  [B, T/(4 k), C]. This is what replaces the Base audio encoder's first stage (DAVEnet1 + GRU)
+  after pre-training (paper Fig. 2); k = ``audio_subsample`` must match the grounding config's.
   With ``audio_frontend="whisper_base"`` g_enc is the trainable ``SpeechAdapter`` over frozen
-  Whisper features (``models/speech_frontend.py``): c [B, T_e / adapter_stride, C].
+  Whisper features (``models/speech_frontend.py``): c [B, T_e / adapter_stride, C] (no stacking).
 - ``info_nce_loss`` (Eq. 6/9) and ``CPCPretrainModel``.
 
 Fixed bugs of the released ``model/CPC_model.py`` (method-notes 3.5 and 6.9-6.12), each with a
@@ -34,7 +35,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from svg_core.models.blocks import SelfAttentionEncoder, conv_out_lengths, lengths_to_mask, run_rnn
+from svg_core.models.blocks import SelfAttentionEncoder, conv_out_lengths, lengths_to_mask, run_rnn, stack_frames
 from svg_core.models.speech_frontend import WHISPER_BASE_DIM, SpeechAdapter, check_frontend_fields, input_frames
 
 Pacing = Literal["linear", "exponential", "logarithmic"]
@@ -201,6 +202,11 @@ class CPCConfig:
     """CPC / VGCL pre-training of the audio encoder (paper 5.1-5.3)."""
 
     n_mels: int = 128  # log-Mel bands of the input
+    # k log-Mel frames stacked into one step before g_enc (see BaseConfig.audio_subsample): z and c
+    # then run at 40 k ms per step. 1 = the paper and every config.json written before this field
+    # (models.LEGACY_DEFAULTS reads a missing key as 1); 4 for new configs. Must equal the
+    # grounding config's value when this encoder becomes its first stage.
+    audio_subsample: int = 4
     enc_hidden: int = 128  # channels of the first g_enc convolution
     z_dim: int = 256  # latent z (g_enc output)
     c_dim: int = 256  # context c (GRU output); becomes the DAVEnet2 input width in grounding
@@ -239,8 +245,13 @@ class CPCConfig:
         check_frontend_fields(self)
         if self.prediction_steps < 1:
             raise ValueError(f"prediction_steps must be >= 1, found {self.prediction_steps}")
-        if self.crop_frames < 4 * (self.prediction_steps + 1):
-            raise ValueError(f"crop_frames too short for K={self.prediction_steps}, found {self.crop_frames}")
+        if self.audio_subsample < 1:
+            raise ValueError(f"audio_subsample must be >= 1, found {self.audio_subsample}")
+        if self.crop_frames < 4 * self.audio_subsample * (self.prediction_steps + 1):
+            raise ValueError(
+                f"crop_frames too short for K={self.prediction_steps} at audio_subsample="
+                f"{self.audio_subsample}, found {self.crop_frames}"
+            )
         if self.video_dim % self.video_heads or self.z_dim % self.cross_heads:
             raise ValueError(
                 f"widths must divide by the heads, found video_dim={self.video_dim}, z_dim={self.z_dim}"
@@ -248,8 +259,9 @@ class CPCConfig:
 
     @classmethod
     def paper(cls, **overrides) -> "CPCConfig":
-        """Paper/released-code sizes: Z = C = 256, 1024-d video self-attention, 256-frame crops."""
-        return cls(**overrides)
+        """Paper/released-code sizes: Z = C = 256, 1024-d video self-attention, 256-frame crops,
+        every 10 ms frame into g_enc (audio_subsample = 1)."""
+        return cls(**{"audio_subsample": 1, **overrides})
 
     @classmethod
     def small(cls, **overrides) -> "CPCConfig":
@@ -267,7 +279,7 @@ class CPCEncoder(nn.Module):
     """g_enc (method-notes 3.1): 2 x [Conv1d(k4, s2, p1, no bias) + BN + ReLU], then a per-step MLP.
 
     Args:
-        n_mels: input bands.
+        n_mels: input features per step (log-Mel bands x frames stacked per step).
         hidden: channels of the first convolution.
         z_dim: output width Z.
     """
@@ -352,22 +364,23 @@ class VideoCrossAttention(nn.Module):
 
 
 class VGCLEncoder(nn.Module):
-    """g_enc -> (video cross-attention) -> GRU: log-Mel [B, T, 128] -> context c [B, T/4, C].
+    """Frame stacking -> g_enc -> (video cross-attention) -> GRU: log-Mel [B, T, 128] -> context
+    c [B, T/(4 k), C], k = ``cfg.audio_subsample``.
 
     This module is what replaces the Base audio encoder's first stage after pre-training.
     With ``window_mask`` None (grounding time) both video copies are the full video.
     """
 
-    min_input_frames = 4  # two floor-halvings must leave at least one step
-
     def __init__(self, cfg: CPCConfig) -> None:
         super().__init__()
         self.cfg = cfg
         if cfg.audio_frontend == "logmel":
-            self.genc: nn.Module = CPCEncoder(cfg.n_mels, cfg.enc_hidden, cfg.z_dim)
+            # after stacking, g_enc's two floor-halvings must leave at least one step
+            self.genc: nn.Module = CPCEncoder(cfg.n_mels * cfg.audio_subsample, cfg.enc_hidden, cfg.z_dim)
+            self.min_input_frames = 4 * cfg.audio_subsample
         else:  # frozen speech features in: the trainable adapter is g_enc, trained with the video guidance
             self.genc = SpeechAdapter(WHISPER_BASE_DIM, cfg.enc_hidden, cfg.z_dim, cfg.adapter_kernel, cfg.adapter_stride)
-        self.min_input_frames = 4 if cfg.audio_frontend == "logmel" else SpeechAdapter.min_input_frames
+            self.min_input_frames = SpeechAdapter.min_input_frames
         self.video = VideoContext(cfg) if cfg.video_guided else None
         self.cross = VideoCrossAttention(cfg) if cfg.video_guided else None
         self.gru = nn.GRU(cfg.z_dim, cfg.c_dim, batch_first=True)
@@ -384,7 +397,7 @@ class VGCLEncoder(nn.Module):
         """Full encoding with the latents needed by the CPC loss.
 
         Args:
-            audio: float [B, T, n_mels]; lengths: int64 [B] (>= 4).
+            audio: float [B, T, n_mels]; lengths: int64 [B] (>= ``min_input_frames``).
             video: float [B, N_v, 500]; video_mask: bool [B, N_v] (needed when video-guided).
             window_mask: bool [B, N_v], the curriculum window of the masked copy (None = all).
 
@@ -393,7 +406,9 @@ class VGCLEncoder(nn.Module):
             video-guided, ``cross_attention`` [B, T', K_v] (K_v = 2 N_v, or N_v without the
             entire-video copy).
         """
-        z, lengths = self.genc(audio, lengths)
+        k = self.cfg.audio_subsample if self.cfg.audio_frontend == "logmel" else 1  # stacking is for log-Mels only
+        steps, lengths = stack_frames(audio, lengths, k)  # [B, ceil(T / k), k * n_mels]
+        z, lengths = self.genc(steps, lengths)
         out: dict[str, torch.Tensor] = {"z": z, "lengths": lengths}
         query = z
         if self.video is not None and self.cross is not None:
@@ -419,7 +434,7 @@ class VGCLEncoder(nn.Module):
         video: torch.Tensor | None = None,
         video_mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
-        """Stage-1 interface of ``AudioEncoder``: returns (c [B, T/4, C], lengths [B], extras)."""
+        """Stage-1 interface of ``AudioEncoder``: returns (c [B, T/(4 k), C], lengths [B], extras)."""
         out = self.encode(audio, lengths, video, video_mask)
         extras = {"cross_attention": out["cross_attention"]} if "cross_attention" in out else {}
         return out["c"], out["lengths"], extras

@@ -35,8 +35,9 @@ class VSLNetConfig(BaseConfig):
 
     @classmethod
     def paper(cls, **overrides) -> "VSLNetConfig":
-        """Paper-size encoders (D = 1024, 8 chunks); unidirectional LSTM predictor as in VSLNet."""
-        return cls(**{"head_rnn": "lstm", **overrides})
+        """Paper-size encoders (D = 1024, 8 chunks, audio_subsample = 1); unidirectional LSTM
+        predictor as in VSLNet."""
+        return cls(**{"head_rnn": "lstm", "audio_subsample": 1, **overrides})
 
     @classmethod
     def small(cls, **overrides) -> "VSLNetConfig":

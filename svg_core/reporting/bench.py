@@ -1,6 +1,7 @@
 """Benchmarks (commands, not tests).
 
     python -m svg_core.bench train [--preset small] [--models base vslnet text vgcl] [--batch-size 16]
+    python -m svg_core.bench train --models base --compare-speed --threads 1
     python -m svg_core.bench latency [--data assets/demo_bundle] [--audio-checkpoint DIR] [--frontend-checkpoint DIR]
                                      [--text-checkpoint DIR]
     python -m svg_core.bench asr [--data data/synth_default] [--split val] [--queries 40] [--noise normal]
@@ -9,10 +10,13 @@
 AdamW step with clipping, as ``svg_core.train`` does them) on random batches shaped like the
 real data (N_v = 64 video frames x 500, log-Mels of 3-8 s), on CPU and, when present, on CUDA
 in fp32 and with fp16 autocast. Data loading is excluded: it is measured by the training logs
-(``train_samples_per_sec`` in log.csv). ``latency`` times one query at a time (batch
-size 1): the end-to-end audio grounder (log-Mel, and the speech front-end model whose frozen Whisper
-base encoder runs inside each call) against each ASR cascade (Whisper base / PocketSphinx + the
-text grounder), median and p90, on CPU and on CUDA when present. ``asr`` compares Whisper's
+(``train_samples_per_sec`` in log.csv). With ``--compare-speed`` every audio model gets two rows,
+its config with ``audio_subsample=1`` (the v2 configuration of the shipped checkpoints) and with
+the new-config default (4 log-Mel frames per step), timed in alternating steps, and a ratio
+column. ``latency`` times one query at a time (batch size 1): the end-to-end audio grounder
+(log-Mel, and the speech front-end model whose frozen Whisper base encoder runs inside each call)
+against each ASR cascade (Whisper base / PocketSphinx + the text grounder), median and p90, on CPU
+and on CUDA when present. ``asr`` compares Whisper's
 decoding modes on the same noisy queries: WER and median seconds of the standard 30 s window
 (beam 5 and greedy) and of the app's short window. Each sub-command is one
 ``add_*`` function that registers its parser and its handler.
@@ -21,12 +25,23 @@ decoding modes on the same noisy queries: WER and median seconds of the standard
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
+from typing import Callable
 
 import torch
 
-from svg_core.models import BaseConfig, CPCConfig, TextConfig, VSLNetConfig, build_model, build_vocab
+from svg_core.models import (
+    BaseConfig,
+    CPCConfig,
+    CPCPretrainModel,
+    TextConfig,
+    VSLNetConfig,
+    build_model,
+    build_vocab,
+    legacy_defaults,
+)
 from svg_core.errors import run_cli
 
 BENCH_MODELS = ("base", "vslnet", "text", "vgcl")
@@ -86,23 +101,37 @@ def bench_config(name: str, preset: str):
     raise ValueError(f"model must be one of {BENCH_MODELS}, found {name!r}")
 
 
-def train_throughput(name: str, preset: str, device: torch.device, amp: bool, batch_size: int,
-                     steps: int, warmup: int) -> float:
-    """Training samples per second of one model on one device (``warmup`` untimed steps first)."""
+def speed_variants(name: str, cfg) -> list[tuple[str, object]]:
+    """``--compare-speed`` rows of one model: (label, config) with ``audio_subsample`` = its v2
+    value (``LEGACY_DEFAULTS``, 1) and its new-config default (4); one row for models without
+    an audio front-end (text)."""
+    if not isinstance(cfg, (BaseConfig, CPCConfig)):
+        return [(name, cfg)]
+    v2 = legacy_defaults(type(cfg))["audio_subsample"]
+    new = next(f.default for f in dataclasses.fields(cfg) if f.name == "audio_subsample")
+    return [(f"{name} v2 (audio_subsample={v2})", dataclasses.replace(cfg, audio_subsample=v2)),
+            (f"{name} new (audio_subsample={new})", dataclasses.replace(cfg, audio_subsample=new))]
+
+
+def make_train_step(cfg, device: torch.device, amp: bool, batch_size: int,
+                    total_steps: int) -> Callable[[int], float]:
+    """A model of ``cfg`` with its AdamW and a fixed synthetic batch; the returned function runs
+    training step ``step`` (forward, loss, backward, clipping, AdamW, as ``svg_core.train``) and
+    returns its wall seconds."""
     from svg_core.engine.inference import move_batch
 
     torch.manual_seed(0)
-    model = build_model(bench_config(name, preset)).to(device).train()
+    model = build_model(cfg).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-5)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
     batch = move_batch(synthetic_batch(batch_size), device)
-    timed = 0.0
-    for step in range(warmup + steps):
+
+    def run(step: int) -> float:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         t0 = time.perf_counter()
-        if name == "vgcl":
-            model.set_progress(step, warmup + steps)
+        if isinstance(model, CPCPretrainModel):
+            model.set_progress(step, total_steps)
         with torch.autocast(device_type=device.type, dtype=torch.float16, enabled=amp):
             loss, _ = model.loss(model(batch), batch)
         optimizer.zero_grad(set_to_none=True)
@@ -113,28 +142,60 @@ def train_throughput(name: str, preset: str, device: torch.device, amp: bool, ba
         scaler.update()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
-        if step >= warmup:
-            timed += time.perf_counter() - t0
-    return batch_size * steps / timed
+        return time.perf_counter() - t0
+
+    return run
+
+
+def train_throughputs(cfgs: list, device: torch.device, amp: bool, batch_size: int, steps: int,
+                      warmup: int) -> list[float]:
+    """Training samples per second of each config on one device.
+
+    The configs are timed in rounds of one step each (``warmup`` untimed rounds first), so a
+    change of load on a shared machine hits every config alike and their ratio stays fair.
+    """
+    runs = [make_train_step(cfg, device, amp, batch_size, warmup + steps) for cfg in cfgs]
+    timed = [0.0] * len(runs)
+    for step in range(warmup + steps):
+        for i, run in enumerate(runs):
+            seconds = run(step)
+            if step >= warmup:
+                timed[i] += seconds
+    return [batch_size * steps / t for t in timed]
+
+
+def train_throughput(name: str, preset: str, device: torch.device, amp: bool, batch_size: int,
+                     steps: int, warmup: int) -> float:
+    """Training samples per second of one model on one device (``warmup`` untimed steps first)."""
+    return train_throughputs([bench_config(name, preset)], device, amp, batch_size, steps, warmup)[0]
 
 
 def run_train(args: argparse.Namespace) -> int:
-    """``bench train``: a table of samples/second, one row per model, one column per device."""
+    """``bench train``: a table of samples/second, one row per model, one column per device
+    (``--compare-speed``: two rows per audio model and a ratio column per device)."""
     if args.threads:
         torch.set_num_threads(args.threads)
     columns = [("cpu", torch.device("cpu"), False)]
     if torch.cuda.is_available() and not args.cpu_only:
         columns += [("cuda fp32", torch.device("cuda"), False), ("cuda amp", torch.device("cuda"), True)]
     cpu_steps = args.steps if args.cpu_steps is None else args.cpu_steps
+    groups = [speed_variants(name, bench_config(name, args.preset)) if args.compare_speed
+              else [(name, bench_config(name, args.preset))] for name in args.models]
+    width = max(8, *(len(label) + 2 for group in groups for label, _ in group))
+    ratio_heads = [f"x v2 {c[0]}" if len(columns) > 1 else "x v2" for c in columns] if args.compare_speed else []
     print(f"training samples/s, preset={args.preset}, batch={args.batch_size}, "
           f"cpu threads={torch.get_num_threads()}" + (f", gpu={torch.cuda.get_device_name()}" if len(columns) > 1 else ""))
-    print(f"{'model':<8}" + "".join(f"{c[0]:>12}" for c in columns))
-    for name in args.models:
-        cells = []
+    if args.compare_speed:
+        print("rows of one model are timed in alternating steps; x v2 = samples/s / the v2 row's samples/s")
+    print(f"{'model':<{width}}" + "".join(f"{c[0]:>12}" for c in columns) + "".join(f"{h:>14}" for h in ratio_heads))
+    for group in groups:
+        table = []  # table[device][row]
         for _, device, amp in columns:
             steps = cpu_steps if device.type == "cpu" else args.steps
-            cells.append(train_throughput(name, args.preset, device, amp, args.batch_size, steps, args.warmup))
-        print(f"{name:<8}" + "".join(f"{v:12.1f}" for v in cells), flush=True)
+            table.append(train_throughputs([cfg for _, cfg in group], device, amp, args.batch_size, steps, args.warmup))
+        for row, (label, _) in enumerate(group):
+            ratios = "".join(f"{col[row] / col[0]:13.2f}x" for col in table) if len(group) > 1 else ""
+            print(f"{label:<{width}}" + "".join(f"{col[row]:12.1f}" for col in table) + ratios, flush=True)
     return 0
 
 
@@ -151,6 +212,9 @@ def add_train(subparsers) -> None:
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = torch default)")
     p.add_argument("--cpu-only", action="store_true", help="skip the CUDA columns even when a GPU is present")
+    p.add_argument("--compare-speed", action="store_true",
+                   help="two rows per audio model, audio_subsample=1 (v2 configuration) and the new default, "
+                        "timed in alternating steps, with their ratio")
     p.set_defaults(func=run_train)
 
 

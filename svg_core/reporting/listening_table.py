@@ -31,6 +31,7 @@ LISTENING_ROWS = (
     ("VSLNet (audio)", "vslnet_s", "_normal"),
     ("VGCL (full)", "vgcl_base_s", "_normal"),
     ("Text, original caption", "text_s", "_normal"),
+    ("Text, original caption, N_v = 128", "text_nv128_s", "_normal"),  # world v3 trial: finer video grid
 )
 CONTROLS = (("silent", "silent"), ("other_video", "other video"), ("shuffled_words", "shuffled words"))
 MISSING = "—"  # evaluated without --listening

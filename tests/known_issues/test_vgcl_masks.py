@@ -9,7 +9,8 @@ from svg_core.models.cpc import CPCConfig, VGCLEncoder, curriculum_window, stage
 
 def test_encode_with_the_full_video_gives_no_nan():
     # The released Encoder.encode() built an all-True key_padding_mask (every key ignored -> NaN).
-    cfg = CPCConfig.small(enc_hidden=16, z_dim=16, c_dim=16, video_dim=16, video_ff_dim=32, video_layers=1)
+    cfg = CPCConfig.small(enc_hidden=16, z_dim=16, c_dim=16, video_dim=16, video_ff_dim=32, video_layers=1,
+                          audio_subsample=1)  # the released framing: T/4 latent steps
     encoder = VGCLEncoder(cfg).eval()
     g = torch.Generator().manual_seed(0)
     with torch.no_grad():
