@@ -136,3 +136,28 @@ def test_query_effect_verdicts():
     assert near["verdict"] == "barely listens" and near["shift_sec"] == pytest.approx(1.0)
     far = query_effect(pred(0, 10), pred(30, 50))
     assert far["iou"] == 0.0 and far["shift_sec"] == pytest.approx(35.0) and far["verdict"] == "listens"
+
+
+def test_discrimination_by_groups_splits_the_same_pairs(tmp_path, capsys):
+    from svg_core.engine.listening import discrimination_by
+    from svg_core.reporting import discrimination as cli
+
+    # queries 0 and 2 right; query 1 predicted on moment 0: lost against 0, a tie against 2
+    recs = records([MOMENTS[0], MOMENTS[0], MOMENTS[2]])
+    table = discrimination_by(recs, lambda ri, rj: ["all", "q1" if ri["query_id"] == "q1" else "other"])
+    assert table["all"]["n_pairs"] == 6 and table["all"]["discrimination_pct"] == within_video_discrimination(recs)["discrimination_pct"]
+    assert table["q1"] == {"discrimination_pct": 25.0, "n_pairs": 2}
+    assert table["other"] == {"discrimination_pct": 100.0, "n_pairs": 4}
+    # the command: groups from a scenes.json
+    scenes = [{"video_id": "v1", "events": [{"action": a, "obj": k} for k, a in enumerate(("spin", "grow", "spin"))],
+               "queries": [{"wav_name": f"q{i}", "event": i, "needs": ["action"] if i == 1 else []} for i in range(3)]}]
+    (tmp_path / "scenes.json").write_text(__import__("json").dumps(scenes))
+    pred = tmp_path / "p.jsonl"
+    pred.write_text("\n".join(__import__("json").dumps(r) for r in recs) + "\n")
+    assert cli.main([str(pred), "--scenes", str(tmp_path / "scenes.json")]) == 0
+    out = capsys.readouterr().out
+    assert "action: grow" in out and "needs: none" in out
+    grow = next(line for line in out.splitlines() if line.startswith("action: grow"))
+    assert grow.split()[-2:] == ["25.0", "2"]
+    assert cli.main([str(pred), "--scenes", str(tmp_path / "missing.json")]) == 2
+    assert capsys.readouterr().err.strip().startswith("error:")

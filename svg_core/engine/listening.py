@@ -35,6 +35,29 @@ def _iou(a, b) -> float:
     return inter / union if union > 0 else 0.0
 
 
+def discrimination_pairs(records: list[dict], max_gt_iou: float = 0.5):
+    """The ordered same-video pairs of :func:`within_video_discrimination` and each one's score.
+
+    Yields:
+        (record i, record j, score): 1 when the prediction for i overlaps moment i more than moment
+        j, 0.5 for a tie, 0 otherwise; None when i has no prediction (counted, scored 0).
+    """
+    by_video = defaultdict(list)
+    for rec in records:
+        by_video[rec["video_id"]].append(rec)
+    for recs in by_video.values():
+        for i, ri in enumerate(recs):
+            pred = ri["pred_windows_sec"][0][:2] if ri["pred_windows_sec"] else None
+            for j, rj in enumerate(recs):
+                if i == j or _iou(ri["gt_window_sec"], rj["gt_window_sec"]) >= max_gt_iou:
+                    continue
+                if pred is None:
+                    yield ri, rj, None
+                    continue
+                own, other = _iou(pred, ri["gt_window_sec"]), _iou(pred, rj["gt_window_sec"])
+                yield ri, rj, 1.0 if own > other else 0.5 if own == other else 0.0
+
+
 def within_video_discrimination(records: list[dict], max_gt_iou: float = 0.5) -> dict:
     """Share of ordered same-video pairs whose prediction sits closer (IoU) to its own moment.
 
@@ -46,27 +69,31 @@ def within_video_discrimination(records: list[dict], max_gt_iou: float = 0.5) ->
         {"discrimination_pct": percent (nan without pairs), "n_pairs": ordered pairs,
          "n_ties": pairs scored one half}.
     """
-    by_video = defaultdict(list)
-    for rec in records:
-        by_video[rec["video_id"]].append(rec)
     score, n_pairs, n_ties = 0.0, 0, 0
-    for recs in by_video.values():
-        for i, ri in enumerate(recs):
-            pred = ri["pred_windows_sec"][0][:2] if ri["pred_windows_sec"] else None
-            for j, rj in enumerate(recs):
-                if i == j or _iou(ri["gt_window_sec"], rj["gt_window_sec"]) >= max_gt_iou:
-                    continue
-                n_pairs += 1
-                if pred is None:
-                    continue
-                own, other = _iou(pred, ri["gt_window_sec"]), _iou(pred, rj["gt_window_sec"])
-                if own > other:
-                    score += 1.0
-                elif own == other:
-                    score += 0.5
-                    n_ties += 1
+    for _, _, s in discrimination_pairs(records, max_gt_iou):
+        n_pairs += 1
+        score += s or 0.0
+        n_ties += s == 0.5
     pct = score / n_pairs * 100.0 if n_pairs else float("nan")
     return {"discrimination_pct": pct, "n_pairs": n_pairs, "n_ties": n_ties}
+
+
+def discrimination_by(records: list[dict], groups_of, max_gt_iou: float = 0.5) -> dict[str, dict]:
+    """Within-video discrimination split into groups of pairs.
+
+    Args:
+        records: as for :func:`within_video_discrimination`.
+        groups_of: (record i, record j) -> the names of the groups the pair counts in.
+
+    Returns:
+        {group: {"discrimination_pct", "n_pairs"}}, groups sorted by name.
+    """
+    sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    for ri, rj, s in discrimination_pairs(records, max_gt_iou):
+        for g in groups_of(ri, rj):
+            sums[g][0] += s or 0.0
+            sums[g][1] += 1
+    return {g: {"discrimination_pct": 100.0 * v / n, "n_pairs": n} for g, (v, n) in sorted(sums.items())}
 
 
 def control_drop(real_metrics: dict, control_metrics: dict[str, dict]) -> dict:
