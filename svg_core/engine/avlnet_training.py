@@ -84,7 +84,9 @@ class AVLnetTask:
 
     def evaluate(self, model: nn.Module) -> dict:
         audio, moments = embed_split(model, self.val_set, self.eval_batch_size)
-        return retrieval_metrics(moment_ranks(audio, moments), ks=(1, 5, 10))
+        metrics = retrieval_metrics(moment_ranks(audio, moments), ks=(1, 5, 10))
+        metrics["n_queries"] = metrics.pop("n")
+        return metrics
 
     def score(self, metrics: dict) -> tuple:
         return (metrics["R@10"], metrics["R@1"])
