@@ -104,6 +104,11 @@ def test_index_then_query_cli(tiny_dataset_dir, tiny_avlnet_checkpoint, tmp_path
     assert main(["index", "--data", str(tiny_dataset_dir), "--checkpoint", str(tiny_avlnet_checkpoint),
                  "--out", str(out), "--no-progress"]) == 0
     assert "indexed" in capsys.readouterr().out
+    assert main(["index", "--data", str(tiny_dataset_dir), "--checkpoint", str(tiny_avlnet_checkpoint),
+                 "--out", str(tmp_path / "ivf"), "--kind", "ivf", "--nlist", "4", "--nprobe", "1", "--no-progress"]) == 0
+    assert "IVF recall@10 vs exact" in capsys.readouterr().out
+    notes = json.loads((tmp_path / "ivf" / "index.json").read_text())["notes"]
+    assert 0.0 <= notes["ivf_recall@10_vs_exact"] <= 1.0
     wav = next((tiny_dataset_dir / "audio").glob("*.wav"))
     assert main(["query", "--index", str(out), "--wav", str(wav), "--json", "--top", "3"]) == 0
     hits = json.loads(capsys.readouterr().out)

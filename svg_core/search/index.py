@@ -114,6 +114,22 @@ def recall_at_k(exact_ids: np.ndarray, approx_ids: np.ndarray, k: int = 10) -> f
     return float(np.mean(hits))
 
 
+def ivf_recall_on_sample(index: "WindowIndex", vectors: np.ndarray, n_queries: int = 100, k: int = 10,
+                         seed: int = 0) -> float:
+    """Recall@k of an IVF index against exact search, querying with a seeded sample of its windows
+    (plus noise, so that a query is not trivially its own window).
+
+    Args:
+        index: a :class:`WindowIndex` of kind "ivf"; vectors: float32 [N, E], the indexed vectors.
+    """
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(vectors), size=min(n_queries, len(vectors)), replace=False)
+    queries = vectors[rows] + rng.standard_normal((len(rows), vectors.shape[1])).astype(np.float32) * vectors.std()
+    _, exact = search_windows(make_faiss_index(vectors, "flat"), queries, k)
+    _, approx = search_windows(index.index, queries, k)
+    return recall_at_k(exact, approx, k)
+
+
 def rank_videos(scores: np.ndarray, ids: np.ndarray, window_video: list[str]) -> list[tuple[str, float, int]]:
     """Videos ranked by their best window among the returned ones.
 
