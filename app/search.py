@@ -110,19 +110,7 @@ def search_query_wave(backend, source: str, audio_path: str | None, typed_text: 
     """The clean 16 kHz query of the search tab (a recording/upload, or the typed sentence spoken)."""
     if source not in SEARCH_SOURCES:
         raise H.UserError(f"Unknown speech source {source!r}; choose one of {list(SEARCH_SOURCES)}.")
-    # load_query checks a video too: give it any demo video, the search covers them all
-    return H.load_query(backend, _AnyVideo(), source, _AnyVideo.ID, audio_path=audio_path, typed_text=typed_text).wave
-
-
-class _AnyVideo:
-    """A demo-set stand-in whose one video always exists (the search tab has no chosen video)."""
-
-    ID = "*"
-    video_ids = [ID]
-    added: dict = {}
-
-    def check_video(self, video_id: str) -> None:
-        return None
+    return H.load_free_query(backend, source, audio_path=audio_path, typed_text=typed_text).wave
 
 
 def search_all(backend, demo, source: str, audio_path: str | None, typed_text: str | None, model_name: str,
