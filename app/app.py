@@ -31,6 +31,7 @@ from app import listen as L  # noqa: E402
 from app import plots  # noqa: E402
 from app.resources import AppConfig, Backend, DemoSet, configure_torch_threads  # noqa: E402
 from app.scenes import SEED_HELP, SceneStore  # noqa: E402
+from app.search import build_search_tab  # noqa: E402
 from svg_core.errors import UserInputError  # noqa: E402
 
 MAX_FILE_SIZE = "10mb"  # 30 s of 48 kHz stereo 16-bit wav is 5.8 MB
@@ -430,6 +431,7 @@ def build_demo(config: AppConfig | None = None) -> gr.Blocks:
                                         elem_id="order")
                 table = gr.Dataframe(headers=H.CASE_COLUMNS, interactive=False, wrap=True, elem_id="cases")
                 rows_state = gr.State([])
+            build_search_tab(backend, demo_set, models, fig_dir, tabs, video_dd, query_dd, query_choices)
         seek_t = gr.Number(visible=False)
         new_ids = gr.State([])  # this session's new scenes, in the video menu after the demo set's
         # new_scene's plain outputs (for the API), passed on to offer_scene

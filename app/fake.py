@@ -240,3 +240,30 @@ class FakeCascade:
             "wer": word_error_rate([reference], [transcript.text]) if reference is not None else None,
             "latency_sec": {"asr": transcript.seconds, "grounding": end - grounding_begin, "total": end - begin},
         }
+
+
+class FakeSearcher:
+    """Stand-in for the AVLnet index (``app.search.Searcher``): a video's score is a hash of the
+    query and the video id, so results are stable for a query and need no weights.
+
+    Args:
+        video_ids: the videos to rank; durations: id -> seconds (for the best window).
+    """
+
+    is_fake = True
+
+    def __init__(self, video_ids: list[str], durations: dict[str, float]):
+        self.video_ids = list(video_ids)
+        self.durations = durations
+
+    def search(self, wave: np.ndarray, top: int = 10) -> list[dict]:
+        """Ranked ``[{"video_id", "score", "start_sec", "end_sec"}]``, best first."""
+        seed = _seed_of(wave, None)
+        rows = []
+        for vid in self.video_ids:
+            rng = np.random.default_rng([seed, zlib.crc32(vid.encode())])
+            start_frac = float(rng.uniform(0.0, 0.7))
+            duration = self.durations[vid]
+            rows.append({"video_id": vid, "score": float(rng.uniform(-1.0, 1.0)), "start_sec": start_frac * duration,
+                         "end_sec": (start_frac + 0.3) * duration})
+        return sorted(rows, key=lambda r: -r["score"])[:top]

@@ -138,22 +138,8 @@ def load_query(
         UserError: no audio, silence, over 30 s, corrupt file, unknown video or query.
     """
     check_video(demo, video_id)
-    if source == SOURCE_AUDIO:
-        if not audio_path:
-            raise UserError("No audio: record a query with the microphone or upload a file first.")
-        return SpokenQuery(_load_file(audio_path), source)
-    if source == SOURCE_TTS:
-        text = (typed_text or "").strip()
-        if not text:
-            raise UserError("No sentence: type what the piper voice should say.")
-        if len(text) > MAX_TYPED_CHARS:
-            raise UserError(f"The sentence is {len(text)} characters long; the limit is {MAX_TYPED_CHARS}.")
-        try:
-            text = check_speakable(text)  # NUL, escapes or no word at all never reach piper
-        except UserInputError as err:
-            raise UserError(f"Cannot speak this: {err}.") from None
-        wave = backend.speak(text)
-        return SpokenQuery(wave, source, reference=text)
+    if source in (SOURCE_AUDIO, SOURCE_TTS):
+        return load_free_query(backend, source, audio_path, typed_text)
     if source == SOURCE_OWN:
         if video_id in demo.added:
             raise UserError(f"{video_id} is a new scene: it has no spoken queries. Record, upload or type one "
@@ -171,6 +157,34 @@ def load_query(
             raise UserError(f"The demo set has no audio file for query {query_id}.")
         return SpokenQuery(_load_file(path), source, record.sentence, (record.start_sec, record.end_sec), query_id)
     raise UserError(f"Unknown speech source {source!r}; choose one of {list(SPEECH_SOURCES)}.")
+
+
+def load_free_query(backend, source: str, audio_path: str | Path | None = None,
+                    typed_text: str | None = None) -> SpokenQuery:
+    """A query that needs no video: a recording/upload, or a typed sentence spoken by piper.
+
+    Used by :func:`load_query` and by the search tab (``app/search.py``), which has no chosen video.
+
+    Raises:
+        UserError: no audio, silence, over 30 s, corrupt file, empty or unspeakable sentence.
+    """
+    if source == SOURCE_AUDIO:
+        if not audio_path:
+            raise UserError("No audio: record a query with the microphone or upload a file first.")
+        return SpokenQuery(_load_file(audio_path), source)
+    if source == SOURCE_TTS:
+        text = (typed_text or "").strip()
+        if not text:
+            raise UserError("No sentence: type what the piper voice should say.")
+        if len(text) > MAX_TYPED_CHARS:
+            raise UserError(f"The sentence is {len(text)} characters long; the limit is {MAX_TYPED_CHARS}.")
+        try:
+            text = check_speakable(text)  # NUL, escapes or no word at all never reach piper
+        except UserInputError as err:
+            raise UserError(f"Cannot speak this: {err}.") from None
+        wave = backend.speak(text)
+        return SpokenQuery(wave, source, reference=text)
+    raise UserError(f"Unknown speech source {source!r}; choose one of {[SOURCE_AUDIO, SOURCE_TTS]}.")
 
 
 def check_video(demo, video_id: str | None) -> None:

@@ -303,9 +303,10 @@ class CheckpointInfo:
 
 
 def _query_kind(config: dict) -> str:
-    """"text" (family "text"), "pretrain" (families "cpc", "asp": encoders, not grounders) or "audio"."""
+    """"text" (family "text"), "pretrain" (families "cpc", "asp": encoders, not grounders), "search"
+    (family "avlnet": the search tab's embedder, app/search.py) or "audio"."""
     family = str(config.get("family", "")).lower()
-    return {"text": "text", "cpc": "pretrain", "asp": "pretrain"}.get(family, "audio")
+    return {"text": "text", "cpc": "pretrain", "asp": "pretrain", "avlnet": "search"}.get(family, "audio")
 
 
 WEAK_LABEL = " (weakly supervised)"
@@ -335,7 +336,7 @@ def discover_checkpoints(folder: Path, problems: dict[str, str] | None = None) -
             problems[ckpt.name] = f"config.json is not readable JSON ({type(err).__name__})"
             continue
         kind = _query_kind(config)
-        if kind != "pretrain":
+        if kind not in ("pretrain", "search"):
             found.append(CheckpointInfo(menu_name(ckpt.name, config), ckpt, kind, config))
 
     def order(info: CheckpointInfo) -> tuple[int, str]:

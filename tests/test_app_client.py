@@ -200,3 +200,17 @@ def test_every_endpoint_names_its_parameters(server):
         params = [p["parameter_name"] for p in endpoints[name]["parameters"]]
         assert "snr_db" in params and "seed" in params and not any(p.startswith("param_") for p in params), params
     assert "video_id" in [p["parameter_name"] for p in endpoints["/ground"]["parameters"]]
+
+
+def test_search_endpoint_ranks_every_video(server):
+    from gradio_client import Client, handle_file
+
+    url, tmp = server
+    client = Client(url, verbose=False, download_files=str(tmp / "dl_search"), analytics_enabled=False)
+    assert "/search" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    wav = speech_wav(tmp / "q_search.wav")
+    gallery, table, timeline, pick, summary = client.predict("Record or upload", handle_file(str(wav)), "", FAKE_MODEL,
+                                                             api_name="/search")
+    assert len(gallery) == 2 and Path(timeline).read_bytes()[:4] == b"\x89PNG"
+    assert summary["fake_search"] and summary["top_video"] in ("v_fake0", "v_fake1")
+    assert [row[0] for row in table["data"]] == [1, 2]

@@ -78,6 +78,7 @@ def test_float_wav_far_beyond_unit_range(tmp_path):
     (["-m", "svg_core.train", "--data", "/nonexistent_dir", "--model", "base", "--out", "/tmp/svg_x"], "/nonexistent_dir"),
     (["-m", "svg_core.results", "/nonexistent_runs"], "nonexistent_runs"),
     (["-m", "svg_core.synth", "stats", "/nonexistent_synth"], "nonexistent_synth"),
+    (["-m", "svg_core.search", "evaluate", "--data", "/nonexistent_search"], "nonexistent_search"),
 ])
 def test_every_cli_answers_a_user_error_with_one_line_and_exit_2(argv, message):
     import subprocess

@@ -2,7 +2,8 @@
 
 Every ``import`` / ``from ... import`` in every ``.py`` under ``svg_core/`` counts, at module level
 and inside functions alike (a lazy import is still a dependency). The layers, lowest first:
-``audio`` -> ``data`` -> ``models`` -> ``engine`` / ``asr`` / ``synth`` / ``reporting``; and
+``audio`` -> ``data`` -> ``models`` -> ``engine`` / ``asr`` / ``synth`` / ``reporting`` -> ``search``
+(spoken search across videos, which loads checkpoints and the grounders); and
 svg_core as a whole never imports the Gradio app (``app``) or ``gradio``.
 """
 
@@ -19,10 +20,16 @@ PACKAGE = ROOT / "svg_core"
 #: For each importing scope (a package prefix), the module prefixes it must never import.
 FORBIDDEN: dict[str, tuple[str, ...]] = {
     "svg_core": ("app", "gradio"),
-    "svg_core.models": ("svg_core.engine", "svg_core.reporting", "svg_core.synth", "svg_core.asr"),
-    "svg_core.data": ("svg_core.models", "svg_core.engine", "svg_core.reporting", "svg_core.synth"),
+    "svg_core.models": ("svg_core.engine", "svg_core.reporting", "svg_core.synth", "svg_core.asr",
+                        "svg_core.search"),
+    "svg_core.data": ("svg_core.models", "svg_core.engine", "svg_core.reporting", "svg_core.synth",
+                      "svg_core.search"),
     "svg_core.audio": ("svg_core.models", "svg_core.engine", "svg_core.reporting", "svg_core.synth",
-                       "svg_core.data"),
+                       "svg_core.data", "svg_core.search"),
+    "svg_core.engine": ("svg_core.search",),
+    "svg_core.asr": ("svg_core.search",),
+    "svg_core.reporting": ("svg_core.search",),
+    "svg_core.search": ("svg_core.synth",),
 }
 
 #: Known violations, as (importing module, imported module). Each entry is a debt to remove, not
@@ -191,3 +198,8 @@ def test_no_import_cycle_between_subpackages():
     assert {"svg_core.models", "svg_core.engine", "svg_core.data", "svg_core.audio"} <= set(graph)
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle between subpackages: " + " -> ".join(cycle)
+
+
+def test_search_sits_above_engine():
+    assert violations("from svg_core.search import WindowIndex\n", "svg_core.engine.training")
+    assert violations("from svg_core.engine.checkpoint import load_checkpoint\n", "svg_core.search.encode") == []

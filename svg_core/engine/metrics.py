@@ -137,3 +137,46 @@ def write_predictions(records: list[dict], path: str | Path) -> None:
                 handle.write(json.dumps(rec) + "\n")
 
     atomic_write(Path(path), write)
+
+
+# ---------------------------------------------------------------------------------------------
+# Retrieval across a collection (AVLnet search, VCMR)
+# ---------------------------------------------------------------------------------------------
+
+
+def retrieval_metrics(ranks: list[int], ks=(1, 5, 10)) -> dict:
+    """Recall@k (percent) and median rank from the 1-based rank of each query's positive.
+
+    >>> retrieval_metrics([1, 2, 7, 30], ks=(1, 5))
+    {'R@1': 25.0, 'R@5': 50.0, 'MedR': 4.5, 'n': 4}
+    """
+    if not ranks:
+        raise UserInputError("no queries to score")
+    arr = np.asarray(ranks, dtype=np.int64)
+    if (arr < 1).any():
+        raise ValueError(f"ranks are 1-based, found {int(arr.min())}")
+    out = {f"R@{k}": float(100.0 * (arr <= k).mean()) for k in ks}
+    return {**out, "MedR": float(np.median(arr)), "n": int(arr.size)}
+
+
+def vcmr_metrics(records: list[dict], ks=(1, 10, 100), thresholds=(0.5, 0.7)) -> dict:
+    """Video corpus moment retrieval R@k at IoU m (percent) over ranked (video, moment) pairs.
+
+    Args:
+        records: one per query: ``video_id`` and ``gt_window_sec`` [start, end] of the truth, and
+            ``pred_pairs`` [[video_id, start_sec, end_sec, score], ...] best first. A hit at k
+            when one of the top k pairs is in the right video with IoU >= m.
+
+    >>> vcmr_metrics([{"video_id": "a", "gt_window_sec": [0, 10],
+    ...                "pred_pairs": [["b", 0, 10, 0.9], ["a", 1, 10, 0.5]]}], ks=(1, 2), thresholds=(0.5,))
+    {'R@1,IoU=0.5': 0.0, 'R@2,IoU=0.5': 100.0, 'n': 1}
+    """
+    if not records:
+        raise UserInputError("no queries to score")
+    out = {}
+    for m in thresholds:
+        for k in ks:
+            hits = [any(v == r["video_id"] and iou_xx((s, e), tuple(r["gt_window_sec"])) >= m
+                        for v, s, e, _ in r["pred_pairs"][:k]) for r in records]
+            out[f"R@{k},IoU={m}"] = float(100.0 * np.mean(hits))
+    return {**out, "n": len(records)}

@@ -20,7 +20,8 @@ SIL, weakly supervised (never reads a moment's timestamps; ``svg_core.engine.sil
 
 Models: ``base`` (ResDAVEnet audio encoder), ``vslnet`` (VSLNet-audio), ``vgcl_base`` / ``cpc_base``
 (Base whose first audio stage is a VGCL / CPC pre-trained encoder, given by
-``--pretrained-encoder``), ``text`` (the same network on the caption text), ``sil`` (weakly supervised SIL). Pre-training
+``--pretrained-encoder``), ``text`` (the same network on the caption text), ``sil`` (weakly supervised SIL), ``avlnet``
+(query/clip embeddings for search across videos; ``svg_core.engine.avlnet_training``). Pre-training
 models: ``cpc`` (audio only), ``vgcl`` (video-guided curriculum), ``sil_asp`` (SIL's ASP).
 
 Outputs: see ``svg_core.trainer`` (log.csv, steps.csv, tb/, best/, last/).
@@ -55,7 +56,7 @@ from svg_core.audio.noise import noise_config_from_args
 from svg_core.engine.loop import DistEnv, FitConfig, fit, init_distributed
 from svg_core.errors import run_cli
 
-GROUNDING_MODELS = ("base", "vslnet", "vgcl_base", "cpc_base", "text", "sil")
+GROUNDING_MODELS = ("base", "vslnet", "vgcl_base", "cpc_base", "text", "sil", "avlnet")
 PRETRAIN_MODELS = ("cpc", "vgcl", "sil_asp")
 
 
@@ -65,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="dataset folder in the ActivityNet Speech layout")
     p.add_argument("--model", required=True, choices=GROUNDING_MODELS + PRETRAIN_MODELS,
-                   help="grounding: base|vslnet|vgcl_base|cpc_base|text|sil (weakly supervised); "
+                   help="grounding: base|vslnet|vgcl_base|cpc_base|text|sil (weakly supervised); avlnet (search); "
                         "--stage pretrain: cpc|vgcl|sil_asp")
     p.add_argument("--stage", default="ground", choices=["ground", "pretrain"],
                    help="ground = train a grounding model (default); pretrain = CPC/VGCL encoder pre-training")
@@ -335,6 +336,10 @@ def build_task(args: argparse.Namespace) -> GroundingTask | PretrainTask:
         from svg_core.engine.sil_training import build_sil_task
 
         return build_sil_task(args)
+    if args.model == "avlnet":  # spoken search embeddings: own file
+        from svg_core.engine.avlnet_training import build_avlnet_task
+
+        return build_avlnet_task(args)
     if args.stage == "pretrain":
         if args.model not in PRETRAIN_MODELS:
             raise ValueError(f"--stage pretrain takes --model cpc, vgcl or sil_asp, found {args.model!r}")

@@ -101,13 +101,19 @@ def export_run(run_dir: str | Path, dest: str | Path, title: str, data_dir: str 
                   "no timestamps. The kept epoch was chosen on val R1@0.5 (then mIoU), which reads the val split's",
                   "timestamps, as the SIL paper does. Speech encoder: "
                   + str(meta.get("speech_encoder", "see metrics.json")) + "."]
+    search = config.get("family") == "avlnet"  # a search embedder, not a grounder
+    if search:
+        about += ["", "**Search embedder (AVLnet).** Embeds spoken queries and clip windows into one space for",
+                  "`python -m svg_core.search`; it does not localise a moment by itself (VCMR adds a grounder)."]
+    selection = "(val query->moment retrieval R@10, then R@1)" if search else "(R1@0.5, then mIoU)"
+    val_keys = ("R@1", "R@5", "R@10", "MedR") if search else ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU")
     card = [f"# {title}", "", *about, "",
             f"- Weights: `model.safetensors` ({size / 2**20:.1f} MB, loaded without executing code), config:",
             f"  `config.json` (family `{config.get('family', '?')}`, preset `{args.get('preset')}`), training metadata:",
             "  `metrics.json`, per-epoch logs: `train_log.csv`" + (", `pretrain_log.csv`." if pretrain_run else "."),
             f"- Trained on CPU, seed {args.get('seed')}, batch {args.get('batch_size')}, noise `{args.get('noise')}`;"
             f" weights of epoch {meta.get('epoch')} kept: the best epoch on the **val** split",
-            "  (R1@0.5, then mIoU); test was never used for selection.",
+            f"  {selection}; test was never used for selection.",
             "- Training command" + ("s (pre-training, then grounding):" if len(commands) > 1 else ":"), ""]
     if config.get("audio_frontend", "logmel") != "logmel":  # old configs have no field: log-Mel models
         card[-2:-2] = [f"- Speech front-end: `{config['audio_frontend']}`, the frozen Whisper base encoder (CTranslate2,"
@@ -118,7 +124,7 @@ def export_run(run_dir: str | Path, dest: str | Path, title: str, data_dir: str 
     card += ["", "## Metrics", ""]
     if val:
         card.append(f"Val (epoch {meta.get('epoch')}, {val.get('n_queries', '?')} queries): "
-                    + ", ".join(f"{k} {val[k]:.2f}" for k in ("R1@0.3", "R1@0.5", "R1@0.7", "mIoU") if k in val) + ".")
+                    + ", ".join(f"{k} {val[k]:.2f}" for k in val_keys if k in val) + ".")
         card.append("")
     if test_eval is not None:
         card += [f"Test, from `python -m svg_core.evaluate --checkpoint {run}/best --data {args.get('data')} "
@@ -135,7 +141,8 @@ def export_run(run_dir: str | Path, dest: str | Path, title: str, data_dir: str 
     card += ["## Caveats", ""]
     card += [f"- {c}" for c in (caveats or [])]
     card += ["- Short CPU training, small preset (D = 128); not tuned. Multi-seed figures: docs/RESULTS.md.",
-             "- Load with `svg_core.checkpoint.load_checkpoint` or `svg_core.predictor.Grounder.from_checkpoint`."]
+             "- Load with `svg_core.checkpoint.load_checkpoint` or "
+             + ("`svg_core.search.Embedder.from_checkpoint`." if search else "`svg_core.predictor.Grounder.from_checkpoint`.")]
     (out / "README.md").write_text("\n".join(card) + "\n")
     return out / "README.md"
 
