@@ -26,6 +26,8 @@ mkdir -p "$OUT/eval"
 COMMON=(--data "$DATA" --preset small --batch-size 32 --threads 1 --no-progress)
 # PATIENCE=N: early stopping on val after N epochs without a better score (GROUND_EPOCHS is then the most run)
 if [[ -n ${PATIENCE:-} ]]; then COMMON+=(--patience "$PATIENCE"); fi
+# MIN_EPOCHS=N: no early stop before epoch N (audio models plateau on the video prior first)
+if [[ -n ${MIN_EPOCHS:-} ]]; then COMMON+=(--min-epochs "$MIN_EPOCHS"); fi
 PRE_EPOCHS=${PRE_EPOCHS:-3}
 
 train() {  # NAME ARGS... : one training run; skipped once NAME/summary.json exists (a finished run)

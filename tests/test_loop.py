@@ -89,6 +89,15 @@ def test_early_stopping_stops_on_a_plateau_and_records_the_epochs(tmp_path):
         assert [r["epoch"] for r in csv.DictReader(f)] == ["1", "2", "3", "4", "5"]
 
 
+def test_min_epochs_holds_early_stopping_off_through_an_early_plateau(tmp_path):
+    # flat for 4 epochs (the video prior), then better: patience 2 alone would stop after epoch 3
+    task = _LineTask(val_scores=[0.3] * 4 + [0.5, 0.6] + [0.6] * 20)
+    summary = fit(task, _config(tmp_path, patience=2, min_epochs=5), DistEnv())
+    assert (summary["best_epoch"], summary["last_epoch"], summary["stopped_early"]) == (6, 8, True)
+    with pytest.raises(ValueError, match="--min-epochs must be >= 0"):
+        fit(_LineTask(val_scores=[0.5]), _config(tmp_path / "neg", patience=1, min_epochs=-1), DistEnv())
+
+
 def test_without_patience_every_epoch_runs(tmp_path):
     summary = fit(_LineTask(), _config(tmp_path, epochs=4), DistEnv())
     assert (summary["last_epoch"], summary["stopped_early"], summary["best_epoch"]) == (4, False, 1)

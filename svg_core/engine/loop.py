@@ -178,6 +178,9 @@ class FitConfig:
     log_every: int = 10
     progress: bool = True
     patience: int | None = None  # stop after this many epochs without a better val score; None: run all
+    # never stop early before this epoch: the audio models sit on the video prior for several epochs
+    # before the query starts to count (world 3, Base, patience 4: stopped at epoch 5, best epoch 1, deaf)
+    min_epochs: int = 0
     extra: dict = field(default_factory=dict)  # saved into metrics.json (train args, notes)
 
 
@@ -287,6 +290,8 @@ def setup_run(task: Task, config: FitConfig, env: DistEnv) -> RunState:
         raise ValueError("--amp needs CUDA (fp16 autocast + GradScaler); drop it on CPU")
     if config.patience is not None and config.patience < 1:
         raise ValueError(f"--patience must be >= 1 epoch, found {config.patience}")
+    if config.min_epochs < 0:
+        raise ValueError(f"--min-epochs must be >= 0, found {config.min_epochs}")
     model = task.model.to(env.device)
     sampler = DistributedSampler(task.train_set, num_replicas=env.world_size, rank=env.rank,
                                  shuffle=True, seed=config.seed, drop_last=False)
@@ -453,7 +458,7 @@ def validate_and_save(run: RunState, task: Task, config: FitConfig, env: DistEnv
                                    **config.extra})
         else:
             run.epochs_since_best += 1
-        stop = config.patience is not None and run.epochs_since_best >= config.patience
+        stop = config.patience is not None and run.epochs_since_best >= config.patience and epoch >= config.min_epochs
         row = {"epoch": epoch, "step": run.step, "lr": run.scheduler.get_last_lr()[0],
                **{k: v for k, v in train_stats.items() if k.startswith("train_") and k != "train_samples_per_sec"},
                **{f"val_{k}": v for k, v in run.last_val.items()},
@@ -506,7 +511,7 @@ def fit(task: Task, config: FitConfig, env: DistEnv) -> dict:
     """
     run = setup_run(task, config, env)
     epoch, stopped = run.start_epoch - 1, False
-    if config.patience is not None and run.epochs_since_best >= config.patience:
+    if config.patience is not None and run.epochs_since_best >= config.patience and epoch >= config.min_epochs:
         stopped = True  # a resumed run that had already stopped early
     while not stopped and epoch < config.epochs:
         epoch += 1

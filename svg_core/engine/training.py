@@ -76,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=10, help="most training epochs (paper: 49 grounding)")
     p.add_argument("--patience", type=int, default=None,
                    help="early stopping: stop after N epochs without a better val score (default: run all --epochs)")
+    p.add_argument("--min-epochs", type=int, default=0,
+                   help="early stopping never stops before this epoch (default 0)")
     p.add_argument("--batch-size", type=int, default=16,
                    help="GLOBAL batch size (split over torchrun processes; paper: 64)")
     p.add_argument("--lr", type=float, default=5e-4, help="peak learning rate after warm-up (released code: 5e-4)")
@@ -383,7 +385,8 @@ def run(args: argparse.Namespace, env: DistEnv | None = None) -> dict:
         out_dir=Path(args.out), epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
         weight_decay=args.weight_decay, warmup_steps=args.warmup_steps, grad_clip=args.grad_clip,
         seed=args.seed, amp=args.amp, num_workers=args.num_workers, resume=args.resume,
-        log_every=args.log_every, progress=not args.no_progress, patience=args.patience, extra=extra,
+        log_every=args.log_every, progress=not args.no_progress, patience=args.patience,
+        min_epochs=args.min_epochs, extra=extra,
     )  # fmt: skip
     summary = fit(task, config, env)
     if env.is_main:
