@@ -101,3 +101,40 @@ def test_grounder_alignment_map_refuses_other_families():
     grounder = Grounder(build_model(cfg), cfg)
     with pytest.raises(UserInputError, match="alignment map"):
         grounder.alignment_map(np.zeros((20, 500), np.float32), 10.0, audio=np.zeros(16000, np.float32))
+
+
+@pytest.mark.parametrize("query", ["speech", "text"])
+def test_app_menu_labels_fsan_and_draws_its_alignment_map(tmp_path, query):
+    from types import SimpleNamespace
+
+    from app import plots
+    from app.resources import discover_checkpoints
+    from svg_core.engine.checkpoint import save_checkpoint
+    from svg_core.engine.predictor import Grounder
+    from svg_core.models import build_model
+    from tests.test_fsan import tiny_fsan
+
+    cfg = tiny_fsan(query)
+    save_checkpoint(tmp_path / f"fsan_{query}", build_model(cfg), cfg)
+    found = discover_checkpoints(tmp_path)
+    assert [(c.name, c.query) for c in found] == [(f"fsan_{query} (weakly supervised)", "audio" if query == "speech" else "text")]
+    grounder = Grounder.from_checkpoint(found[0].path)
+    rng = np.random.default_rng(0)
+    wave = (0.1 * rng.standard_normal(32000)).astype(np.float32)
+    q = {"audio": wave} if query == "speech" else {"text": "a man throws a ball"}
+    e2e = grounder.localize(rng.standard_normal((40, 500)).astype(np.float32), 20.0, **q)
+    result = SimpleNamespace(e2e=e2e, duration_sec=20.0, query=SimpleNamespace(gt_sec=(2.0, 9.0)), fake={},
+                             noisy_wave=wave, noise_span_sec=(0.0, 0.0))
+    fig = plots.alignment_map_figure(result)
+    ax = fig.axes[0]
+    assert ax.get_title().startswith("Alignment map (weakly supervised)")
+    dashed = [line.get_ydata()[0] for line in ax.get_lines()]
+    assert dashed == pytest.approx([e2e["start_sec"], e2e["end_sec"]])  # the chosen segment is marked
+    if query == "text":
+        assert [t.get_text() for t in ax.get_xticklabels()] == ["a", "man", "throws", "a", "ball"]
+    else:  # next to the context-query attention view
+        heat = plots.heatmap_figure(result, np.zeros((201, 128), np.float32))
+        titles = [a.get_title() for a in heat.axes]
+        assert any(t.startswith("Alignment map") for t in titles) and any(t.startswith("Context-query") for t in titles)
+        assert plots.save_png(heat, tmp_path / "figs", "heatmap").stat().st_size > 0
+    assert plots.save_png(fig, tmp_path / "figs", "alignment").stat().st_size > 0
