@@ -125,3 +125,19 @@ def test_config_round_trip_and_presets():
     assert (paper.model_dim, paper.layers, paper.n_video_frames) == (512, 3, 64)
     with pytest.raises(ValueError, match="heads"):
         FSANConfig.small(model_dim=30, heads=4)
+
+
+def test_speech_over_whisper_features():
+    """audio_frontend=whisper_base: batch["audio"] holds [T_e, 512] encoder features (25 Hz)."""
+    torch.manual_seed(3)
+    model = build_model(tiny_fsan("speech", audio_frontend="whisper_base")).eval()
+    g = torch.Generator().manual_seed(0)
+    batch = {"video": torch.randn(2, 16, 500, generator=g), "audio": torch.randn(2, 40, 512, generator=g),
+             "audio_lengths": torch.tensor([40, 25])}
+    with torch.no_grad():
+        out = model(batch)
+        one = model({"video": batch["video"][1:], "audio": batch["audio"][1:, :25], "audio_lengths": torch.tensor([25])})
+    assert out["alignment_map"].shape[0::2] == (2, 16) and torch.isfinite(out["proposal_scores"]).all()
+    assert torch.allclose(out["proposal_scores"][1], one["proposal_scores"][0], atol=1e-5)
+    with pytest.raises(ValueError, match="query=speech"):
+        tiny_fsan("text", audio_frontend="whisper_base")

@@ -5,7 +5,8 @@ Selected by ``svg_core.engine.training`` (``python -m svg_core.train``)::
     python -m svg_core.train --model fsan_text --data DIR --out runs/fsan_text      # the paper
     python -m svg_core.train --model fsan_speech --data DIR --out runs/fsan_speech  # spoken FSAN
 
-Config fields are set with ``--set`` (e.g. ``--set layers=3 --set margin=0.3``). The run reuses
+Config fields are set with ``--set`` (e.g. ``--set layers=3 --set margin=0.3``; spoken FSAN over the
+frozen Whisper front-end: ``--set audio_frontend=whisper_base``). The run reuses
 SIL's ``WeakGroundingTask``: the training batches carry no timestamps (``weak_collate``; the
 text model keeps the caption, which is its query), and the best epoch is chosen on val R1@0.5
 then mIoU, which reads the val split's timestamps; metrics.json and summary.json say so.
@@ -52,7 +53,8 @@ def build_fsan_task(args: Any) -> WeakGroundingTask:
     if args.max_train_items is not None:
         train_records = train_records[: args.max_train_items]
     cfg = fsan_config(args, [r.sentence for r in train_records])
-    train, val = make_datasets(args, with_audio=cfg.query == "speech", n_video_frames=cfg.n_video_frames)
+    train, val = make_datasets(args, with_audio=cfg.query == "speech", n_video_frames=cfg.n_video_frames,
+                               audio_frontend=cfg.audio_frontend, frontend_pool=cfg.frontend_pool)
     torch.manual_seed(args.seed)
     model = build_model(cfg)
     notes = dict(WEAK_NOTES, query_tokens="caption words" if cfg.query == "text" else "speech encoder steps")

@@ -169,12 +169,18 @@ class FSANConfig:
     max_audio_frames: int = 800
     audio_subsample: int = 4
     audio_width: int = 128  # DAVEnet1 / GRU width of that encoder
+    # speech front-end (models/speech_frontend.py): log-Mels, or frozen Whisper base encoder
+    # features [T_e, 512] (computed outside the model) into the adapter + GRU instead of the DAVEnets
+    audio_frontend: Literal["logmel", "whisper_base"] = "logmel"
+    frontend_pool: int = 2  # whisper_base: encoder frames averaged before the model (50 -> 25 Hz)
 
     def __post_init__(self) -> None:
         if self.model_dim % self.heads:
             raise ValueError(f"model_dim must divide by heads, found {self.model_dim} and {self.heads}")
         if self.model_dim % 2:
             raise ValueError(f"model_dim must be even (BiGRU), found {self.model_dim}")
+        if self.audio_frontend != "logmel" and self.query != "speech":
+            raise ValueError(f"audio_frontend={self.audio_frontend} needs query=speech, found query={self.query}")
         if self.vocab and self.vocab[:2] != [PAD, UNK]:
             raise ValueError(f"vocab must start with {PAD!r}, {UNK!r}, found {self.vocab[:2]}")
 
@@ -194,7 +200,8 @@ class FSANConfig:
         w, d = self.audio_width, self.model_dim
         return BaseConfig.small(model_dim=d, n_mels=self.n_mels, max_audio_frames=self.max_audio_frames,
                                 audio_subsample=self.audio_subsample, davenet1_stem=w, davenet1_dims=(w, w),
-                                audio_gru_dim=w, davenet2_stem=w, davenet2_dims=(d, d), attn_heads=1)
+                                audio_gru_dim=w, davenet2_stem=w, davenet2_dims=(d, d), attn_heads=1,
+                                audio_frontend=self.audio_frontend, frontend_pool=self.frontend_pool)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,14 +240,15 @@ class InteractionLayer(nn.Module):
 
 
 class SpeechTokens(nn.Module):
-    """Speech steps as tokens: the Base log-Mel encoder (models/audio_encoder.py) -> [B, T_q, d]."""
+    """Speech steps as tokens: the Base log-Mel encoder (models/audio_encoder.py), or the adapter
+    over Whisper features (``audio_frontend="whisper_base"``) -> [B, T_q, d]."""
 
     def __init__(self, cfg: FSANConfig) -> None:
         super().__init__()
         self.encoder = build_audio_encoder(cfg.speech_config())
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """Reads ``audio`` [B, T_a, n_mels] and ``audio_lengths`` [B]. Returns S [B, T_q, d], lengths [B]."""
+        """Reads ``audio`` [B, T_a, n_mels] (or [B, T_e, 512] features) and ``audio_lengths`` [B]. Returns S [B, T_q, d], lengths [B]."""
         audio = batch["audio"]
         lengths = batch.get("audio_lengths")
         lengths = torch.full((audio.shape[0],), audio.shape[1], dtype=torch.long) if lengths is None else lengths
