@@ -64,7 +64,8 @@ def test_inside_outside_losses_known_answer():
     sc = torch.tensor([[[0.0, 1.0], [0.0, 2.0]]], dtype=torch.float64)  # (1, 0) is no segment
     w = torch.softmax(torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), 0)  # (0,0), (0,1), (1,1)
     li, lo = inside_outside_losses(p, q_mask, v_mask, sc)
-    want_i = w[0] * -math.log(a) + w[1] * -(math.log(a) + math.log(b)) / 2 + w[2] * -math.log(b)
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    want_i = w[0] * -sig(a) + w[1] * -sig(a + b) + w[2] * -sig(b)  # Eq. 9: sigmoid of the in-segment sum
     want_o = w[0] * -math.log(1 - b) + w[1] * 0.0 + w[2] * -math.log(1 - a)
     assert li.item() == pytest.approx(float(want_i)) and lo.item() == pytest.approx(float(want_o))
     # the fix: minimising L_o lowers the outside alignment (the gradient on b through (0,0) is positive)
@@ -122,7 +123,7 @@ def test_config_round_trip_and_presets():
     cfg = tiny_fsan("speech")
     assert config_from_dict(json.loads(json.dumps(config_to_dict(cfg)))) == cfg
     paper = FSANConfig.paper()
-    assert (paper.model_dim, paper.layers, paper.n_video_frames) == (512, 3, 64)
+    assert (paper.model_dim, paper.layers, paper.n_video_frames) == (512, 6, 64)
     with pytest.raises(ValueError, match="heads"):
         FSANConfig.small(model_dim=30, heads=4)
 
@@ -141,3 +142,24 @@ def test_speech_over_whisper_features():
     assert torch.allclose(out["proposal_scores"][1], one["proposal_scores"][0], atol=1e-5)
     with pytest.raises(ValueError, match="query=speech"):
         tiny_fsan("text", audio_frontend="whisper_base")
+
+
+def test_inside_outside_losses_equal_brute_force_with_padding():
+    g = torch.Generator().manual_seed(4)
+    p = torch.rand(2, 4, 6, generator=g, dtype=torch.float64) * 0.9 + 0.05
+    sc = torch.randn(2, 6, 6, generator=g, dtype=torch.float64)
+    q_len, n_valid = [4, 2], [6, 3]
+    q_mask = torch.arange(4)[None] < torch.tensor(q_len)[:, None]
+    v_mask = torch.arange(6)[None] < torch.tensor(n_valid)[:, None]
+    li, lo = inside_outside_losses(p, q_mask, v_mask, sc)
+    want_i = want_o = 0.0
+    for b in range(2):
+        pb, n = p[b, : q_len[b], : n_valid[b]], n_valid[b]
+        segs = [(s, e) for s in range(n) for e in range(s, n)]
+        w = torch.softmax(torch.stack([sc[b, s, e] for s, e in segs]), 0)
+        for k, (s, e) in enumerate(segs):
+            want_i += float(w[k] * -torch.sigmoid(pb[:, s:e + 1].sum(1)).mean()) / 2
+            out = [j for j in range(n) if j < s or j > e]
+            if out:
+                want_o += float(w[k] * torch.stack([-torch.log(1 - pb[:, j].min()) for j in out]).mean()) / 2
+    assert li.item() == pytest.approx(want_i) and lo.item() == pytest.approx(want_o)

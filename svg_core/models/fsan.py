@@ -15,6 +15,11 @@ P is rescaled to (0, 1) before any log; outside a segment the loss is -log(1 - m
 (lowers the outside alignment); SC is detached and softmaxed over segments before weighting.
 
 Shapes: B batch, N clips (N_v), T_q query tokens (words, or speech steps of 16 k x 10 ms).
+
+Departures from the paper: the word encoder is the project's Embedding + BiGRU (models/text.py;
+the paper: GloVe + a Transformer encoder); the negative sentence is the nearest query of another
+video in the batch (deterministic; the paper samples one from the dataset); for speech tokens no
+tokens are masked in the negative (speech steps have no identity to share).
 """
 
 from __future__ import annotations
@@ -116,27 +121,30 @@ def triplet_loss(best_pos: torch.Tensor, best_neg: torch.Tensor, valid: torch.Te
 
 def inside_outside_losses(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.Tensor, sc: torch.Tensor,
                           eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
-    """L_i and L_o weighted by w = softmax over valid segments of the detached SC (our fix).
+    """L_i (Eq. 9-10) and L_o (Eq. 11-12), weighted by w = softmax over valid segments of the detached SC.
 
-    L_i = sum_seg w(s, e) mean_{i, j in [s, e]} -log P_ij (rewards alignment inside);
-    L_o = sum_seg w(s, e) mean_{j not in [s, e]} -log(1 - min_i P_ij) (penalises it outside).
+    L_i = sum_seg w(s, e) * -(1 / N_s) sum_i sigmoid(sum_{j in [s, e]} P_ij) (rewards alignment inside);
+    L_o = sum_seg w(s, e) * mean_{j not in [s, e]} -log(1 - min_i P_ij) (penalises it outside; the
+    paper writes -log(min P), which would raise it: our fix, with P in (0, 1) before the log).
 
     Args:
         p: float [B, T_q, N] in (0, 1); q_mask: bool [B, T_q]; v_mask: bool [B, N];
         sc: float [B, N, N] segment scores (detached here).
 
     Returns:
-        (L_i, L_o), scalars averaged over the batch.
+        (L_i, L_o), scalars averaged over the batch (L_i lies in [-1, 0]).
     """
     p = p.clamp(eps, 1 - eps)
     cells = segment_cells(v_mask)
     b = p.shape[0]
     w = sc.detach().masked_fill(~cells, float("-inf")).reshape(b, -1).softmax(1).reshape_as(sc)
-    m = q_mask.unsqueeze(-1).to(p.dtype)
-    col_neg_log = -(torch.log(p) * m).sum(1) / m.sum(1).clamp_min(1)  # [B, N]
+    prefix = F.pad(p.cumsum(2), (1, 0))  # [B, T_q, N + 1] per token
+    sums = prefix[:, :, 1:].unsqueeze(2) - prefix[:, :, :-1].unsqueeze(3)  # [B, T_q, s, e] = sum_{j in [s, e]} P_ij
+    m = q_mask.to(p.dtype)[:, :, None, None]
+    inner = -(torch.sigmoid(sums) * m).sum(1) / m.sum(1).clamp_min(1)  # [B, N, N]
     col_min = p.masked_fill(~q_mask.unsqueeze(-1), 1.0).amin(1)
-    inside, outside = span_means(col_neg_log, -torch.log1p(-col_min), v_mask)
-    return (w * inside).sum((1, 2)).mean(), (w * outside).sum((1, 2)).mean()
+    _, outer = span_means(col_min, -torch.log1p(-col_min), v_mask)
+    return (w * inner).sum((1, 2)).mean(), (w * outer).sum((1, 2)).mean()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,7 +161,7 @@ class FSANConfig:
     video_dim_in: int = 500  # C3D feature size
     model_dim: int = 512  # d
     heads: int = 8  # attention heads
-    layers: int = 3  # L interaction layers
+    layers: int = 6  # L interaction layers (paper: 6)
     ff_mult: int = 2  # FFN width = ff_mult * d
     map_dim: int = 256  # width of W_s, W_v before the normalised dot product
     dropout: float = 0.1
@@ -186,8 +194,10 @@ class FSANConfig:
 
     @classmethod
     def paper(cls, **overrides) -> "FSANConfig":
-        """Paper sizes: d = 512, 8 heads, L = 3, N_v = 64, 300-d word embeddings."""
-        return cls(**overrides)
+        """Paper sizes (sec. 4): d = 512, L = 6 interaction layers; N_v = 64, 8 heads, 300-d word
+        embeddings (GloVe in the paper, learned here) are our choices. Paper training: Adam 1e-4,
+        batch 128 (``--lr 1e-4 --batch-size 128``)."""
+        return cls(**{"layers": 6, **overrides})
 
     @classmethod
     def small(cls, **overrides) -> "FSANConfig":
