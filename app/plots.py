@@ -1,5 +1,5 @@
 """Matplotlib figures of the demo: timeline, attention heatmap over the query's spectrogram
-(plus the proposal map of a weakly supervised SIL model), robustness curve.
+(plus the proposal map of a weakly supervised SIL model, or the alignment map of an FSAN one), robustness curve.
 
 Figures are built with :class:`matplotlib.figure.Figure`, never pyplot: no global state, so
 concurrent requests can draw at the same time.
@@ -144,13 +144,14 @@ def heatmap_figure(result, spectrogram: np.ndarray) -> Figure:
     audio_sec = len(result.noisy_wave) / SAMPLE_RATE
     attention = np.asarray(result.e2e["attention"], dtype=float)  # [N_v, T_a]
     n_v = attention.shape[0]
-    proposals = result.e2e.get("proposal_map")  # weakly supervised (SIL) models only
+    proposals = result.e2e.get("proposal_map")  # weakly supervised (SIL, FSAN) models only
     fig = Figure(figsize=(9 if proposals is None else 13, 4.6))
     right = 0.88 if proposals is None else 0.6
     fig.subplots_adjust(left=0.08 if proposals is None else 0.06, right=right, top=0.93, bottom=0.1, hspace=0.3)
     ax_spec, ax_att = fig.subplots(2, 1, sharex=True, height_ratios=(1, 1.6))
-    if proposals is not None:
-        draw_proposal_map(fig.add_axes((0.69, 0.1, 0.24, 0.83)), result)
+    if proposals is not None:  # FSAN: its alignment map; SIL: its proposal map
+        draw = draw_alignment_map if result.e2e.get("alignment_map") is not None else draw_proposal_map
+        draw(fig.add_axes((0.69, 0.1, 0.24, 0.83)), result)
     # Both matrices have one column per 10 ms log-Mel frame (the Grounder contract); a model that
     # truncates long queries returns fewer attention columns, which then end early on the axis.
     ax_spec.imshow(spectrogram.T, origin="lower", aspect="auto", cmap="magma",
@@ -206,6 +207,41 @@ def draw_proposal_map(ax, result) -> None:
     ax.legend(fontsize=7, loc="lower right")
     fake = "  [FAKE model]" if result.fake.get("model") else ""
     ax.set_title("Proposal map (weakly supervised)" + fake, fontsize=10)
+
+
+def draw_alignment_map(ax, result) -> None:
+    """An FSAN model's alignment map P on ``ax``: query tokens (words, or speech steps in query
+    seconds) across, video clips (in video seconds) up; dashed lines mark the chosen segment and
+    a green bar on the right the ground truth when known.
+    """
+    amap = np.asarray(result.e2e["alignment_map"], dtype=float)  # [T_q, N_v], in (0, 1)
+    n_tokens, duration = amap.shape[0], float(result.duration_sec)
+    words = result.e2e.get("words")
+    width = float(n_tokens) if words else np.asarray(result.e2e["attention"]).shape[1] * HOP_SEC
+    image = ax.imshow(amap.T, origin="lower", aspect="auto", cmap="viridis", interpolation="nearest",
+                      extent=(0, width, 0, duration))
+    ax.figure.colorbar(image, ax=ax, fraction=0.046, pad=0.03, label="alignment P")
+    for y in (result.e2e["start_sec"], result.e2e["end_sec"]):
+        ax.axhline(y, color="white", lw=1.2, ls="--")
+    if result.query.gt_sec is not None:
+        ax.axvspan(width * 0.97, width, ymin=result.query.gt_sec[0] / duration, ymax=result.query.gt_sec[1] / duration,
+                   color=GT_COLOUR, lw=0)
+    if words:
+        ax.set_xticks(np.arange(n_tokens) + 0.5, words, rotation=60, fontsize=7)
+        ax.set_xlabel("query word")
+    else:
+        ax.set_xlabel(f"query time (s), {n_tokens} speech steps")
+    ax.set_ylabel("video time (s)   [dashed: chosen segment]")
+    fake = "  [FAKE model]" if result.fake.get("model") else ""
+    ax.set_title("Alignment map (weakly supervised)" + fake, fontsize=10)
+
+
+def alignment_map_figure(result) -> Figure:
+    """The alignment map alone (:func:`draw_alignment_map`); ``result.e2e`` needs ``alignment_map``."""
+    fig = Figure(figsize=(5, 4.4))
+    fig.subplots_adjust(left=0.16, right=0.92, top=0.92, bottom=0.2)
+    draw_alignment_map(fig.subplots(), result)
+    return fig
 
 
 def proposal_map_figure(result) -> Figure:

@@ -304,8 +304,10 @@ class CheckpointInfo:
 
 def _query_kind(config: dict) -> str:
     """"text" (family "text"), "pretrain" (families "cpc", "asp": encoders, not grounders), "search"
-    (family "avlnet": the search tab's embedder, app/search.py) or "audio"."""
+    (family "avlnet": the search tab's embedder, app/search.py) or "audio"; FSAN by its ``query``."""
     family = str(config.get("family", "")).lower()
+    if family == "fsan":
+        return "text" if config.get("query") == "text" else "audio"
     return {"text": "text", "cpc": "pretrain", "asp": "pretrain", "avlnet": "search"}.get(family, "audio")
 
 
@@ -313,8 +315,8 @@ WEAK_LABEL = " (weakly supervised)"
 
 
 def menu_name(folder: str, config: dict) -> str:
-    """The model menu's name of a checkpoint: its folder, marked when trained without timestamps (SIL)."""
-    return folder + WEAK_LABEL if str(config.get("family", "")).lower() == "sil" else folder
+    """The model menu's name of a checkpoint: its folder, marked when trained without timestamps (SIL, FSAN)."""
+    return folder + WEAK_LABEL if str(config.get("family", "")).lower() in ("sil", "fsan") else folder
 
 
 def discover_checkpoints(folder: Path, problems: dict[str, str] | None = None) -> list[CheckpointInfo]:

@@ -30,7 +30,7 @@ def evaluate_checkpoint(args) -> tuple[list[dict], str]:
     """
     from svg_core.engine.checkpoint import load_checkpoint
     from svg_core.data.dataset import DatasetLayout, GroundingDataset, SpeechCache
-    from svg_core.models import BaseConfig, TextConfig
+    from svg_core.models import BaseConfig, FSANConfig, TextConfig
     from svg_core.audio.noise import noise_config_from_args, provenance_line
 
     import torch
@@ -46,12 +46,12 @@ def evaluate_checkpoint(args) -> tuple[list[dict], str]:
     noise = noise_config_from_args(args.noise, args.esc50)
     cache_path = layout.root / "speech_cache.h5"  # from `python -m svg_core.data cache DIR`, if built
     frontend = None  # a speech front-end model: the frozen encoder runs live on each noisy query (never a cache)
-    if isinstance(cfg, BaseConfig) and cfg.audio_frontend != "logmel":
+    if isinstance(cfg, (BaseConfig, FSANConfig)) and cfg.audio_frontend != "logmel":
         from svg_core.audio.whisper_encoder import SpeechFeatures
 
         frontend = SpeechFeatures(pool=cfg.frontend_pool, device=device, cpu_threads=max(1, getattr(args, "threads", 0)))
     dataset = GroundingDataset(layout, args.split, n_video_frames=cfg.n_video_frames, noise=noise,
-                               seed=args.seed, with_audio=not isinstance(cfg, TextConfig),
+                               seed=args.seed, with_audio=not (isinstance(cfg, TextConfig) or (isinstance(cfg, FSANConfig) and cfg.query == "text")),
                                speech_cache=SpeechCache(cache_path) if cache_path.exists() else None,
                                frontend=frontend)
     records = predict_split(model, dataset, batch_size=args.batch_size)

@@ -21,7 +21,7 @@ from torch.nn import functional as F
 
 from svg_core.audio.frontend import N_FFT, SAMPLE_RATE, log_mel, n_frames
 from svg_core.data.video_features import check_duration, resample_features, validate_features
-from svg_core.models import BaseConfig, GroundingConfig, SILConfig, TextConfig
+from svg_core.models import BaseConfig, FSANConfig, GroundingConfig, SILConfig, TextConfig
 from svg_core.engine.spans import decode_proposals, decode_spans
 from svg_core.errors import UserInputError
 
@@ -47,7 +47,8 @@ class Grounder:
 
     Args:
         model: a grounding model from ``svg_core.models.build_model`` (Base, VSLNet, Text or the
-            weakly supervised SIL, whose answer is the best cell of its proposal map).
+            weakly supervised SIL, whose answer is the best cell of its proposal map, or FSAN,
+            whose answer is the best segment of its alignment map).
         cfg: its config.
         device: where to run; default: where the model's parameters are.
         meta: checkpoint metadata (metrics, notes), kept as ``self.meta``.
@@ -55,7 +56,7 @@ class Grounder:
 
     def __init__(self, model: nn.Module, cfg: GroundingConfig, device: str | torch.device | None = None,
                  meta: dict | None = None) -> None:
-        if not isinstance(cfg, (GroundingConfig, SILConfig)):
+        if not isinstance(cfg, (GroundingConfig, SILConfig, FSANConfig)):
             raise ValueError(f"Grounder needs a grounding model config, found {type(cfg).__name__}")
         if device is None:
             param = next(model.parameters(), None)
@@ -69,7 +70,7 @@ class Grounder:
     @property
     def audio_frontend(self) -> str:
         """"logmel", or the frozen speech encoder the model listens through ("whisper_base")."""
-        return self.cfg.audio_frontend if isinstance(self.cfg, BaseConfig) else "logmel"
+        return self.cfg.audio_frontend if isinstance(self.cfg, (BaseConfig, FSANConfig)) else "logmel"
 
     def speech_features(self):
         """The live front-end of a ``whisper_base`` model (``SpeechFeatures``: wave -> [T_e, 512]).
@@ -97,12 +98,13 @@ class Grounder:
     @property
     def query_kind(self) -> str:
         """"text" for a text grounder, else "audio"."""
-        return "text" if isinstance(self.cfg, TextConfig) else "audio"
+        text_fsan = isinstance(self.cfg, FSANConfig) and self.cfg.query == "text"
+        return "text" if isinstance(self.cfg, TextConfig) or text_fsan else "audio"
 
     @property
     def supervision(self) -> str:
-        """"weakly supervised" (SIL: trained without timestamps) or "supervised"."""
-        return "weakly supervised" if isinstance(self.cfg, SILConfig) else "supervised"
+        """"weakly supervised" (SIL, FSAN: trained without timestamps) or "supervised"."""
+        return "weakly supervised" if isinstance(self.cfg, (SILConfig, FSANConfig)) else "supervised"
 
     def _batch(self, video_features: np.ndarray, audio: np.ndarray | None, text: str | None) -> dict:
         video = torch.from_numpy(resample_features(video_features, n_frames=self.cfg.n_video_frames))
@@ -126,7 +128,7 @@ class Grounder:
             raise UserInputError("audio has NaN or infinite samples; pass a finite waveform in [-1, 1]")
         if wave.size < N_FFT:  # the centred STFT needs more than N_FFT / 2 samples: pad with silence
             wave = np.pad(wave, (0, N_FFT - wave.size))
-        max_frames = getattr(self.cfg, "max_audio_frames", None)  # Base, VSLNet, SIL
+        max_frames = getattr(self.cfg, "max_audio_frames", None)  # Base, VSLNet, SIL, FSAN
         if self.audio_frontend != "logmel":
             from svg_core.audio.whisper_encoder import MAX_INPUT_SEC
             from svg_core.models.speech_frontend import input_frames
@@ -188,6 +190,8 @@ class Grounder:
         n_frames = out["start_prob"].shape[1]
         windows = [[s / n_frames * duration_sec, e / n_frames * duration_sec, score] for s, e, score in spans]
         n_steps = int(out["query_mask"][0].sum())
+        if "alignment_map" in out:  # FSAN: tokens (words or speech steps) x clips, in (0, 1)
+            result["alignment_map"] = out["alignment_map"][0, :n_steps].float().cpu().numpy()
         attention = out["cq_attention"][0, :, :n_steps].float()  # [N_v, T_q]
         if self.query_kind == "audio":
             n_10ms = batch["audio_frames_10ms"]  # log-Mel frames of 10 ms, whatever the front-end's rate
@@ -234,3 +238,37 @@ class Grounder:
             raise UserInputError(f"a {type(self.cfg).__name__} grounder has no proposal map; only the weakly"
                                  " supervised SIL checkpoints have one")
         return self.localize(video_features, duration_sec, audio=audio)["proposal_map"]
+
+    def alignment_map(self, video_features: np.ndarray, duration_sec: float, audio: np.ndarray | None = None,
+                      text: str | None = None) -> dict:
+        """The token-by-clip alignment map of an FSAN grounder for one query, and its chosen segment.
+
+        Args:
+            video_features: float [T, 500]; duration_sec: > 0; audio: mono 16 kHz waveform
+                (speech FSAN) or text: the sentence (text FSAN).
+
+        Returns:
+            dict with ``map`` (np.float32 [T_q, N_v], P in (0, 1)), ``tokens`` (the words, or
+            "t=S.Ss" labels of the speech steps at their start time), ``step_sec`` (seconds per
+            speech step; None for words), ``clip_sec`` (seconds per clip), ``segment_clips``
+            (start clip, end clip inclusive) and ``start_sec``/``end_sec`` of the chosen segment.
+
+        Raises:
+            UserInputError: the grounder is not an FSAN checkpoint.
+        """
+        if not isinstance(self.cfg, FSANConfig):
+            raise UserInputError(f"a {type(self.cfg).__name__} grounder has no alignment map; only FSAN checkpoints have one")
+        result = self.localize(video_features, duration_sec, audio=audio, text=text)
+        pmap = result["alignment_map"]
+        n_clips = pmap.shape[1]
+        clip_sec = duration_sec / n_clips
+        start = min(n_clips - 1, int(round(result["start_sec"] / clip_sec)))
+        end = max(start, int(round(result["end_sec"] / clip_sec)) - 1)
+        if self.query_kind == "text":
+            tokens, step_sec = list(result["words"]), None
+        else:
+            n_10ms = result["attention"].shape[1]
+            step_sec = n_10ms * 0.01 / pmap.shape[0]
+            tokens = [f"t={i * step_sec:.1f}s" for i in range(pmap.shape[0])]
+        return {"map": pmap, "tokens": tokens, "step_sec": step_sec, "clip_sec": clip_sec,
+                "segment_clips": (start, end), "start_sec": result["start_sec"], "end_sec": result["end_sec"]}

@@ -49,10 +49,11 @@ WEAK_NOTES = {
 }
 
 
-def weak_collate(items: list[dict]) -> dict:
-    """``collate_batch`` without the timestamps (and the caption): what the weak model may see."""
+def weak_collate(items: list[dict], keep_sentence: bool = False) -> dict:
+    """``collate_batch`` without the timestamps (and the caption unless it is the query, FSAN text):
+    what the weak model may see."""
     batch = collate_batch(items)
-    for key in (*TIMESTAMP_KEYS, "sentence"):
+    for key in (*TIMESTAMP_KEYS, *(() if keep_sentence else ("sentence",))):
         batch.pop(key, None)
     return batch
 
@@ -223,9 +224,10 @@ class WeakGroundingTask:
     eval_batch_size: int = 32
     progress: bool = True
     run_notes: dict = dataclasses.field(default_factory=lambda: dict(WEAK_NOTES))
+    keep_sentence: bool = False  # True when the caption is the query (FSAN text)
 
     def collate(self, items: list[dict]) -> dict:
-        return weak_collate(items)
+        return weak_collate(items, self.keep_sentence)
 
     def move(self, batch: dict, device: torch.device) -> dict:
         return move_batch(batch, device)

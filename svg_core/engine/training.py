@@ -18,6 +18,11 @@ SIL, weakly supervised (never reads a moment's timestamps; ``svg_core.engine.sil
     python -m svg_core.train --model sil --data data/synth --pretrained-encoder runs/sil_asp/encoder \
         --out runs/sil
 
+FSAN, weakly supervised, text words or speech steps as tokens (``svg_core.engine.fsan_training``)::
+
+    python -m svg_core.train --model fsan_text --data data/synth --out runs/fsan_text
+    python -m svg_core.train --model fsan_speech --data data/synth --out runs/fsan_speech
+
 Models: ``base`` (ResDAVEnet audio encoder), ``vslnet`` (VSLNet-audio), ``vgcl_base`` / ``cpc_base``
 (Base whose first audio stage is a VGCL / CPC pre-trained encoder, given by
 ``--pretrained-encoder``), ``text`` (the same network on the caption text), ``sil`` (weakly supervised SIL), ``avlnet``
@@ -56,7 +61,7 @@ from svg_core.audio.noise import noise_config_from_args
 from svg_core.engine.loop import DistEnv, FitConfig, fit, init_distributed
 from svg_core.errors import run_cli
 
-GROUNDING_MODELS = ("base", "vslnet", "vgcl_base", "cpc_base", "text", "sil", "avlnet")
+GROUNDING_MODELS = ("base", "vslnet", "vgcl_base", "cpc_base", "text", "sil", "avlnet", "fsan_text", "fsan_speech")
 PRETRAIN_MODELS = ("cpc", "vgcl", "sil_asp")
 
 
@@ -66,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="dataset folder in the ActivityNet Speech layout")
     p.add_argument("--model", required=True, choices=GROUNDING_MODELS + PRETRAIN_MODELS,
-                   help="grounding: base|vslnet|vgcl_base|cpc_base|text|sil (weakly supervised); avlnet (search); "
+                   help="grounding: base|vslnet|vgcl_base|cpc_base|text|sil|fsan_text|fsan_speech (weakly supervised); avlnet (search); "
                         "--stage pretrain: cpc|vgcl|sil_asp")
     p.add_argument("--stage", default="ground", choices=["ground", "pretrain"],
                    help="ground = train a grounding model (default); pretrain = CPC/VGCL encoder pre-training")
@@ -338,6 +343,10 @@ def build_task(args: argparse.Namespace) -> GroundingTask | PretrainTask:
         from svg_core.engine.sil_training import build_sil_task
 
         return build_sil_task(args)
+    if args.model in ("fsan_text", "fsan_speech"):  # weak grounding by an alignment map: own file
+        from svg_core.engine.fsan_training import build_fsan_task
+
+        return build_fsan_task(args)
     if args.model == "avlnet":  # spoken search embeddings: own file
         from svg_core.engine.avlnet_training import build_avlnet_task
 

@@ -9,6 +9,7 @@
 | sil | ``SILConfig`` | ``SILGrounder`` (weakly supervised; proposal map) |
 | asp | ``ASPConfig`` | ``ASPPretrainModel`` (SIL speech-encoder pre-training) |
 | avlnet | ``AVLnetConfig`` | ``AVLnet`` (spoken video search: query and clip embeddings) |
+| fsan | ``FSANConfig`` | ``FSANGrounder`` (weakly supervised; token-by-clip alignment map) |
 
 ``config_to_dict``/``config_from_dict`` give the JSON form stored in a checkpoint's config.json
 (a ``family`` key plus the dataclass fields; nested configs as dicts, tuples as lists). A field
@@ -30,15 +31,16 @@ from svg_core.models.asp import ASPConfig, ASPPretrainModel, build_asp
 from svg_core.models.avlnet import AVLnet, AVLnetConfig, build_avlnet
 from svg_core.models.base import BaseConfig, BaseGrounder, GroundingConfig, build_base
 from svg_core.models.cpc import CPCConfig, CPCPretrainModel, build_cpc
+from svg_core.models.fsan import FSANConfig, FSANGrounder, build_fsan
 from svg_core.models.sil import SILConfig, SILGrounder, build_sil
 from svg_core.models.text import TextConfig, TextGrounder, build_text, build_vocab
 from svg_core.models.vslnet import VSLNetConfig, VSLNetGrounder, build_vslnet
 
-ModelConfig = Union[BaseConfig, VSLNetConfig, TextConfig, CPCConfig, SILConfig, ASPConfig, AVLnetConfig]
+ModelConfig = Union[BaseConfig, VSLNetConfig, TextConfig, CPCConfig, SILConfig, ASPConfig, AVLnetConfig, FSANConfig]
 
 # config type <-> family name in config.json (the type decides; the name is only for JSON)
 FAMILIES: dict[type, str] = {BaseConfig: "base", VSLNetConfig: "vslnet", TextConfig: "text", CPCConfig: "cpc"}
-FAMILIES.update({SILConfig: "sil", ASPConfig: "asp", AVLnetConfig: "avlnet"})
+FAMILIES.update({SILConfig: "sil", ASPConfig: "asp", AVLnetConfig: "avlnet", FSANConfig: "fsan"})
 _BY_NAME = {name: cls for cls, name in FAMILIES.items()}
 
 # Fields whose new-config default differs from the behaviour before the field existed: the value
@@ -79,6 +81,8 @@ def build_model(cfg: ModelConfig) -> nn.Module:
         return build_asp(cfg)
     if kind is AVLnetConfig:
         return build_avlnet(cfg)
+    if kind is FSANConfig:
+        return build_fsan(cfg)
     raise ValueError(f"no model family for config type {kind.__name__}")
 
 
@@ -170,7 +174,7 @@ def config_from_dict(data: dict[str, Any]) -> ModelConfig:
 
 
 __all__ = [
-    "ASPConfig", "ASPPretrainModel", "AVLnet", "AVLnetConfig", "SILConfig", "SILGrounder",
+    "ASPConfig", "ASPPretrainModel", "AVLnet", "AVLnetConfig", "FSANConfig", "FSANGrounder", "SILConfig", "SILGrounder",
     "FAMILIES", "LEGACY_DEFAULTS", "BaseConfig", "BaseGrounder", "CPCConfig", "CPCPretrainModel",
     "GroundingConfig", "ModelConfig", "TextConfig", "TextGrounder", "VSLNetConfig", "VSLNetGrounder",
     "build_model", "build_vocab", "coerce_fields", "config_from_dict", "config_to_dict", "legacy_defaults",

@@ -1,0 +1,388 @@
+"""FSAN: candidate-free weak grounding by a token-by-clip alignment map (paper 004; seed-systems "FSAN").
+
+Training sees matched (video, query) pairs only, never a moment's timestamps.
+
+video [B, N, 500] -> Linear + learnable positions -> V [B, N, d]
+query: text words (Embedding + BiGRU, models/text.py) or speech steps (the Base log-Mel
+encoder, models/audio_encoder.py) -> S [B, T_q, d]
+L iterative cross-modal interaction layers (cross-attention + FFN both ways, then self-attention)
+P = Norm(W_s S'') . Norm(W_v V'')^T in [-1, 1], rescaled to (0, 1): [B, T_q, N]
+SC(s, e) = mean_{i, j in [s, e]} P_ij - mean_{j not in [s, e]} min_i P_ij, every segment at once
+by prefix sums; inference = the best segment (top-5 by NMS 0.45 over the segment scores).
+
+Losses (``FSANGrounder.loss``), L = (L_t + L_i + L_o) / 3, with the three seed-systems fixes:
+P is rescaled to (0, 1) before any log; outside a segment the loss is -log(1 - min_i P_ij)
+(lowers the outside alignment); SC is detached and softmaxed over segments before weighting.
+
+Shapes: B batch, N clips (N_v), T_q query tokens (words, or speech steps of 16 k x 10 ms).
+
+Departures from the paper: the word encoder is the project's Embedding + BiGRU (models/text.py;
+the paper: GloVe + a Transformer encoder); the negative sentence is the nearest query of another
+video in the batch (deterministic; the paper samples one from the dataset); for speech tokens no
+tokens are masked in the negative (speech steps have no identity to share).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from svg_core.models.base import BaseConfig, build_audio_encoder
+from svg_core.models.blocks import lengths_to_mask
+from svg_core.models.sil import negative_indices
+from svg_core.models.text import PAD, UNK, TextQueryEncoder
+
+# ---------------------------------------------------------------------------------------------
+# Segment scores (pure functions, tested against a brute-force loop)
+# ---------------------------------------------------------------------------------------------
+
+
+def segment_cells(v_mask: torch.Tensor) -> torch.Tensor:
+    """Valid segments: bool [B, N, N], True at (start, end inclusive) with start <= end < n_valid."""
+    n = v_mask.shape[1]
+    upper = torch.ones(n, n, dtype=torch.bool, device=v_mask.device).triu()
+    return upper.unsqueeze(0) & v_mask.unsqueeze(1) & v_mask.unsqueeze(2)
+
+
+def _span_sums(col: torch.Tensor) -> torch.Tensor:
+    """Sum of ``col`` [B, N] over clips s..e for every (s, e): float [B, N, N] via prefix sums."""
+    prefix = F.pad(col.cumsum(1), (1, 0))  # [B, N + 1], prefix[k] = sum_{j < k}
+    return prefix[:, 1:].unsqueeze(1) - prefix[:, :-1].unsqueeze(2)  # [B, s, e] = prefix[e + 1] - prefix[s]
+
+
+def span_means(inside_col: torch.Tensor, outside_col: torch.Tensor, v_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean of ``inside_col`` over j in [s, e] and of ``outside_col`` over valid j outside it.
+
+    Args:
+        inside_col, outside_col: float [B, N] per-clip values; v_mask: bool [B, N].
+
+    Returns:
+        (inside [B, N, N], outside [B, N, N]); outside is 0 where no valid clip lies outside.
+    """
+    keep = v_mask.to(inside_col.dtype)
+    n = v_mask.shape[1]
+    idx = torch.arange(n, device=v_mask.device)
+    length = (idx.unsqueeze(0) - idx.unsqueeze(1) + 1).clamp_min(1).to(inside_col.dtype)  # [s, e] -> e - s + 1
+    inside = _span_sums(inside_col * keep) / length
+    n_out = keep.sum(1).view(-1, 1, 1) - length
+    out_sum = (outside_col * keep).sum(1).view(-1, 1, 1) - _span_sums(outside_col * keep)
+    outside = torch.where(n_out > 0, out_sum / n_out.clamp_min(1), torch.zeros_like(out_sum))
+    return inside, outside
+
+
+def token_stats(p: torch.Tensor, q_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per clip: mean over valid tokens of P and min over valid tokens of P.
+
+    Args:
+        p: float [B, T_q, N] in (0, 1); q_mask: bool [B, T_q] (at least one True per row).
+
+    Returns:
+        (col_mean [B, N], col_min [B, N]).
+    """
+    m = q_mask.unsqueeze(-1).to(p.dtype)
+    col_mean = (p * m).sum(1) / m.sum(1).clamp_min(1)
+    col_min = p.masked_fill(~q_mask.unsqueeze(-1), float("inf")).amin(1)
+    return col_mean, col_min
+
+
+def segment_scores(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.Tensor) -> torch.Tensor:
+    """SC(s, e) = mean_{i, j in [s, e]} P_ij - mean_{j not in [s, e]} min_i P_ij, all segments.
+
+    Args:
+        p: float [B, T_q, N] alignment map in (0, 1); q_mask: bool [B, T_q]; v_mask: bool [B, N].
+
+    Returns:
+        float [B, N, N] indexed (start, end inclusive); only ``segment_cells`` are meaningful.
+    """
+    col_mean, col_min = token_stats(p, q_mask)
+    inside, outside = span_means(col_mean, col_min, v_mask)
+    return inside - outside
+
+
+# ---------------------------------------------------------------------------------------------
+# Losses (pure functions, tested on hand-made inputs)
+# ---------------------------------------------------------------------------------------------
+
+
+def triplet_loss(best_pos: torch.Tensor, best_neg: torch.Tensor, valid: torch.Tensor, margin: float) -> torch.Tensor:
+    """L_t = max(0, delta - S(V, S) + S(V, S-)), mean over items with a negative.
+
+    Args:
+        best_pos, best_neg: float [B], best segment score of the matched / negative query.
+        valid: bool [B]; margin: delta.
+    """
+    loss = F.relu(margin - best_pos + best_neg) * valid.to(best_pos.dtype)
+    return loss.sum() / valid.sum().clamp_min(1)
+
+
+def inside_outside_losses(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.Tensor, sc: torch.Tensor,
+                          eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """L_i (Eq. 9-10) and L_o (Eq. 11-12), weighted by w = softmax over valid segments of the detached SC.
+
+    L_i = sum_seg w(s, e) * -(1 / N_s) sum_i sigmoid(sum_{j in [s, e]} P_ij) (rewards alignment inside);
+    L_o = sum_seg w(s, e) * mean_{j not in [s, e]} -log(1 - min_i P_ij) (penalises it outside; the
+    paper writes -log(min P), which would raise it: our fix, with P in (0, 1) before the log).
+
+    Args:
+        p: float [B, T_q, N] in (0, 1); q_mask: bool [B, T_q]; v_mask: bool [B, N];
+        sc: float [B, N, N] segment scores (detached here).
+
+    Returns:
+        (L_i, L_o), scalars averaged over the batch (L_i lies in [-1, 0]).
+    """
+    p = p.clamp(eps, 1 - eps)
+    cells = segment_cells(v_mask)
+    b = p.shape[0]
+    w = sc.detach().masked_fill(~cells, float("-inf")).reshape(b, -1).softmax(1).reshape_as(sc)
+    prefix = F.pad(p.cumsum(2), (1, 0))  # [B, T_q, N + 1] per token
+    sums = prefix[:, :, 1:].unsqueeze(2) - prefix[:, :, :-1].unsqueeze(3)  # [B, T_q, s, e] = sum_{j in [s, e]} P_ij
+    m = q_mask.to(p.dtype)[:, :, None, None]
+    inner = -(torch.sigmoid(sums) * m).sum(1) / m.sum(1).clamp_min(1)  # [B, N, N]
+    col_min = p.masked_fill(~q_mask.unsqueeze(-1), 1.0).amin(1)
+    _, outer = span_means(col_min, -torch.log1p(-col_min), v_mask)
+    return (w * inner).sum((1, 2)).mean(), (w * outer).sum((1, 2)).mean()
+
+
+# ---------------------------------------------------------------------------------------------
+# Config
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class FSANConfig:
+    """FSAN: query encoder (text words or speech steps), interaction layers, the alignment map."""
+
+    query: Literal["text", "speech"] = "text"  # what the tokens of P are
+    n_video_frames: int = 64  # N_v clips, each with a learnable position
+    video_dim_in: int = 500  # C3D feature size
+    model_dim: int = 512  # d
+    heads: int = 8  # attention heads
+    layers: int = 6  # L interaction layers (paper: 6)
+    ff_mult: int = 2  # FFN width = ff_mult * d
+    map_dim: int = 256  # width of W_s, W_v before the normalised dot product
+    dropout: float = 0.1
+    margin: float = 0.2  # delta of L_t (segment scores lie in [-1, 1])
+    seed: int = 0  # the trainer's seed, kept for the record
+    # text query (models/text.py): vocabulary from build_vocab(train captions)
+    vocab: list[str] = field(default_factory=list)
+    min_count: int = 1
+    embed_dim: int = 300
+    max_words: int = 50
+    # speech query: the Base log-Mel encoder's steps (16 k log-Mel frames of 10 ms each)
+    n_mels: int = 128
+    max_audio_frames: int = 800
+    audio_subsample: int = 4
+    audio_width: int = 128  # DAVEnet1 / GRU width of that encoder
+    # speech front-end (models/speech_frontend.py): log-Mels, or frozen Whisper base encoder
+    # features [T_e, 512] (computed outside the model) into the adapter + GRU instead of the DAVEnets
+    audio_frontend: Literal["logmel", "whisper_base"] = "logmel"
+    frontend_pool: int = 2  # whisper_base: encoder frames averaged before the model (50 -> 25 Hz)
+
+    def __post_init__(self) -> None:
+        if self.model_dim % self.heads:
+            raise ValueError(f"model_dim must divide by heads, found {self.model_dim} and {self.heads}")
+        if self.model_dim % 2:
+            raise ValueError(f"model_dim must be even (BiGRU), found {self.model_dim}")
+        if self.audio_frontend != "logmel" and self.query != "speech":
+            raise ValueError(f"audio_frontend={self.audio_frontend} needs query=speech, found query={self.query}")
+        if self.vocab and self.vocab[:2] != [PAD, UNK]:
+            raise ValueError(f"vocab must start with {PAD!r}, {UNK!r}, found {self.vocab[:2]}")
+
+    @classmethod
+    def paper(cls, **overrides) -> "FSANConfig":
+        """Paper sizes (sec. 4): d = 512, L = 6 interaction layers; N_v = 64, 8 heads, 300-d word
+        embeddings (GloVe in the paper, learned here) are our choices. Paper training: Adam 1e-4,
+        batch 128 (``--lr 1e-4 --batch-size 128``)."""
+        return cls(**{"layers": 6, **overrides})
+
+    @classmethod
+    def small(cls, **overrides) -> "FSANConfig":
+        """A size that trains on a 2-core CPU: d = 128, 4 heads, L = 2, N_v = 32."""
+        base = dict(n_video_frames=32, model_dim=128, heads=4, layers=2, map_dim=64, embed_dim=64, audio_width=64)
+        return cls(**{**base, **overrides})
+
+    def speech_config(self) -> BaseConfig:
+        """The speech encoder's architecture (only its audio fields are used)."""
+        w, d = self.audio_width, self.model_dim
+        return BaseConfig.small(model_dim=d, n_mels=self.n_mels, max_audio_frames=self.max_audio_frames,
+                                audio_subsample=self.audio_subsample, davenet1_stem=w, davenet1_dims=(w, w),
+                                audio_gru_dim=w, davenet2_stem=w, davenet2_dims=(d, d), attn_heads=1,
+                                audio_frontend=self.audio_frontend, frontend_pool=self.frontend_pool)
+
+
+# ---------------------------------------------------------------------------------------------
+# Modules
+# ---------------------------------------------------------------------------------------------
+
+
+class CrossBlock(nn.Module):
+    """x' = LN(MA(x, y) + x), x'' = LN(FFN(x') + x') (post-LN, the paper's equations)."""
+
+    def __init__(self, dim: int, heads: int, ff_mult: int, dropout: float) -> None:
+        super().__init__()
+        self.attn = nn.MultiheadAttention(dim, heads, dropout=dropout, batch_first=True)
+        self.ffn = nn.Sequential(nn.Linear(dim, ff_mult * dim), nn.ReLU(), nn.Dropout(dropout), nn.Linear(ff_mult * dim, dim))
+        self.norm1, self.norm2 = nn.LayerNorm(dim), nn.LayerNorm(dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, y_mask: torch.Tensor) -> torch.Tensor:
+        """Args: x [B, Tx, d] queries, y [B, Ty, d] keys, y_mask bool [B, Ty]. Returns [B, Tx, d]."""
+        h = self.norm1(x + self.drop(self.attn(x, y, y, key_padding_mask=~y_mask, need_weights=False)[0]))
+        return self.norm2(h + self.drop(self.ffn(h)))
+
+
+class InteractionLayer(nn.Module):
+    """One iterative cross-modal interaction layer: S <- cross(S, V), V <- cross(V, S), then self-attention each."""
+
+    def __init__(self, cfg: FSANConfig) -> None:
+        super().__init__()
+        args = (cfg.model_dim, cfg.heads, cfg.ff_mult, cfg.dropout)
+        self.s_cross, self.v_cross, self.s_self, self.v_self = (CrossBlock(*args) for _ in range(4))
+
+    def forward(self, s: torch.Tensor, s_mask: torch.Tensor, v: torch.Tensor, v_mask: torch.Tensor):
+        """Args: s [B, T_q, d], s_mask [B, T_q], v [B, N, d], v_mask [B, N]. Returns (s, v), same shapes."""
+        s2, v2 = self.s_cross(s, v, v_mask), self.v_cross(v, s, s_mask)  # symmetric: both read the old pair
+        return self.s_self(s2, s2, s_mask), self.v_self(v2, v2, v_mask)
+
+
+class SpeechTokens(nn.Module):
+    """Speech steps as tokens: the Base log-Mel encoder (models/audio_encoder.py), or the adapter
+    over Whisper features (``audio_frontend="whisper_base"``) -> [B, T_q, d]."""
+
+    def __init__(self, cfg: FSANConfig) -> None:
+        super().__init__()
+        self.encoder = build_audio_encoder(cfg.speech_config())
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reads ``audio`` [B, T_a, n_mels] (or [B, T_e, 512] features) and ``audio_lengths`` [B]. Returns S [B, T_q, d], lengths [B]."""
+        audio = batch["audio"]
+        lengths = batch.get("audio_lengths")
+        lengths = torch.full((audio.shape[0],), audio.shape[1], dtype=torch.long) if lengths is None else lengths
+        h, lengths, _ = self.encoder(audio, lengths.to(audio.device))
+        return h, lengths.clamp_min(1)
+
+
+class TextTokens(nn.Module):
+    """Words as tokens: Embedding + BiGRU (models/text.py's encoder), plus the word ids."""
+
+    def __init__(self, cfg: FSANConfig) -> None:
+        super().__init__()
+        self.encoder = TextQueryEncoder(cfg)  # reads vocab, embed_dim, model_dim, max_words
+
+    def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reads ``sentence`` (list[str]). Returns S [B, T_w, d], lengths [B]."""
+        h, lengths, _ = self.encoder(batch)
+        return h, lengths
+
+    def ids(self, sentences: list[str]) -> torch.Tensor:
+        """Word ids int64 [B, T_w] (0 = padding)."""
+        return self.encoder.encode_ids(sentences)[0]
+
+
+class FSANGrounder(nn.Module):
+    """Query tokens + video clips -> interaction -> alignment map P -> segment scores.
+
+    Output dict of ``forward(batch)``: ``alignment_map`` [B, T_q, N] in (0, 1), ``query_mask``
+    [B, T_q], ``segment_scores`` [B, N, N] (SC in [-1, 1]), ``proposal_scores`` [B, N, N]
+    ((SC + 1) / 2, 0 off the segments) with ``proposal_mask`` (what the shared decoders read),
+    ``cq_attention`` [B, N, T_q] (each clip's P column normalised over tokens), display
+    marginals ``start_prob``/``end_prob``/``inside_prob`` [B, N] with ``*_logits``, ``video_mask``.
+    In training mode also the negative query's best segment score (``neg_best``, ``neg_valid``).
+
+    Args:
+        cfg: the FSAN config; tokens: ``TextTokens`` or ``SpeechTokens``.
+    """
+
+    def __init__(self, cfg: FSANConfig, tokens: nn.Module) -> None:
+        super().__init__()
+        self.cfg, self.tokens = cfg, tokens
+        d = cfg.model_dim
+        self.video_proj = nn.Linear(cfg.video_dim_in, d)
+        self.video_pos = nn.Parameter(torch.randn(cfg.n_video_frames, d) * 0.02)
+        self.query_proj = nn.Linear(d, d)
+        self.drop = nn.Dropout(cfg.dropout)
+        self.layers = nn.ModuleList(InteractionLayer(cfg) for _ in range(cfg.layers))
+        self.w_s, self.w_v = nn.Linear(d, cfg.map_dim, bias=False), nn.Linear(d, cfg.map_dim, bias=False)
+
+    def align(self, s: torch.Tensor, s_mask: torch.Tensor, v: torch.Tensor, v_mask: torch.Tensor) -> torch.Tensor:
+        """Interaction + alignment map for pairs (S_b, V_b). Returns P float [B, T_q, N] in (0, 1)."""
+        for layer in self.layers:
+            s, v = layer(s, s_mask, v, v_mask)
+        cos = F.normalize(self.w_s(s), dim=-1) @ F.normalize(self.w_v(v), dim=-1).transpose(1, 2)
+        return (cos + 1) / 2  # our fix: (0, 1) before any log
+
+    def forward(self, batch: dict) -> dict[str, torch.Tensor]:
+        """Ground a batch (reads ``video``, ``video_mask``, the query and, in training, ``video_id``;
+        never a timestamp)."""
+        video = batch["video"]
+        if video.dim() != 3 or video.shape[1] > self.video_pos.shape[0]:
+            raise ValueError(f"video must be [batch, <= {self.video_pos.shape[0]} clips, dim], found {tuple(video.shape)}")
+        v_mask = batch.get("video_mask")
+        v_mask = torch.ones(video.shape[:2], dtype=torch.bool, device=video.device) if v_mask is None else v_mask.to(video.device)
+        v = self.drop(self.video_proj(video) + self.video_pos[: video.shape[1]]) * v_mask.unsqueeze(-1).to(video.dtype)
+        s, lengths = self.tokens(batch)  # [B, T_q, d]
+        s_mask = lengths_to_mask(lengths.to(video.device), s.shape[1])
+        s = self.drop(self.query_proj(s))
+        p = self.align(s, s_mask, v, v_mask)
+        sc = segment_scores(p, s_mask, v_mask)
+        cells = segment_cells(v_mask)
+        scores = ((sc + 1) / 2).clamp(0, 1) * cells
+        col = p * s_mask.unsqueeze(-1).to(p.dtype)
+        out = {"alignment_map": p, "query_mask": s_mask, "segment_scores": sc, "proposal_scores": scores,
+               "proposal_mask": cells, "video_mask": v_mask,
+               "cq_attention": (col / col.sum(1, keepdim=True).clamp_min(1e-12)).transpose(1, 2)}
+        for name, dim in (("start", 2), ("end", 1)):  # display marginals of the segment map
+            best = scores.amax(dim) * v_mask
+            prob = best / best.sum(1, keepdim=True).clamp_min(1e-12)
+            out[f"{name}_prob"], out[f"{name}_logits"] = prob, torch.log(prob.clamp_min(1e-30))
+        inside = token_stats(p, s_mask)[0] * v_mask
+        out["inside_prob"], out["inside_logits"] = inside, torch.logit(inside.clamp(1e-6, 1 - 1e-6))
+        if self.training:
+            out.update(self._negative(batch, s, s_mask, v, v_mask))
+        return out
+
+    def _negative(self, batch: dict, s, s_mask, v, v_mask) -> dict[str, torch.Tensor]:
+        """S-: the nearest query of another video; text tokens shared with the positive are masked."""
+        j, valid = negative_indices(list(batch["video_id"]), -1)
+        j, valid = j.to(v.device), valid.to(v.device)
+        neg_mask = s_mask[j]
+        if self.cfg.query == "text":
+            ids = self.tokens.ids(list(batch["sentence"])).to(v.device)  # [B, T_w]
+            neg_ids = ids[j]
+            shared = (neg_ids.unsqueeze(2) == ids.unsqueeze(1)).any(2) & (neg_ids > 1)
+            neg_mask = neg_mask & ~shared
+            all_gone = ~neg_mask.any(1)
+            valid = valid & ~all_gone
+            neg_mask = neg_mask | (all_gone.unsqueeze(1) & s_mask[j])  # keep the row finite; item dropped
+        p_neg = self.align(s[j], neg_mask, v, v_mask)
+        sc_neg = segment_scores(p_neg, neg_mask, v_mask)
+        cells = segment_cells(v_mask)
+        best = sc_neg.masked_fill(~cells, float("-inf")).flatten(1).amax(1)
+        return {"neg_best": best, "neg_valid": valid}
+
+    def loss(self, out: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """L = (L_t + L_i + L_o) / 3; reads no timestamp.
+
+        Returns:
+            (scalar loss, {"loss", "triplet_loss", "inside_loss", "outside_loss", "pos_score", "neg_score"}).
+        """
+        if "neg_best" not in out:
+            raise ValueError("FSAN loss needs the negative query: call the model in training mode")
+        sc, cells = out["segment_scores"], out["proposal_mask"]
+        best = sc.masked_fill(~cells, float("-inf")).flatten(1).amax(1)
+        lt = triplet_loss(best, out["neg_best"], out["neg_valid"], self.cfg.margin)
+        li, lo = inside_outside_losses(out["alignment_map"], out["query_mask"], out["video_mask"], sc)
+        total = (lt + li + lo) / 3
+        logs = {"loss": total.detach(), "triplet_loss": lt.detach(), "inside_loss": li.detach(),
+                "outside_loss": lo.detach(), "pos_score": best.mean().detach(), "neg_score": out["neg_best"].mean().detach()}
+        return total, logs
+
+
+def build_fsan(cfg: FSANConfig) -> FSANGrounder:
+    """Build the FSAN grounder from its config alone (text queries need ``cfg.vocab``)."""
+    tokens = TextTokens(cfg) if cfg.query == "text" else SpeechTokens(cfg)
+    return FSANGrounder(cfg, tokens)

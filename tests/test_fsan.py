@@ -1,0 +1,165 @@
+"""FSAN grounder: prefix-sum segment scores vs brute force, losses on known answers, consistency."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+from svg_core.models import FSANConfig, build_model, build_vocab, config_from_dict, config_to_dict
+from svg_core.models.fsan import inside_outside_losses, segment_cells, segment_scores, triplet_loss
+from tests.model_batches import SENTENCES, make_batch, select
+
+TINY_FSAN = dict(n_video_frames=16, model_dim=32, heads=2, layers=1, map_dim=16, embed_dim=16, audio_width=16,
+                 dropout=0.0)
+
+
+def tiny_fsan(query: str = "text", **overrides) -> FSANConfig:
+    vocab = build_vocab(SENTENCES) if query == "text" else []
+    return FSANConfig.small(**{**TINY_FSAN, "query": query, "vocab": vocab, **overrides})
+
+
+def _brute_sc(p, q_len, n_valid):
+    """The paper's SC(s, e) by loops, for one item: p [T_q, N]."""
+    p = p[:q_len, :n_valid]
+    out = torch.full((n_valid, n_valid), float("nan"), dtype=torch.float64)
+    for s in range(n_valid):
+        for e in range(s, n_valid):
+            inside = p[:, s:e + 1].mean()
+            outside = [p[:, j].min() for j in range(n_valid) if j < s or j > e]
+            out[s, e] = inside - (torch.stack(outside).mean() if outside else 0.0)
+    return out
+
+
+def test_prefix_sum_scores_equal_brute_force():
+    g = torch.Generator().manual_seed(0)
+    p = torch.rand(3, 5, 9, generator=g, dtype=torch.float64)
+    q_len, n_valid = [5, 2, 1], [9, 6, 1]
+    q_mask = torch.arange(5)[None] < torch.tensor(q_len)[:, None]
+    v_mask = torch.arange(9)[None] < torch.tensor(n_valid)[:, None]
+    sc = segment_scores(p, q_mask, v_mask)
+    cells = segment_cells(v_mask)
+    for b in range(3):
+        want = _brute_sc(p[b], q_len[b], n_valid[b])
+        got = sc[b, : n_valid[b], : n_valid[b]]
+        keep = ~torch.isnan(want)
+        assert torch.allclose(got[keep], want[keep])
+        assert cells[b].sum() == n_valid[b] * (n_valid[b] + 1) // 2
+
+
+def test_triplet_loss_known_answer():
+    pos, neg = torch.tensor([0.5, 0.1, 0.9]), torch.tensor([0.1, 0.2, 0.0])
+    valid = torch.tensor([True, True, False])
+    # item 0: max(0, 0.2 - 0.5 + 0.1) = 0; item 1: 0.2 - 0.1 + 0.2 = 0.3; item 2 dropped
+    assert triplet_loss(pos, neg, valid, 0.2).item() == pytest.approx(0.15)
+
+
+def test_inside_outside_losses_known_answer():
+    # two clips, one token; P = [[a, b]]; segments (0,0), (0,1), (1,1) with SC weights
+    a, b = 0.8, 0.3
+    p = torch.tensor([[[a, b]]], dtype=torch.float64)
+    q_mask, v_mask = torch.ones(1, 1, dtype=torch.bool), torch.ones(1, 2, dtype=torch.bool)
+    sc = torch.tensor([[[0.0, 1.0], [0.0, 2.0]]], dtype=torch.float64)  # (1, 0) is no segment
+    w = torch.softmax(torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), 0)  # (0,0), (0,1), (1,1)
+    li, lo = inside_outside_losses(p, q_mask, v_mask, sc)
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    want_i = w[0] * -sig(a) + w[1] * -sig(a + b) + w[2] * -sig(b)  # Eq. 9: sigmoid of the in-segment sum
+    want_o = w[0] * -math.log(1 - b) + w[1] * 0.0 + w[2] * -math.log(1 - a)
+    assert li.item() == pytest.approx(float(want_i)) and lo.item() == pytest.approx(float(want_o))
+    # the fix: minimising L_o lowers the outside alignment (the gradient on b through (0,0) is positive)
+    pg = p.clone().requires_grad_(True)
+    inside_outside_losses(pg, q_mask, v_mask, torch.tensor([[[5.0, -5.0], [0.0, -5.0]]]))[1].backward()
+    assert pg.grad[0, 0, 1] > 0  # gradient descent moves b down
+
+
+@pytest.mark.parametrize("query", ["text", "speech"])
+def test_smoke_output_contract_and_loss(query):
+    torch.manual_seed(0)
+    cfg = tiny_fsan(query)
+    model = build_model(cfg)
+    batch = make_batch([300, 0, 120, 250], n_video=16)
+    batch["video_id"] = ["v0", "v0", "v1", "v2"]
+    out = model.train()(batch)
+    n = 16
+    assert out["proposal_scores"].shape == (4, n, n) and out["alignment_map"].shape[0::2] == (4, n)
+    p = out["alignment_map"]
+    assert (p >= 0).all() and (p <= 1).all() and torch.isfinite(out["segment_scores"]).all()
+    assert out["cq_attention"].shape == (4, n, p.shape[1])
+    loss, logs = model.loss(out, batch)
+    assert torch.isfinite(loss) and {"triplet_loss", "inside_loss", "outside_loss"} <= set(logs)
+    loss.backward()
+    assert model.w_v.weight.grad is not None
+    model.eval()
+    with pytest.raises(ValueError, match="training mode"):
+        model.loss(model(batch), batch)
+
+
+@pytest.mark.parametrize("query", ["text", "speech"])
+def test_batch_vs_single_and_zero_length(query):
+    torch.manual_seed(1)
+    model = build_model(tiny_fsan(query)).eval()
+    batch = make_batch([300, 0, 150], n_video=16, seed=2)
+    with torch.no_grad():
+        full = model(batch)
+        for i in range(3):
+            one = model(select(batch, i))
+            t_q = int(one["query_mask"].sum())
+            assert torch.allclose(full["proposal_scores"][i], one["proposal_scores"][0], atol=1e-5)
+            assert torch.allclose(full["alignment_map"][i, :t_q], one["alignment_map"][0, :t_q], atol=1e-5)
+    assert torch.isfinite(full["proposal_scores"]).all()  # the zero-length query still gives a map
+
+
+def test_text_negative_masks_shared_words():
+    model = build_model(tiny_fsan("text")).train()
+    batch = make_batch([10, 10], n_video=16, sentences=["a man throws a ball", "a man throws a ball"])
+    batch["video_id"] = ["v0", "v1"]
+    out = model(batch)
+    assert not out["neg_valid"].any()  # every word is shared: no negative left
+
+
+def test_config_round_trip_and_presets():
+    cfg = tiny_fsan("speech")
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(cfg)))) == cfg
+    paper = FSANConfig.paper()
+    assert (paper.model_dim, paper.layers, paper.n_video_frames) == (512, 6, 64)
+    with pytest.raises(ValueError, match="heads"):
+        FSANConfig.small(model_dim=30, heads=4)
+
+
+def test_speech_over_whisper_features():
+    """audio_frontend=whisper_base: batch["audio"] holds [T_e, 512] encoder features (25 Hz)."""
+    torch.manual_seed(3)
+    model = build_model(tiny_fsan("speech", audio_frontend="whisper_base")).eval()
+    g = torch.Generator().manual_seed(0)
+    batch = {"video": torch.randn(2, 16, 500, generator=g), "audio": torch.randn(2, 40, 512, generator=g),
+             "audio_lengths": torch.tensor([40, 25])}
+    with torch.no_grad():
+        out = model(batch)
+        one = model({"video": batch["video"][1:], "audio": batch["audio"][1:, :25], "audio_lengths": torch.tensor([25])})
+    assert out["alignment_map"].shape[0::2] == (2, 16) and torch.isfinite(out["proposal_scores"]).all()
+    assert torch.allclose(out["proposal_scores"][1], one["proposal_scores"][0], atol=1e-5)
+    with pytest.raises(ValueError, match="query=speech"):
+        tiny_fsan("text", audio_frontend="whisper_base")
+
+
+def test_inside_outside_losses_equal_brute_force_with_padding():
+    g = torch.Generator().manual_seed(4)
+    p = torch.rand(2, 4, 6, generator=g, dtype=torch.float64) * 0.9 + 0.05
+    sc = torch.randn(2, 6, 6, generator=g, dtype=torch.float64)
+    q_len, n_valid = [4, 2], [6, 3]
+    q_mask = torch.arange(4)[None] < torch.tensor(q_len)[:, None]
+    v_mask = torch.arange(6)[None] < torch.tensor(n_valid)[:, None]
+    li, lo = inside_outside_losses(p, q_mask, v_mask, sc)
+    want_i = want_o = 0.0
+    for b in range(2):
+        pb, n = p[b, : q_len[b], : n_valid[b]], n_valid[b]
+        segs = [(s, e) for s in range(n) for e in range(s, n)]
+        w = torch.softmax(torch.stack([sc[b, s, e] for s, e in segs]), 0)
+        for k, (s, e) in enumerate(segs):
+            want_i += float(w[k] * -torch.sigmoid(pb[:, s:e + 1].sum(1)).mean()) / 2
+            out = [j for j in range(n) if j < s or j > e]
+            if out:
+                want_o += float(w[k] * torch.stack([-torch.log(1 - pb[:, j].min()) for j in out]).mean()) / 2
+    assert li.item() == pytest.approx(want_i) and lo.item() == pytest.approx(want_o)
