@@ -32,6 +32,7 @@ LISTENING_ROWS = (
     ("VGCL (full)", "vgcl_base_s", "_normal"),
     ("Text, original caption", "text_s", "_normal"),
     ("Text, original caption, N_v = 128", "text_nv128_s", "_normal"),  # world v3 trial: finer video grid
+    ("Base, 11 epochs, no early stop", "base_e11_s", "_normal"),  # world v3: past the video-prior plateau
 )
 CONTROLS = (("silent", "silent"), ("other_video", "other video"), ("shuffled_words", "shuffled words"))
 MISSING = "—"  # evaluated without --listening
