@@ -102,11 +102,12 @@ def _train_args(root: Path, out: Path, *extra: str) -> list[str]:
 def test_tiny_training_reads_only_the_cache(cached, tmp_path, monkeypatch):
     from svg_core.audio import whisper_encoder
     from svg_core.audio.noise import NoiseConfig as RealNoise
+    from svg_core.engine import run_data
     from svg_core.engine import training as train
 
     monkeypatch.setattr(whisper_encoder.SpeechFeatures, "numpy", lambda self, wave: pytest.fail("encoder ran live"))
     # the run's noise is the cache's (synthetic white/pink, as the fixture built it)
-    monkeypatch.setattr(train, "noise_config_from_args", lambda preset, esc50: RealNoise(preset, kinds=("white", "pink")))
+    monkeypatch.setattr(run_data, "noise_config_from_args", lambda preset, esc50: RealNoise(preset, kinds=("white", "pink")))
     torch.manual_seed(0)
     summary = train.run(train.build_parser().parse_args(_train_args(cached, tmp_path / "run")))
     assert summary["last_epoch"] == 2 and summary["best_val"]["n_queries"] == 8

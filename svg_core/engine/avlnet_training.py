@@ -94,7 +94,7 @@ class AVLnetTask:
 
 def build_avlnet_task(args: Any) -> AVLnetTask:
     """The task of ``--model avlnet`` (config from ``--preset`` and ``--set``)."""
-    from svg_core.engine.training import make_datasets, parse_overrides  # the shared recipe parts
+    from svg_core.engine.run_data import make_datasets, parse_overrides  # the shared recipe parts
 
     if args.stage != "ground":
         raise ValueError("--model avlnet has no pre-training stage: drop --stage pretrain")

@@ -29,7 +29,7 @@ QUERY_OF_MODEL = {"fsan_text": "text", "fsan_speech": "speech"}
 def fsan_config(args: Any, train_sentences: list[str]) -> FSANConfig:
     """The FSAN config of ``--model fsan_text|fsan_speech``, ``--preset`` and ``--set`` (the text
     vocabulary from the training captions)."""
-    from svg_core.engine.training import parse_overrides
+    from svg_core.engine.run_data import parse_overrides
 
     fields = parse_overrides(getattr(args, "overrides", []) or [], FSANConfig)
     if "query" in fields and fields["query"] != QUERY_OF_MODEL[args.model]:
@@ -43,7 +43,7 @@ def fsan_config(args: Any, train_sentences: list[str]) -> FSANConfig:
 
 def build_fsan_task(args: Any) -> WeakGroundingTask:
     """The task of ``--model fsan_text`` or ``--model fsan_speech`` (the model seeded by ``--seed``)."""
-    from svg_core.engine.training import make_datasets
+    from svg_core.engine.run_data import make_datasets
 
     if args.stage != "ground":
         raise ValueError(f"--model {args.model} has no pre-training stage: drop --stage pretrain")

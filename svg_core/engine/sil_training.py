@@ -319,7 +319,7 @@ def build_sil_with_pretrained(cfg: SILConfig) -> nn.Module:
 
 def build_sil_task(args: Any) -> WeakGroundingTask | ASPPretrainTask:
     """The task of ``--model sil`` (grounding) or ``--stage pretrain --model sil_asp``."""
-    from svg_core.engine.training import make_datasets, parse_overrides  # the shared recipe parts
+    from svg_core.engine.run_data import make_datasets, parse_overrides  # the shared recipe parts
 
     overrides = getattr(args, "overrides", []) or []
     train_records = DatasetLayout.from_dir(args.data).records("train")[0]

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from svg_core.engine.metrics import compute_metrics, read_predictions
-from svg_core.reporting.results import seed_files
+from svg_core.reporting.run_files import seed_files
 
 # (row label, file stem before the seed, file stem after it): the Table 2 rows that svg_core.evaluate
 # scores (the cascades run through svg_core.cascade, which has no listening diagnostics)

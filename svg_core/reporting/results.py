@@ -29,6 +29,8 @@ import numpy as np
 
 from svg_core.engine.metrics import compute_metrics, read_predictions
 from svg_core.errors import UserInputError, run_cli
+from svg_core.reporting.listening_table import listening_block
+from svg_core.reporting.run_files import seed_files  # noqa: F401 (also results.seed_files for callers)
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU")
 
@@ -88,17 +90,6 @@ class Row:
         """Sample standard deviation over seeds (0 with one seed)."""
         values = [m[metric] for m in self.per_seed]
         return statistics.stdev(values) if len(values) > 1 else 0.0
-
-
-def seed_files(eval_dir: Path, stem: str, suffix: str) -> dict[int, Path]:
-    """``{seed: path}`` of ``eval_dir/{stem}{seed}{suffix}.jsonl``."""
-    pattern = re.compile(re.escape(stem) + r"(\d+)" + re.escape(suffix) + r"\.jsonl$")
-    found = {}
-    for path in sorted(eval_dir.glob(f"{stem}*{suffix}.jsonl")):
-        match = pattern.fullmatch(path.name)
-        if match:
-            found[int(match.group(1))] = path
-    return found
 
 
 def row_from_files(label: str, files: dict[int, Path], limit: int | None = None) -> Row:
@@ -427,7 +418,6 @@ def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100, prior_source
     and WALL_TIMES (one line). A table with no runs yet reads "not run yet".
     ``with_needs=False`` leaves NEEDS out (the console report does not print it).
     """
-    from svg_core.reporting.listening_table import listening_block  # it imports this module
 
     runs = Path(runs_dir)
     if prior_source is None and (runs / DATA_SUMMARY).is_file():
