@@ -12,7 +12,7 @@ from svg_core.audio.frontend import SAMPLE_RATE, load_audio
 from svg_core.data.annotations import load_annotations
 from svg_core.data.dataset import DatasetLayout
 from svg_core.data.video_features import VideoFeatureStore
-from svg_core.synth import extractor, extractor_v3
+from svg_core.synth import extractor, extractor_v4
 from svg_core.synth.__main__ import _main as synth_main_raw
 from svg_core.synth.__main__ import main as synth_main
 from svg_core.synth.build import BuildConfig, build, plan_video, split_of
@@ -251,8 +251,8 @@ def test_refeature_rewrites_only_the_features(tiny, tmp_path):
             np.testing.assert_allclose(h5[k]["c3d_features"][:], v, atol=1e-5)
     assert {p.name: p.read_bytes() for p in (copy / "audio").iterdir()} == wav_bytes
     manifest = json.loads((copy / "manifest.json").read_text())
-    assert manifest["extractor"]["name"] == extractor_v3.EXTRACTOR_NAME and "refeatured_wall_sec" in manifest
-    assert manifest["world"] == 3 and manifest["generator_version"] == 2
+    assert manifest["extractor"]["name"] == extractor_v4.EXTRACTOR_NAME and "refeatured_wall_sec" in manifest
+    assert manifest["world"] == 4 and manifest["generator_version"] == 2
     assert synth_main(["refeature", str(copy), "--workers", "1", "--extractor", extractor.EXTRACTOR_NAME]) == 0
     with h5py.File(feature_file, "r") as h5:
         vid = next(iter(before))

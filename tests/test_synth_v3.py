@@ -5,6 +5,7 @@ import pytest
 
 from svg_core.synth import extractor as v2
 from svg_core.synth import extractor_v3 as v3
+from svg_core.synth import extractor_v4 as v4
 from svg_core.synth import probe
 from svg_core.synth.render import render_frames
 from svg_core.synth.scene import COLOURS, EventSpec, ObjectSpec, SceneSpec
@@ -64,8 +65,10 @@ def test_slot_shape_tells_a_box_from_a_ball():
 
 
 def test_worlds_pair_generators_and_extractors():
-    assert world(DEFAULT_WORLD).extractor == v3.EXTRACTOR_NAME and world(2).extractor == v2.EXTRACTOR_NAME
-    assert extractor_module("synth-pixels-v2") is v2 and set(EXTRACTORS) == {v2.EXTRACTOR_NAME, v3.EXTRACTOR_NAME}
+    assert world(DEFAULT_WORLD).extractor == v4.EXTRACTOR_NAME and world(3).extractor == v3.EXTRACTOR_NAME
+    assert world(2).extractor == v2.EXTRACTOR_NAME and world(4).generator_version == world(3).generator_version == 2
+    assert extractor_module("synth-pixels-v2") is v2
+    assert set(EXTRACTORS) == {v2.EXTRACTOR_NAME, v3.EXTRACTOR_NAME, v4.EXTRACTOR_NAME}
     assert world_of_manifest({"extractor": {"name": "synth-pixels-v2"}}).version == 2  # folders from before worlds
     assert world_of_manifest({"world": 3}).generator_version == 2
     with pytest.raises(UserInputError, match="unknown feature extractor 'c3d-real'"):

@@ -174,11 +174,11 @@ def render_features(scene: SceneSpec, fps: float, frame_size: int, writer=None,
     feats = []
     for first in range(0, n_frames, RENDER_CHUNK_FRAMES):
         frames = render_frames(scene, frame_size, fps, first, min(RENDER_CHUNK_FRAMES, n_frames - first))
-        feats.append(extractor.video_features(frames))
+        feats.append(extractor.chunk_features(frames))
         if writer is not None:
             for frame in frames:
                 writer.send(np.ascontiguousarray(frame))
-    return np.concatenate(feats) if feats else np.zeros((0, extractor.FEATURE_DIM), np.float32)
+    return extractor.finish(feats)
 
 
 def _feature_job(job: tuple[dict, float, int, str]) -> tuple[str, np.ndarray]:

@@ -281,3 +281,13 @@ def video_features(frames: np.ndarray, clips_per_step: int = 16) -> np.ndarray:
         return np.zeros((0, FEATURE_DIM), np.float32)
     clips = frames[: n_clips * CLIP_FRAMES].reshape(n_clips, CLIP_FRAMES, *frames.shape[1:])
     return np.concatenate([clip_features(clips[i : i + clips_per_step]) for i in range(0, n_clips, clips_per_step)])
+
+
+# The two-step interface that build.render_features uses (extractor_v4 needs the whole video to
+# finish; this one's clips stand alone, so a chunk's features are final).
+chunk_features = video_features
+
+
+def finish(parts: list[np.ndarray]) -> np.ndarray:
+    """Join the per-chunk features of one video: list of [t_i, 500] -> [T, 500]."""
+    return np.concatenate(parts) if parts else np.zeros((0, FEATURE_DIM), np.float32)

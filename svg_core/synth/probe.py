@@ -8,6 +8,7 @@ neighbours' to the events active at the clip's centre, on 70 % of the videos, sc
 - per-label ROC AUC, averaged over the labels with enough positives, for the label families
   ``action``, ``colour``, ``shape`` (an object of that colour / shape is in an event),
   ``colour+action``, ``shape+action`` and ``colour+shape+action``;
+- per action, the colour+action AUC averaged over the colours (slow state actions vs periodic);
 - binding swap: in test clips where two objects of different colours and different actions are
   both active (c1 does a1, c2 does a2), how often the read-out scores (c1, a1) + (c2, a2) above
   the swapped (c1, a2) + (c2, a1). A read-out that knows the actions and the colours present but
@@ -18,14 +19,14 @@ All extractors are printed side by side in one run; the figures are synthetic.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from tqdm import tqdm
 
 from svg_core.synth.render import render_frames
 from svg_core.synth.scene import ACTIONS, COLOURS, SHAPES, SceneSpec, sample_scene
-from svg_core.synth.worlds import EXTRACTORS, extractor_module, world
+from svg_core.synth.worlds import DEFAULT_WORLD, EXTRACTORS, extractor_module, world
 
 PROBE_SEED = 9091  # scenes of their own: not the benchmark's seed 0
 FAMILIES = ("action", "colour", "shape", "colour+action", "shape+action", "colour+shape+action")
@@ -42,6 +43,7 @@ class ProbeScores:
     n_labels: dict[str, int]
     swap_accuracy: float
     n_swap_clips: int
+    by_action: dict[str, float] = field(default_factory=dict)  # colour+action AUC per action (mean over colours)
 
 
 def label_names() -> dict[str, list[tuple]]:
@@ -138,7 +140,7 @@ def score_extractor(name: str, feats: list[np.ndarray], events: list[list[list]]
     tr = [i for i in range(len(x)) if train_videos[i]]
     te = [i for i in range(len(x)) if not train_videos[i]]
     x_tr, x_te = np.concatenate([x[i] for i in tr]), np.concatenate([x[i] for i in te])
-    auc, n_labels, swap = {}, {}, (float("nan"), 0)
+    auc, n_labels, swap, by_action = {}, {}, (float("nan"), 0), {}
     for fam in FAMILIES:
         y_tr = np.concatenate([ys[i][fam] for i in tr])
         y_te = np.concatenate([ys[i][fam] for i in te])
@@ -149,10 +151,13 @@ def score_extractor(name: str, feats: list[np.ndarray], events: list[list[list]]
         n_labels[fam] = len(cols)
         if fam == "colour+action":
             swap = swap_accuracy(pred, [e for i in te for e in events[i]])
-    return ProbeScores(name, auc, n_labels, swap[0], swap[1])
+            labs = label_names()[fam]
+            per = {a: [roc_auc(pred[:, j], y_te[:, j]) for j in cols if labs[j][1] == a] for a in ACTIONS}
+            by_action = {a: float(np.mean(v)) for a, v in per.items() if v}
+    return ProbeScores(name, auc, n_labels, swap[0], swap[1], by_action)
 
 
-def run_probe(n_videos: int = 120, seed: int = PROBE_SEED, world_version: int = 3, fps: float = 8.0,
+def run_probe(n_videos: int = 120, seed: int = PROBE_SEED, world_version: int = DEFAULT_WORLD, fps: float = 8.0,
               frame_size: int = 128, max_sec: float = 90.0, extractors: tuple[str, ...] = tuple(EXTRACTORS),
               progress: bool = True) -> list[ProbeScores]:
     """Render ``n_videos`` scenes (first ``max_sec`` seconds each) and score every extractor on them."""
@@ -182,5 +187,8 @@ def format_probe(scores: list[ProbeScores]) -> str:
         lines.append(f"{fam:30s}" + "".join(f"{s.auc[fam]:>14.3f} ({s.n_labels[fam]:3d} lab)" for s in scores))
     lines.append(f"{'binding swap accuracy':30s}" + "".join(f"{100 * s.swap_accuracy:>13.1f} % ({s.n_swap_clips:4d})"
                                                             for s in scores))
+    for a in ACTIONS:
+        lines.append(f"{'  colour+action: ' + a:30s}" + "".join(
+            f"{s.by_action[a]:>14.3f}          " if a in s.by_action else f"{'-':>14s}          " for s in scores))
     lines.append("chance: AUC 0.5, swap 50 %; synthetic scenes of a probe seed, not the benchmark's")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ the app) asks this module for the extractor of that name, so features never mix 
 |---|---|---|---|
 | 2 | 1 | ``synth-pixels-v2`` | global motion blocks; objects may share a colour |
 | 3 | 2 | ``synth-pixels-v3`` | one slot per colour binds shape and motion to the object; colours unique per scene |
+| 4 | 2 | ``synth-pixels-v4`` | v3's slots plus each slot's change over 2, 6 and 12 s (slow state actions) |
 """
 
 from __future__ import annotations
@@ -17,13 +18,14 @@ from types import ModuleType
 
 from svg_core.errors import UserInputError
 from svg_core.synth import extractor as extractor_v2
-from svg_core.synth import extractor_v3
+from svg_core.synth import extractor_v3, extractor_v4
 
-# The two extractor modules by the name their describe() records (a plain dict of the modules:
+# The extractor modules by the name their describe() records (a plain dict of the modules:
 # nothing is imported or built from a string).
 EXTRACTORS: dict[str, ModuleType] = {
     extractor_v2.EXTRACTOR_NAME: extractor_v2,
     extractor_v3.EXTRACTOR_NAME: extractor_v3,
+    extractor_v4.EXTRACTOR_NAME: extractor_v4,
 }
 
 
@@ -36,8 +38,9 @@ class World:
     extractor: str
 
 
-WORLDS = {2: World(2, 1, extractor_v2.EXTRACTOR_NAME), 3: World(3, 2, extractor_v3.EXTRACTOR_NAME)}
-DEFAULT_WORLD = 3
+WORLDS = {2: World(2, 1, extractor_v2.EXTRACTOR_NAME), 3: World(3, 2, extractor_v3.EXTRACTOR_NAME),
+          4: World(4, 2, extractor_v4.EXTRACTOR_NAME)}
+DEFAULT_WORLD = 4
 
 
 def world(version: int) -> World:
