@@ -8,12 +8,13 @@
 
 ``train`` measures training throughput (samples per second: forward, loss, backward and one
 AdamW step with clipping, as ``svg_core.train`` does them) on random batches shaped like the
-real data (N_v = 64 video frames x 500, log-Mels of 3-8 s), on CPU and, when present, on CUDA
+real data (N_v = 64 video frames x 500, queries of 3-8 s), on CPU and, when present, on CUDA
 in fp32 and with fp16 autocast. Data loading is excluded: it is measured by the training logs
-(``train_samples_per_sec`` in log.csv). With ``--compare-speed`` every audio model gets two rows,
-its config with ``audio_subsample=1`` (the v2 configuration of the shipped checkpoints) and with
-the new-config default (4 log-Mel frames per step), timed in alternating steps, and a ratio
-column. ``latency`` times one query at a time (batch size 1): the end-to-end audio grounder
+(``train_samples_per_sec`` in log.csv). With ``--compare-speed`` every audio model gets three
+rows, timed in alternating steps, and a ratio column: its config with ``audio_subsample=1`` (the
+v2 configuration of the shipped checkpoints), with the new-config default (4 log-Mel frames per
+step), and on the pre-trained speech front-end's cached encoder features (the encoder's one-off
+cost is the cache build, not a training step). ``latency`` times one query at a time (batch size 1): the end-to-end audio grounder
 (log-Mel, and the speech front-end model whose frozen Whisper base encoder runs inside each call)
 against each ASR cascade (Whisper base / PocketSphinx + the text grounder), median and p90, on CPU
 and on CUDA when present. ``asr`` compares Whisper's
@@ -42,6 +43,7 @@ from svg_core.models import (
     build_vocab,
     legacy_defaults,
 )
+from svg_core.models.speech_frontend import WHISPER_BASE_DIM, input_frames
 from svg_core.errors import run_cli
 
 BENCH_MODELS = ("base", "vslnet", "text", "vgcl")
@@ -49,19 +51,23 @@ _WORDS = "a man woman dog ball plays runs jumps the in on with water field table
 
 
 def synthetic_batch(batch_size: int, n_video_frames: int = 64, min_frames: int = 300, max_frames: int = 800,
-                    seed: int = 0) -> dict:
+                    seed: int = 0, audio_frontend: str = "logmel", frontend_pool: int = 2) -> dict:
     """A batch with the keys and shapes of ``collate_batch`` and random content.
 
     Args:
         batch_size: B.
         n_video_frames: N_v.
-        min_frames, max_frames: range of log-Mel lengths (10 ms frames).
+        min_frames, max_frames: range of query lengths in 10 ms log-Mel frames (3-8 s).
         seed: seed of every draw.
+        audio_frontend, frontend_pool: what ``batch["audio"]`` holds: log-Mels [B, T_a, 128] at
+            100 Hz, or cached Whisper base encoder features [B, T_e, 512] at 50 / pool Hz.
 
     Returns:
         the batch dict (CPU tensors).
     """
     g = torch.Generator().manual_seed(seed)
+    min_frames, max_frames = (input_frames(n, audio_frontend, frontend_pool) for n in (min_frames, max_frames))
+    audio_dim = 128 if audio_frontend == "logmel" else WHISPER_BASE_DIM
     lengths = torch.randint(min_frames, max_frames + 1, (batch_size,), generator=g)
     t_a = int(lengths.max())
     mask = torch.arange(t_a)[None, :] < lengths[:, None]
@@ -75,7 +81,7 @@ def synthetic_batch(batch_size: int, n_video_frames: int = 64, min_frames: int =
     return {
         "video": torch.randn(batch_size, n_video_frames, 500, generator=g),
         "video_mask": torch.ones(batch_size, n_video_frames, dtype=torch.bool),
-        "audio": torch.randn(batch_size, t_a, 128, generator=g) * mask[..., None],
+        "audio": torch.randn(batch_size, t_a, audio_dim, generator=g) * mask[..., None],
         "audio_lengths": lengths, "audio_mask": mask,
         "start_idx": start, "end_idx": end, "start_label": start_label, "end_label": end_label,
         "inside": ((frames >= start_label[:, None]) & (frames <= end_label[:, None])).float(),
@@ -103,14 +109,17 @@ def bench_config(name: str, preset: str):
 
 def speed_variants(name: str, cfg) -> list[tuple[str, object]]:
     """``--compare-speed`` rows of one model: (label, config) with ``audio_subsample`` = its v2
-    value (``LEGACY_DEFAULTS``, 1) and its new-config default (4); one row for models without
-    an audio front-end (text)."""
+    value (``LEGACY_DEFAULTS``, 1), its new-config default (4), and the pre-trained speech
+    front-end on cached encoder features (``audio_frontend="whisper_base"``: the frozen encoder
+    ran once, before training, in ``python -m svg_core.data frontend-cache``); one row for models
+    without an audio front-end (text)."""
     if not isinstance(cfg, (BaseConfig, CPCConfig)):
         return [(name, cfg)]
     v2 = legacy_defaults(type(cfg))["audio_subsample"]
     new = next(f.default for f in dataclasses.fields(cfg) if f.name == "audio_subsample")
     return [(f"{name} v2 (audio_subsample={v2})", dataclasses.replace(cfg, audio_subsample=v2)),
-            (f"{name} new (audio_subsample={new})", dataclasses.replace(cfg, audio_subsample=new))]
+            (f"{name} new (audio_subsample={new})", dataclasses.replace(cfg, audio_subsample=new)),
+            (f"{name} whisper_base, cached features", dataclasses.replace(cfg, audio_frontend="whisper_base"))]
 
 
 def make_train_step(cfg, device: torch.device, amp: bool, batch_size: int,
@@ -124,7 +133,9 @@ def make_train_step(cfg, device: torch.device, amp: bool, batch_size: int,
     model = build_model(cfg).to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, weight_decay=1e-5)
     scaler = torch.amp.GradScaler(device.type, enabled=amp)
-    batch = move_batch(synthetic_batch(batch_size), device)
+    frontend = getattr(cfg, "audio_frontend", "logmel")
+    batch = move_batch(synthetic_batch(batch_size, audio_frontend=frontend, frontend_pool=getattr(cfg, "frontend_pool", 2)),
+                       device)
 
     def run(step: int) -> float:
         if device.type == "cuda":
