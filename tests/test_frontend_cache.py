@@ -90,6 +90,14 @@ def test_stale_cache_is_refused(cached, tmp_path):
     with pytest.raises(StaleCacheError, match="benchmark.seed is 0, this run needs 7"):
         FrontendCache(path, _version(moved))
     FrontendCache(path, _version(cached))  # the matching version opens
+    # refeatured with another video extractor (or world 3 -> 4): the wavs are the same, the cache stays valid
+    manifest = json.loads((cached / "manifest.json").read_text())
+    manifest.update(world=99, extractor={"name": "another-extractor"})
+    (moved / "manifest.json").write_text(json.dumps(manifest))
+    FrontendCache(path, _version(moved))
+    (moved / "manifest.json").write_text(json.dumps({**manifest, "generator_version": 99}))  # other scenes: refused
+    with pytest.raises(StaleCacheError, match="benchmark.generator_version"):
+        FrontendCache(path, _version(moved))
 
 
 def _train_args(root: Path, out: Path, *extra: str) -> list[str]:

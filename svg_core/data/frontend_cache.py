@@ -62,13 +62,15 @@ def default_cache_path(layout: DatasetLayout, audio_frontend: str, frontend_pool
 
 
 def benchmark_identity(layout: DatasetLayout) -> dict:
-    """What identifies the dataset build: manifest seed, world, extractor, counts; items per split."""
+    """What identifies the build's speech: manifest seed, scene generator, counts; items per split.
+
+    The video extractor is left out on purpose: ``synth refeature`` (or a world that differs only
+    in its extractor, as worlds 3 and 4) keeps every wav, so the encoder features stay valid.
+    """
     manifest = layout.manifest
     return {
         "seed": manifest.get("seed"),
-        "world": manifest.get("world"),
         "generator_version": manifest.get("generator_version"),
-        "extractor": (manifest.get("extractor") or {}).get("name"),
         "counts": manifest.get("counts"),
         "split_items": {split: len(layout.records(split)[0]) for split in sorted(layout.annotations)},
     }
