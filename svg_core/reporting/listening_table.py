@@ -33,6 +33,8 @@ LISTENING_ROWS = (
     ("Text, original caption", "text_s", "_normal"),
     ("Text, original caption, N_v = 128", "text_nv128_s", "_normal"),  # world v3 trial: finer video grid
     ("Base, 11 epochs, no early stop", "base_e11_s", "_normal"),  # world v3: past the video-prior plateau
+    # world v4 trial: finer video grid and a second self-attention layer (short moments)
+    ("Text, original caption, N_v = 128, 2 attention layers", "text_nv128_l2_s", "_normal"),
 )
 CONTROLS = (("silent", "silent"), ("other_video", "other video"), ("shuffled_words", "shuffled words"))
 MISSING = "—"  # evaluated without --listening
