@@ -15,7 +15,7 @@ import pytest
 import svg_core
 
 ROOT = Path(__file__).resolve().parents[1]
-CLIS = ["train", "evaluate", "cascade", "bench", "results", "data", "synth", "search"]
+CLIS = ["train", "evaluate", "cascade", "bench", "results", "data", "synth", "search", "reporting.runs"]
 
 
 def test_readme_api_example_runs():

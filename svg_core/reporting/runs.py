@@ -1,0 +1,580 @@
+"""The training and evaluation runs behind docs/RESULTS.md as one resumable job graph (CPU, synthetic benchmark).
+
+    python -m svg_core.reporting.runs table2            # Table 2: Base, Base+CPC, VSLNet, VGCL, text (seeds 0 1 2) + cascades
+    python -m svg_core.reporting.runs fig4              # Fig. 4: Base and VGCL at clean / large noise, text + cascades
+    python -m svg_core.reporting.runs table3            # Table 3: four VGCL ablations (seed 0) and the full model
+    python -m svg_core.reporting.runs table4            # Table 4: pacing x kappa variants (seed 0) and the full model
+    python -m svg_core.reporting.runs listening --data assets/demo_bundle --out results/listening_demo  # shipped checkpoints
+    python -m svg_core.reporting.runs archive           # metrics, logs, predictions -> results/e10 (committed)
+    python -m svg_core.reporting.runs vgcl --seeds 0 --ground-epochs 5 --dry-run   # print the commands only
+    python -m svg_core.reporting.runs variant _log10 -- --pacing logarithmic --kappa 10  # one seed-0 VGCL variant
+
+Plans. A plan is a list of lanes; each lane adds jobs to one graph (a job two lanes share is one job):
+
+- lanes, as in the former ``notebooks/results_runs.sh``: ``vgcl`` (VGCL pre-training, then grounding with
+  the pre-trained encoder, then its test evaluation), ``cpc`` (the same with CPC), ``base``, ``vslnet``,
+  ``text`` (train, evaluate), ``extra`` (clean and large noise evaluations of the finished Base and VGCL
+  runs), ``cascade`` (Whisper / PocketSphinx -> text model at the three noise presets, text seeds 0 1 2,
+  the first ``--cascade-limit`` test queries; finished text runs only), ``table3`` and ``table4`` (VGCL
+  pre-training variants, seed 0; each also holds the full model of seed 0 that its table compares
+  with), ``variant TAG -- ARGS`` (one seed-0 VGCL variant with extra pre-training ARGS), ``shipped``
+  (the committed ``checkpoints/*`` evaluated under their seed-0 run names), ``archive`` (below);
+- one plan per table: ``table2`` = base, cpc, vslnet, vgcl, text, cascade; ``fig4`` = base, vgcl, extra,
+  text, cascade; ``table3``; ``table4``; ``listening`` = shipped; ``all`` = table2, fig4, table3, table4,
+  then archive once every other job finished.
+
+Jobs. A training run is ``python -m svg_core.train --data DATA --preset small --batch-size 32 --threads 1
+--no-progress [--patience N] [--min-epochs N] --out OUT/NAME ...`` with its output in ``OUT/NAME.log``,
+followed by the line ``NAME wall SECONDS s`` (:func:`svg_core.reporting.results.wall_seconds` sums these
+lines, one per part of a resumed run). An evaluation is ``python -m svg_core.evaluate --checkpoint
+OUT/NAME/best --data DATA --split test --noise NOISE --threads 1 --listening --out OUT/eval/NAME_NOISE.jsonl
+--metrics-out OUT/eval/NAME_NOISE.metrics.json``; its report goes to ``NAME_NOISE.txt.part`` and is moved
+to ``NAME_NOISE.txt`` only once it finished (the cascades likewise, ``cascade_ENGINE_NOISE_text_sK.txt``).
+An evaluation runs after the training it reads, a grounding run after its pre-training.
+
+Resuming from files alone. A training job is finished once ``OUT/NAME/summary.json`` exists (skipped);
+one killed part-way resumes with ``--resume`` when ``OUT/NAME/last/training_state.pt`` exists (its log
+is appended to), else starts over with a fresh log. An evaluation is finished once its ``.txt`` exists.
+Each job takes a lock file under ``OUT/.locks`` while it runs, so two runners started at once on
+overlapping plans run each job once: a runner that finds a job locked does its other jobs first, then
+waits for the lock and skips the job if the other runner finished it. A failing job stops the jobs
+after it; the others go on and the runner exits 1 naming it. The archive copies the logged results
+(no weights) of finished runs and finished evaluations to ``--archive`` (default ``results/eEPOCHS``)
+and writes its data summary with ``python -m svg_core.results DEST --data DATA --save-data-summary``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from filelock import FileLock, Timeout  # a dependency of torch
+
+from svg_core.errors import UserInputError, run_cli
+
+LANES = ("vgcl", "cpc", "base", "vslnet", "text", "extra", "cascade", "table3", "table4", "variant", "shipped",
+         "archive")
+PLANS: dict[str, tuple[str, ...]] = {
+    **{lane: (lane,) for lane in LANES},
+    "table2": ("base", "cpc", "vslnet", "vgcl", "text", "cascade"),
+    "fig4": ("base", "vgcl", "extra", "text", "cascade"),
+    "listening": ("shipped",),
+    "all": ("base", "cpc", "vslnet", "vgcl", "text", "extra", "cascade", "table3", "table4", "archive"),
+}
+CASCADE_SEEDS = (0, 1, 2)  # transcripts are cached once per (engine, noise) for every text seed
+# (committed checkpoint folder, seed-0 run name that svg_core.results reads) of the shipped lane
+SHIPPED = (("base", "base"), ("base_cpc", "cpc_base"), ("vslnet_audio", "vslnet"), ("vgcl_full", "vgcl_base"),
+           ("text", "text"))
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """What every job of a plan shares (the former script's environment variables).
+
+    Attributes:
+        data: dataset folder passed as ``--data``.
+        out: folder of the runs (``OUT/NAME``, ``OUT/NAME.log``) and evaluations (``OUT/eval``).
+        seeds: seeds of the multi-seed lanes (vgcl, cpc, base, vslnet, text, extra).
+        ground_epochs: most grounding epochs (``--epochs`` of grounding runs).
+        pre_epochs: pre-training epochs (VGCL, CPC).
+        patience: early stopping after this many epochs without a better val score (None: off).
+        min_epochs: no early stop before this epoch (None: the trainer's default).
+        cascade_limit: test queries of the cascade evaluations (the first ones).
+        archive: where the archive job copies the logged results.
+        variant_tag: run-name tag of the variant lane, e.g. ``_log10``.
+        variant_args: extra pre-training flags of the variant lane.
+    """
+
+    data: Path
+    out: Path
+    archive: Path
+    seeds: tuple[int, ...] = (0, 1, 2)
+    ground_epochs: int = 10
+    pre_epochs: int = 3
+    patience: int | None = None
+    min_epochs: int | None = None
+    cascade_limit: int = 100
+    variant_tag: str = ""
+    variant_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Job:
+    """One node of the job graph.
+
+    Attributes:
+        key: unique name, e.g. ``train:vgcl_pre_s0``, ``eval:base_s0_normal``, ``archive``.
+        after: keys of jobs that must succeed first (those absent from the plan are ignored).
+        requires: a file that must exist when the job's turn comes, else it is skipped (finished runs only).
+        exclusive: jobs naming the same resource never run at once (the shared transcript cache).
+    """
+
+    key: str
+    after: tuple[str, ...] = ()
+    requires: Path | None = None
+    exclusive: str | None = None
+
+    def finished(self) -> bool:
+        """Whether the job's result is on disk (a finished job is skipped)."""
+        return False
+
+    def describe(self, python: str) -> str:
+        """The shell line the job runs now (``--dry-run``)."""
+        raise NotImplementedError
+
+    def execute(self, python: str) -> int:
+        """Run the job; returns the exit status (0 = success)."""
+        raise NotImplementedError
+
+    @property
+    def log(self) -> Path | None:
+        """Where the job's output goes (named when it fails)."""
+        return None
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainJob(Job):
+    """A ``python -m svg_core.train`` run into ``run_dir`` (``args`` start with ``-m``; no ``--resume``)."""
+
+    run_dir: Path
+    args: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.run_dir.name
+
+    @property
+    def log(self) -> Path:
+        return self.run_dir.parent / f"{self.name}.log"
+
+    def finished(self) -> bool:
+        return (self.run_dir / "summary.json").exists()
+
+    def _command(self, python: str) -> list[str]:
+        resume = (self.run_dir / "last" / "training_state.pt").exists()  # killed part-way: same weights go on
+        return [python, *self.args, *(["--resume"] if resume else [])]
+
+    def describe(self, python: str) -> str:
+        return f"{shlex.join(self._command(python))} >> {shlex.quote(str(self.log))}"
+
+    def execute(self, python: str) -> int:
+        command = self._command(python)
+        self.log.parent.mkdir(parents=True, exist_ok=True)
+        start_sec = time.monotonic()
+        with self.log.open("a" if "--resume" in command else "w") as log:  # a fresh run starts a fresh log
+            status = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT).returncode
+        with self.log.open("a") as log:  # one line per part of a resumed run: results sums them
+            log.write(f"{self.name} wall {time.monotonic() - start_sec:.2f} s\n")
+        return status
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportJob(Job):
+    """An evaluation whose printed report is moved to ``report`` (a ``.txt``) only once it finished."""
+
+    report: Path
+    args: tuple[str, ...]
+
+    @property
+    def log(self) -> Path:
+        return self.report.with_name(self.report.name + ".part")
+
+    def finished(self) -> bool:
+        return self.report.exists()
+
+    def describe(self, python: str) -> str:
+        return f"{shlex.join([python, *self.args])} > {shlex.quote(str(self.report))}"
+
+    def execute(self, python: str) -> int:
+        self.report.parent.mkdir(parents=True, exist_ok=True)
+        with self.log.open("w") as part:
+            status = subprocess.run([python, *self.args], stdout=part, stderr=subprocess.STDOUT).returncode
+        if status == 0:
+            self.log.replace(self.report)
+        return status
+
+
+@dataclass(frozen=True, kw_only=True)
+class ArchiveJob(Job):
+    """Copy the logged results (no weights) of finished runs and finished evaluations of ``out`` to ``dest``."""
+
+    out: Path
+    dest: Path
+    data: Path
+
+    def _results_command(self, python: str) -> list[str]:
+        return [python, "-m", "svg_core.results", str(self.dest), "--data", str(self.data), "--save-data-summary"]
+
+    def describe(self, python: str) -> str:
+        return (f"# copy finished runs and evaluations of {self.out} to {self.dest}\n"
+                f"{shlex.join(self._results_command(python))} > /dev/null")
+
+    def execute(self, python: str) -> int:
+        for source in archived_files(self.out):
+            target = self.dest / source.relative_to(self.out)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
+        self.dest.mkdir(parents=True, exist_ok=True)
+        status = subprocess.run(self._results_command(python), stdout=subprocess.DEVNULL).returncode  # prior + needs
+        if status == 0:
+            print(f"archived {self.out} -> {self.dest}", flush=True)
+        return status
+
+
+def archived_files(out: Path) -> list[Path]:
+    """The files the archive keeps: small enough to commit, finished work only.
+
+    Per finished run (``NAME/summary.json``): ``NAME.log``, every ``log.csv`` and ``summary.json``, and
+    ``best/config.json``, ``best/metrics.json``; a run killed part-way stays out until it is resumed.
+    Under ``eval/``: the ``.txt`` reports, the ``.jsonl`` predictions and ``.metrics.json`` of finished
+    evaluations (those whose ``.txt`` report exists), and the cascades' ``transcripts.jsonl`` cache.
+
+    Args:
+        out: the runs folder.
+
+    Returns:
+        the files, sorted.
+    """
+    keep: list[Path] = []
+    for summary in sorted(out.glob("*/summary.json")):
+        run_dir = summary.parent
+        keep += [out / f"{run_dir.name}.log"] if (out / f"{run_dir.name}.log").is_file() else []
+        keep += [p for p in run_dir.rglob("*") if p.is_file() and (
+            p.name in ("log.csv", "summary.json")
+            or (p.parent.name == "best" and p.name in ("config.json", "metrics.json")))]
+    for path in sorted((out / "eval").rglob("*")) if (out / "eval").is_dir() else ():
+        stem = path.name.removesuffix(".metrics.json").removesuffix(".jsonl")
+        finished = stem != path.name and path.with_name(f"{stem}.txt").is_file()  # not NAME.txt.part
+        if path.is_file() and (path.suffix == ".txt" or path.name == "transcripts.jsonl" or finished):
+            keep.append(path)
+    return sorted(set(keep))
+
+
+# ---------------------------------------------------------------------------------------------
+# lanes
+
+
+def _train(s: RunSettings, name: str, *args: str, after: tuple[str, ...] = ()) -> TrainJob:
+    common = ["--data", str(s.data), "--preset", "small", "--batch-size", "32", "--threads", "1", "--no-progress"]
+    common += ["--patience", str(s.patience)] if s.patience is not None else []
+    common += ["--min-epochs", str(s.min_epochs)] if s.min_epochs is not None else []
+    return TrainJob(key=f"train:{name}", after=after, run_dir=s.out / name,
+                    args=("-m", "svg_core.train", *common, "--out", str(s.out / name), *args))
+
+
+def _evaluate(s: RunSettings, name: str, noise: str, checkpoint: Path | None = None,
+              finished_runs_only: bool = False) -> ReportJob:
+    """Test metrics and listening diagnostics of ``checkpoint`` (default ``OUT/NAME/best``), after training NAME."""
+    stem = s.out / "eval" / f"{name}_{noise}"
+    args = ("-m", "svg_core.evaluate", "--checkpoint", str(checkpoint or s.out / name / "best"),
+            "--data", str(s.data), "--split", "test", "--noise", noise, "--threads", "1", "--listening",
+            "--out", f"{stem}.jsonl", "--metrics-out", f"{stem}.metrics.json")
+    return ReportJob(key=f"eval:{name}_{noise}", after=() if checkpoint else (f"train:{name}",),
+                     requires=s.out / name / "summary.json" if finished_runs_only else None,
+                     report=stem.with_name(f"{stem.name}.txt"), args=args)
+
+
+def _pretrain_then_ground(s: RunSettings, family: str, seed: int, tag: str = "",
+                          pre_args: Sequence[str] = ()) -> list[Job]:
+    """``{family}_pre{tag}_sN`` pre-training, ``{family}_base{tag}_sN`` grounding with its encoder, evaluation."""
+    pre, ground = f"{family}_pre{tag}_s{seed}", f"{family}_base{tag}_s{seed}"
+    pre_job = _train(s, pre, "--stage", "pretrain", "--model", family, "--epochs", str(s.pre_epochs),
+                     "--seed", str(seed), *pre_args)
+    ground_job = _train(s, ground, "--model", f"{family}_base", "--pretrained-encoder", str(s.out / pre / "encoder"),
+                        "--epochs", str(s.ground_epochs), "--seed", str(seed), after=(pre_job.key,))
+    return [pre_job, ground_job, _evaluate(s, ground, "normal")]
+
+
+def _cascades(s: RunSettings) -> list[Job]:
+    jobs: list[Job] = []
+    for engine in ("whisper", "sphinx"):
+        for noise in ("normal", "clean", "large"):
+            for seed in CASCADE_SEEDS:
+                text_run, stem = s.out / f"text_s{seed}", s.out / "eval" / f"cascade_{engine}_{noise}_text_s{seed}"
+                args = ("-m", "svg_core.cascade", "evaluate", "--data", str(s.data), "--checkpoint", str(text_run / "best"),
+                        "--engine", engine, "--noise", noise, "--limit", str(s.cascade_limit), "--threads", "1",
+                        "--transcripts", str(s.out / "eval" / "transcripts.jsonl"), "--out", f"{stem}.jsonl")
+                jobs.append(ReportJob(key=f"cascade:{engine}_{noise}_text_s{seed}", after=(f"train:text_s{seed}",),
+                                      requires=text_run / "summary.json", exclusive="transcripts",
+                                      report=stem.with_name(f"{stem.name}.txt"), args=args))
+    return jobs  # the original-caption row is the text model's own evaluation (eval:text_sN_normal)
+
+
+def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
+    """The jobs of one lane, in the order one runner with ``--jobs 1`` runs them.
+
+    Args:
+        lane: one of :data:`LANES`.
+        s: the shared settings.
+
+    Returns:
+        the jobs; each job's ``after`` jobs come before it.
+    """
+    if lane in ("vgcl", "cpc"):
+        return [job for seed in s.seeds for job in _pretrain_then_ground(s, lane, seed)]
+    if lane in ("base", "vslnet", "text"):
+        return [job for seed in s.seeds for job in (
+            _train(s, f"{lane}_s{seed}", "--model", lane, "--epochs", str(s.ground_epochs), "--seed", str(seed)),
+            _evaluate(s, f"{lane}_s{seed}", "normal"))]
+    if lane == "extra":  # Fig. 4 noise levels for the finished Base and VGCL runs
+        return [_evaluate(s, name, noise, finished_runs_only=True) for seed in s.seeds
+                for name in (f"base_s{seed}", f"vgcl_base_s{seed}") for noise in ("clean", "large")]
+    if lane == "cascade":
+        return _cascades(s)
+    if lane == "table3":  # VGCL ablations of pre-training, then the same grounding run
+        variants = [("_nocl", "--no-curriculum"), ("_noent", "--no-entire-video"), ("_nosa", "--no-self-attention"),
+                    ("_crop128", "--crop-frames", "128")]
+        return _pretrain_then_ground(s, "vgcl", 0) + [
+            job for tag, *args in variants for job in _pretrain_then_ground(s, "vgcl", 0, tag, args)]
+    if lane == "table4":  # curriculum pacing x kappa; linear kappa 10 is the full model
+        variants = [("_lin5", "linear", 5)] + [(f"_{pacing[:3]}{kappa}", pacing, kappa)
+                                                for pacing in ("exponential", "logarithmic") for kappa in (5, 10)]
+        return _pretrain_then_ground(s, "vgcl", 0) + [
+            job for tag, pacing, kappa in variants
+            for job in _pretrain_then_ground(s, "vgcl", 0, tag, ["--pacing", pacing, "--kappa", str(kappa)])]
+    if lane == "variant":
+        if not s.variant_tag:
+            raise UserInputError("plan variant needs a TAG: variant _log10 -- --pacing logarithmic --kappa 10")
+        return _pretrain_then_ground(s, "vgcl", 0, s.variant_tag, s.variant_args)
+    if lane == "shipped":  # the committed checkpoints are the kept weights of these seed-0 runs
+        return [_evaluate(s, f"{name}_s0", "normal", checkpoint=Path("checkpoints") / folder)
+                for folder, name in SHIPPED]
+    if lane == "archive":
+        return [ArchiveJob(key="archive", out=s.out, dest=s.archive, data=s.data)]
+    raise UserInputError(f"unknown lane {lane!r}: one of {', '.join(LANES)}")
+
+
+def plan_jobs(plan: str, s: RunSettings) -> list[Job]:
+    """The job graph of a plan: its lanes' jobs, each once, the archive after all others.
+
+    Args:
+        plan: a key of :data:`PLANS`.
+        s: the shared settings.
+
+    Returns:
+        the jobs in run order (``after`` jobs first).
+
+    Raises:
+        UserInputError: an unknown plan.
+    """
+    if plan not in PLANS:
+        raise UserInputError(f"unknown plan {plan!r}: one of {', '.join(PLANS)}")
+    jobs: dict[str, Job] = {}
+    for lane in PLANS[plan]:
+        for job in lane_jobs(lane, s):
+            if isinstance(job, ArchiveJob):
+                job = ArchiveJob(key=job.key, after=tuple(jobs), out=job.out, dest=job.dest, data=job.data)
+            jobs.setdefault(job.key, job)  # two lanes sharing a run (table3 / table4 full model) share the job
+    return list(jobs.values())
+
+
+# ---------------------------------------------------------------------------------------------
+# the scheduler
+
+
+class Outcome(Enum):
+    """How one attempt at a job ended."""
+
+    RAN = "done"
+    SKIPPED = "skip"  # finished already, or its required run is not finished
+    FAILED = "failed"
+    BUSY = "busy"  # another runner holds the job's lock
+
+
+@dataclass
+class _Attempt:
+    job: Job
+    python: str
+    lock_dir: Path
+    wait_for_lock: bool
+    echo: Callable[[str], None] = field(default=print)
+
+    def __call__(self) -> tuple[Outcome, str]:
+        lock = FileLock(self.lock_dir / f"{self.job.key.replace(':', '-')}.lock")
+        try:
+            lock.acquire(blocking=self.wait_for_lock)
+        except Timeout:
+            return Outcome.BUSY, "another runner has it"
+        try:
+            if self.job.finished():
+                return Outcome.SKIPPED, "finished"
+            if self.job.requires is not None and not self.job.requires.exists():
+                return Outcome.SKIPPED, f"needs {self.job.requires}"
+            shared = FileLock(self.lock_dir / f"{self.job.exclusive}.lock") if self.job.exclusive else None
+            if shared is not None:
+                shared.acquire()
+            try:
+                self.echo(f"{_clock()} start {self.job.key}")
+                status = self.job.execute(self.python)
+            except OSError as err:  # e.g. the python executable vanished
+                return Outcome.FAILED, str(err)
+            finally:
+                if shared is not None:
+                    shared.release()
+            if status != 0:
+                return Outcome.FAILED, f"exit {status}" + (f"; log {self.job.log}" if self.job.log else "")
+            return Outcome.RAN, ""
+        finally:
+            lock.release()
+
+
+def _clock() -> str:
+    return time.strftime("%H:%M:%S", time.gmtime())
+
+
+def run_jobs(jobs: Sequence[Job], python: str, lock_dir: Path, max_jobs: int = 1,
+             echo: Callable[[str], None] = print) -> list[str]:
+    """Run a job graph: each job once its ``after`` jobs succeeded, up to ``max_jobs`` at once.
+
+    Dependencies are resolved here, in-process; lock files under ``lock_dir`` keep a second runner off
+    a job this one runs. A job whose lock another runner holds is put off while other jobs are ready.
+
+    Args:
+        jobs: the graph in run order (see :func:`plan_jobs`).
+        python: executable that runs the ``-m svg_core...`` commands.
+        lock_dir: folder of the lock files (created).
+        max_jobs: most jobs running at once.
+        echo: where progress lines go.
+
+    Returns:
+        one line per job that failed or was stopped by a failure (empty: all succeeded or were skipped).
+    """
+    keys = {job.key for job in jobs}
+    order = {job.key: n for n, job in enumerate(jobs)}
+    needs = {job.key: [k for k in job.after if k in keys] for job in jobs}
+    state: dict[str, Outcome] = {}
+    problems: list[str] = []
+    pending, held_elsewhere = list(jobs), set()
+    running: dict[Future, Job] = {}
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=max_jobs) as pool:
+        while pending or running:
+            for job in list(pending):  # in run order, so a stop reaches the whole chain in one pass
+                cause = next((k for k in needs[job.key] if state.get(k) == Outcome.FAILED), None)
+                if cause is not None:
+                    pending.remove(job)
+                    state[job.key] = Outcome.FAILED
+                    problems.append(f"not run: {job.key} (after {cause})")
+                    echo(f"stop {job.key} (after {cause})")
+            in_use = {job.exclusive for job in running.values() if job.exclusive}
+            ready = [job for job in pending if all(state.get(k) in (Outcome.RAN, Outcome.SKIPPED) for k in needs[job.key])]
+            for job in sorted(ready, key=lambda j: j.key in held_elsewhere):  # fresh jobs before waiting on a lock
+                if len(running) >= max_jobs:
+                    break
+                if job.exclusive is not None and job.exclusive in in_use:
+                    continue
+                in_use |= {job.exclusive} if job.exclusive else set()
+                pending.remove(job)
+                running[pool.submit(_Attempt(job, python, lock_dir, job.key in held_elsewhere, echo))] = job
+            if not running:  # all left were stopped; a graph in run order never waits on itself
+                break
+            finished, _ = wait(running, return_when=FIRST_COMPLETED)
+            for future in finished:
+                job = running.pop(future)
+                outcome, note = future.result()
+                if outcome == Outcome.BUSY:
+                    echo(f"put off {job.key} ({note})")
+                    held_elsewhere.add(job.key)
+                    pending.append(job)
+                    pending.sort(key=lambda j: order[j.key])
+                    continue
+                state[job.key] = outcome
+                if outcome == Outcome.FAILED:
+                    problems.append(f"failed: {job.key} ({note})")
+                echo(f"{_clock()} {outcome.value} {job.key}" + (f" ({note})" if note else ""))
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``python -m svg_core.reporting.runs`` flags."""
+    parser = argparse.ArgumentParser(prog="python -m svg_core.reporting.runs", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("plan", help=f"what to run: {' | '.join(PLANS)}")
+    parser.add_argument("variant", nargs="*", metavar="VARIANT",
+                        help="plan variant only: TAG (run-name tag, e.g. _log10), then -- and the extra pre-training"
+                             " flags, e.g. variant _log10 -- --pacing logarithmic --kappa 10")
+    parser.add_argument("--data", type=Path, default=Path("data/synth_default"),
+                        help="dataset folder (default data/synth_default)")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="runs folder (default runs/results_eEPOCHS, EPOCHS = --ground-epochs)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
+                        help="seeds of the multi-seed lanes (default 0 1 2); put it after PLAN")
+    parser.add_argument("--ground-epochs", type=int, default=10, help="most grounding epochs (default 10)")
+    parser.add_argument("--pre-epochs", type=int, default=3, help="VGCL / CPC pre-training epochs (default 3)")
+    parser.add_argument("--patience", type=int, default=None,
+                        help="early stopping on val after N epochs without a better score (default off)")
+    parser.add_argument("--min-epochs", type=int, default=None,
+                        help="no early stop before epoch N (audio models plateau on the video prior first)")
+    parser.add_argument("--cascade-limit", type=int, default=100, help="test queries of the cascades (default 100)")
+    parser.add_argument("--archive", type=Path, default=None,
+                        help="destination of the archive job (default results/eEPOCHS), committed")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="most jobs at once (default 1); each uses one CPU thread")
+    parser.add_argument("--python", default=sys.executable,
+                        help="python executable of the sub-commands (default: this one)")
+    parser.add_argument("--dry-run", action="store_true", help="print the commands in run order, run nothing")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace) -> RunSettings:
+    """Check the flags and turn them into :class:`RunSettings`; bad values raise ``UserInputError``."""
+    for flag, value, least in (("--ground-epochs", args.ground_epochs, 1), ("--pre-epochs", args.pre_epochs, 1),
+                               ("--jobs", args.jobs, 1), ("--cascade-limit", args.cascade_limit, 1),
+                               ("--patience", args.patience, 1), ("--min-epochs", args.min_epochs, 0)):
+        if value is not None and value < least:
+            raise UserInputError(f"{flag} must be >= {least}, found {value}")
+    if args.plan == "variant":
+        if not args.variant or args.variant[0].startswith("-"):
+            raise UserInputError("plan variant needs a TAG: variant _log10 -- --pacing logarithmic --kappa 10")
+        if not all(c.isalnum() or c == "_" for c in args.variant[0]):
+            raise UserInputError(f"variant TAG {args.variant[0]!r}: letters, digits and _ only (e.g. _log10)")
+        own = {flag for action in build_parser()._actions for flag in action.option_strings}
+        if stray := [a.split("=")[0] for a in args.variant[1:] if a.split("=")[0] in own]:
+            raise UserInputError(f"{stray[0]} after --: put the runner's options before -- (after it: pre-training flags)")
+    elif args.variant:
+        raise UserInputError(f"plan {args.plan} takes no further arguments, found {' '.join(args.variant)}")
+    return RunSettings(
+        data=args.data, out=args.out or Path(f"runs/results_e{args.ground_epochs}"),
+        archive=args.archive or Path(f"results/e{args.ground_epochs}"), seeds=tuple(dict.fromkeys(args.seeds)),
+        ground_epochs=args.ground_epochs, pre_epochs=args.pre_epochs, patience=args.patience,
+        min_epochs=args.min_epochs, cascade_limit=args.cascade_limit,
+        variant_tag=args.variant[0] if args.variant else "", variant_args=tuple(args.variant[1:]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; a user error prints one ``error: ...`` line and exits 2 (``--debug``: traceback)."""
+    return run_cli(_main, argv)
+
+
+def _main(argv: list[str]) -> int:
+    args = build_parser().parse_intermixed_args(argv)  # runner options before or after TAG
+    settings = settings_from_args(args)
+    jobs = plan_jobs(args.plan, settings)
+    if args.dry_run:
+        for job in jobs:
+            print(("# finished: " if job.finished() else "") + job.describe(args.python))
+        return 0
+    if shutil.which(args.python) is None:
+        raise UserInputError(f"--python {args.python}: not an executable")
+    problems = run_jobs(jobs, args.python, settings.out / ".locks", args.jobs,
+                        echo=lambda line: print(line, flush=True))
+    for line in problems:
+        print(line, file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
