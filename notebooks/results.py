@@ -3,7 +3,7 @@
 #
 # A notebook in Jupytext "percent" format: open it in Jupyter (with jupytext) or VS Code, or run
 # it top to bottom with `python notebooks/results.py`. It defines no logic: the tables come from
-# `svg_core.results`, which reads the runs of `bash notebooks/results_runs.sh LANE` and scores their
+# `svg_core.results`, which reads the runs of `python -m svg_core.reporting.runs PLAN` and scores their
 # prediction files with `svg_core.engine.metrics.compute_metrics`; `svg_core.reporting.plots` draws the PNGs.
 # All data is SYNTHETIC.
 # The tables in docs/RESULTS.md are written by
@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT))
 from svg_core.reporting import plots as results_plots, results  # noqa: E402
 
 # The committed archive of the runs (metrics, logs, per-query predictions; no weights), written by
-# `OUT=runs/results_e10 ARCHIVE=results/e10 bash notebooks/results_runs.sh archive`. Point
+# `python -m svg_core.reporting.runs archive --out runs/results_e10 --archive results/e10`. Point
 # SVG_RESULTS_RUNS at runs/results_e10 to read the live runs instead.
 RUNS = Path(os.environ.get("SVG_RESULTS_RUNS", ROOT / "results" / "e10"))
 IMG = ROOT / "docs" / "img"

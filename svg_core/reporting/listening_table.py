@@ -1,6 +1,6 @@
-"""The "Does it listen?" table of docs/RESULTS.md, from the metrics JSON files of ``results_runs.sh``.
+"""The "Does it listen?" table of docs/RESULTS.md, from the metrics JSON files of ``svg_core.reporting.runs``.
 
-Every evaluation of ``notebooks/results_runs.sh`` runs ``python -m svg_core.evaluate ... --listening
+Every evaluation of ``python -m svg_core.reporting.runs`` runs ``python -m svg_core.evaluate ... --listening
 --out RUNS/eval/NAME_NOISE.jsonl --metrics-out RUNS/eval/NAME_NOISE.metrics.json``: beside the
 predictions, the JSON holds the within-video discrimination and the control runs (silent query,
 another video's query, shuffled words for a text query; :mod:`svg_core.engine.listening`). A
@@ -33,8 +33,8 @@ LISTENING_ROWS = (
     ("Text, original caption", "text_s", "_normal"),
     ("Text, original caption, N_v = 128", "text_nv128_s", "_normal"),  # world v3 trial: finer video grid
     ("Base, 11 epochs, no early stop", "base_e11_s", "_normal"),  # world v3: past the video-prior plateau
-    # world v4 trial: finer video grid and a second self-attention layer (short moments)
-    ("Text, original caption, N_v = 128, 2 attention layers", "text_nv128_l2_s", "_normal"),
+    # world v4 trial: a wider network (the video side holds 7 colour slots before it sees the query)
+    ("Text, original caption, D = 256", "text_d256_s", "_normal"),
 )
 CONTROLS = (("silent", "silent"), ("other_video", "other video"), ("shuffled_words", "shuffled words"))
 MISSING = "—"  # evaluated without --listening

@@ -1,4 +1,4 @@
-"""Result tables and plots for docs/RESULTS.md, read from the runs of ``notebooks/results_runs.sh``.
+"""Result tables and plots for docs/RESULTS.md, read from the runs of ``python -m svg_core.reporting.runs``.
 
     python -m svg_core.results results/e10 --update-md docs/RESULTS.md
     python -m svg_core.results results/listening_demo --only LISTENING --into LISTENING_DEMO --update-md docs/RESULTS.md
@@ -6,7 +6,7 @@
 Every figure is recomputed here from logged files with :func:`svg_core.evaluate.compute_metrics`
 (the project's only metric code): per-query prediction files ``RUNS/eval/NAME_NOISE.jsonl`` and
 ``RUNS/eval/cascade_ENGINE_NOISE_text_sK.jsonl``, training logs ``RUNS/NAME/log.csv`` and the wall
-times that ``results_runs.sh`` appends to ``RUNS/NAME.log``. Seeds are found by name (``_s0``,
+times that ``svg_core.reporting.runs`` appends to ``RUNS/NAME.log``. Seeds are found by name (``_s0``,
 ``_s1`` ...); a row reports the mean and the sample standard deviation over the seeds present.
 The listening table reads the metrics JSON beside each predictions file
 (:mod:`svg_core.reporting.listening_table`).
@@ -45,7 +45,7 @@ TABLE2_ROWS = (
     ("Text, original caption", "text_s", "_normal"),
 )
 # Table 3 (VGCL ablations) and Table 4 (curriculum pacing x kappa): the pre-training variants that
-# results_runs.sh names vgcl_pre{TAG}_sN / vgcl_base{TAG}_sN. Full VGCL is linear pacing, kappa 10.
+# svg_core.reporting.runs names vgcl_pre{TAG}_sN / vgcl_base{TAG}_sN. Full VGCL is linear pacing, kappa 10.
 TABLE3_ROWS = (
     ("VGCL (full)", "vgcl_base_s", "_normal"),
     ("w/o curriculum", "vgcl_base_nocl_s", "_normal"),
@@ -229,7 +229,7 @@ def val_curve(run_dir: str | Path, metric: str = "val_R1@0.5") -> list[tuple[int
 
 
 def wall_seconds(runs_dir: str | Path) -> dict[str, float]:
-    """``{run name: wall seconds}`` from the ``NAME wall X s`` lines ``results_runs.sh`` logs.
+    """``{run name: wall seconds}`` from the ``NAME wall X s`` lines ``svg_core.reporting.runs`` logs.
 
     A run resumed after a kill has one line per finished part, summed here; the killed part wrote
     none, so its epochs are missing from the sum (its ``log.csv`` keeps each epoch's ``epoch_sec``).
@@ -475,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m svg_core.results", description=__doc__.splitlines()[0])
-    parser.add_argument("runs", type=Path, help="folder of results_runs.sh (default layout runs/results)")
+    parser.add_argument("runs", type=Path, help="run folder of python -m svg_core.reporting.runs (--out)")
     parser.add_argument("--data", type=Path, default=None,
                         help="dataset folder, for the blind-prior row (default: RUNS/data_summary.json when present)")
     parser.add_argument("--save-data-summary", action="store_true",
@@ -492,7 +492,7 @@ def _main(argv: list[str] | None = None) -> int:
                              " (a second folder's table on the same page, e.g. LISTENING_DEMO)")
     args = parser.parse_args(argv)
     if not (args.runs / "eval").is_dir():
-        raise UserInputError(f"{args.runs}/eval not found: run bash notebooks/results_runs.sh LANE first")
+        raise UserInputError(f"{args.runs}/eval not found: run python -m svg_core.reporting.runs PLAN first")
     if args.into is not None and (not args.only or len(args.only) != 1):
         raise UserInputError("--into MARKER needs exactly one --only BLOCK")
     if args.into is not None and not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", args.into):
