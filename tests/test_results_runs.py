@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -206,3 +207,28 @@ def test_the_deprecated_script_maps_its_lane_and_variables_onto_the_runner(tmp_p
     assert done.returncode == 0, done.stderr
     (train,) = _train_lines(calls).values()
     assert "--data data/x" in train and f"--out {out}/text_s1" in train and "--epochs 7 --seed 1" in train
+
+
+def test_front_end_lane_builds_the_encoder_cache_once_then_trains(tmp_path):
+    """base_whisper: the cache job comes first and is skipped once the cache file is in the data folder."""
+    fake_py, calls = _fake_python(tmp_path)
+    out, data = tmp_path / "runs", tmp_path / "data"
+    done = _run("base_whisper", "--seeds", "0", "--out", str(out), "--data", str(data), "--python", str(fake_py))
+    assert done.returncode == 0, done.stderr
+    lines = calls.read_text().splitlines()
+    assert [ln.split()[1] for ln in lines] == ["svg_core.data", "svg_core.train", "svg_core.evaluate"]
+    assert lines[0].split()[2:4] == ["frontend-cache", str(data)] and "--draws 4 --noise normal" in lines[0]
+    assert "--model base --set audio_frontend=whisper_base" in _train_lines(calls)[str(out / "base_whisper_s0")]
+    from svg_core.data.frontend_cache import default_cache_path
+
+    layout = SimpleNamespace(root=data)  # default_cache_path reads only the layout's root
+    assert default_cache_path(layout, "whisper_base", 2, "normal") == data / runs.FRONTEND_CACHE_FILE
+    data.mkdir()
+    (data / runs.FRONTEND_CACHE_FILE).write_bytes(b"cache")  # built (e.g. by hand): the job is skipped
+    (out / "base_whisper_s0" / "summary.json").unlink()
+    calls.unlink()
+    assert _run("base_whisper", "--seeds", "0", "--out", str(out), "--data", str(data), "--python",
+                str(fake_py)).returncode == 0
+    assert [ln.split()[1] for ln in calls.read_text().splitlines()] == ["svg_core.train"]
+    dry = _run("text_d256", "--seeds", "0", "--dry-run", "--out", str(out), "--data", "d")
+    assert "--model text --set model_dim=256" in dry.stdout and "text_d256_s0_normal.jsonl" in dry.stdout

@@ -35,6 +35,7 @@ LISTENING_ROWS = (
     ("Base, 11 epochs, no early stop", "base_e11_s", "_normal"),  # world v3: past the video-prior plateau
     # world v4 trial: a wider network (the video side holds 7 colour slots before it sees the query)
     ("Text, original caption, D = 256", "text_d256_s", "_normal"),
+    ("Base, Whisper base front-end", "base_whisper_s", "_normal"),  # frozen pre-trained encoder + adapter
 )
 CONTROLS = (("silent", "silent"), ("other_video", "other video"), ("shuffled_words", "shuffled words"))
 MISSING = "—"  # evaluated without --listening

@@ -40,9 +40,11 @@ TABLE2_ROWS = (
     ("Base + CPC", "cpc_base_s", "_normal"),
     ("VSLNet (audio)", "vslnet_s", "_normal"),
     ("VGCL (full)", "vgcl_base_s", "_normal"),
+    ("Base, Whisper base front-end", "base_whisper_s", "_normal"),  # frozen pre-trained encoder + adapter
     ("Cascade: Whisper -> text", "cascade_whisper_normal_text_s", ""),
     ("Cascade: PocketSphinx -> text", "cascade_sphinx_normal_text_s", ""),
     ("Text, original caption", "text_s", "_normal"),
+    ("Text, original caption, D = 256", "text_d256_s", "_normal"),  # world-4 trial: a wider network
 )
 # Table 3 (VGCL ablations) and Table 4 (curriculum pacing x kappa): the pre-training variants that
 # svg_core.reporting.runs names vgcl_pre{TAG}_sN / vgcl_base{TAG}_sN. Full VGCL is linear pacing, kappa 10.

@@ -13,13 +13,14 @@ Plans. A plan is a list of lanes; each lane adds jobs to one graph (a job two la
 
 - lanes, as in the former ``notebooks/results_runs.sh``: ``vgcl`` (VGCL pre-training, then grounding with
   the pre-trained encoder, then its test evaluation), ``cpc`` (the same with CPC), ``base``, ``vslnet``,
-  ``text`` (train, evaluate), ``extra`` (clean and large noise evaluations of the finished Base and VGCL
+  ``text`` (train, evaluate), ``base_whisper`` (the Whisper base front-end: encoder cache once, then as
+  base), ``text_d256`` (the text model at D = 256), ``extra`` (clean and large noise evaluations of the finished Base and VGCL
   runs), ``cascade`` (Whisper / PocketSphinx -> text model at the three noise presets, text seeds 0 1 2,
   the first ``--cascade-limit`` test queries; finished text runs only), ``table3`` and ``table4`` (VGCL
   pre-training variants, seed 0; each also holds the full model of seed 0 that its table compares
   with), ``variant TAG -- ARGS`` (one seed-0 VGCL variant with extra pre-training ARGS), ``shipped``
   (the committed ``checkpoints/*`` evaluated under their seed-0 run names), ``archive`` (below);
-- one plan per table: ``table2`` = base, cpc, vslnet, vgcl, text, cascade; ``fig4`` = base, vgcl, extra,
+- one plan per table: ``table2`` = base, cpc, vslnet, vgcl, base_whisper, text, text_d256, cascade; ``fig4`` = base, vgcl, extra,
   text, cascade; ``table3``; ``table4``; ``listening`` = shipped; ``all`` = table2, fig4, table3, table4,
   then archive once every other job finished.
 
@@ -61,15 +62,20 @@ from filelock import FileLock, Timeout  # a dependency of torch
 
 from svg_core.errors import UserInputError, run_cli
 
-LANES = ("vgcl", "cpc", "base", "vslnet", "text", "extra", "cascade", "table3", "table4", "variant", "shipped",
-         "archive")
+LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "text_d256", "extra", "cascade", "table3", "table4",
+         "variant", "shipped", "archive")
 PLANS: dict[str, tuple[str, ...]] = {
     **{lane: (lane,) for lane in LANES},
-    "table2": ("base", "cpc", "vslnet", "vgcl", "text", "cascade"),
+    "table2": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "text_d256", "cascade"),
     "fig4": ("base", "vgcl", "extra", "text", "cascade"),
     "listening": ("shipped",),
-    "all": ("base", "cpc", "vslnet", "vgcl", "text", "extra", "cascade", "table3", "table4", "archive"),
+    "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "text_d256", "extra", "cascade", "table3",
+            "table4", "archive"),
 }
+# lanes that train an existing model with a recipe of their own: (--model, extra flags)
+LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base"),  # frozen encoder + adapter
+                "text_d256": ("text", "--set", "model_dim=256")}  # the world-4 text trial: a wider network
+FRONTEND_CACHE_FILE = "frontend_cache_whisper_base_pool2_normal.h5"  # frontend_cache.default_cache_path's name
 CASCADE_SEEDS = (0, 1, 2)  # transcripts are cached once per (engine, noise) for every text seed
 # (committed checkpoint folder, seed-0 run name that svg_core.results reads) of the shipped lane
 SHIPPED = (("base", "base"), ("base_cpc", "cpc_base"), ("vslnet_audio", "vslnet"), ("vgcl_full", "vgcl_base"),
@@ -183,13 +189,14 @@ class ReportJob(Job):
 
     report: Path
     args: tuple[str, ...]
+    done_when: Path | None = None  # a file whose existence means finished (default: the report)
 
     @property
     def log(self) -> Path:
         return self.report.with_name(self.report.name + ".part")
 
     def finished(self) -> bool:
-        return self.report.exists()
+        return (self.done_when or self.report).exists()
 
     def describe(self, python: str) -> str:
         return f"{shlex.join([python, *self.args])} > {shlex.quote(str(self.report))}"
@@ -294,6 +301,13 @@ def _pretrain_then_ground(s: RunSettings, family: str, seed: int, tag: str = "",
     return [pre_job, ground_job, _evaluate(s, ground, "normal")]
 
 
+def _frontend_cache(s: RunSettings) -> ReportJob:
+    """The Whisper base encoder features of DATA's train/val queries, 4 noise draws (done once the file exists)."""
+    report = s.out / "frontend_cache_normal.txt"
+    return ReportJob(key="cache:frontend_normal", report=report, done_when=s.data / FRONTEND_CACHE_FILE,
+                     args=("-m", "svg_core.data", "frontend-cache", str(s.data), "--draws", "4", "--noise", "normal"))
+
+
 def _cascades(s: RunSettings) -> list[Job]:
     jobs: list[Job] = []
     for engine in ("whisper", "sphinx"):
@@ -321,9 +335,12 @@ def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
     """
     if lane in ("vgcl", "cpc"):
         return [job for seed in s.seeds for job in _pretrain_then_ground(s, lane, seed)]
-    if lane in ("base", "vslnet", "text"):
-        return [job for seed in s.seeds for job in (
-            _train(s, f"{lane}_s{seed}", "--model", lane, "--epochs", str(s.ground_epochs), "--seed", str(seed)),
+    if lane in ("base", "vslnet", "text", "base_whisper", "text_d256"):
+        model, *extra = LANE_RECIPES.get(lane, (lane,))
+        cache = _frontend_cache(s) if lane == "base_whisper" else None  # the encoder runs once, before training
+        return [cache] * (cache is not None) + [job for seed in s.seeds for job in (
+            _train(s, f"{lane}_s{seed}", "--model", model, *extra, "--epochs", str(s.ground_epochs), "--seed", str(seed),
+                   after=(cache.key,) if cache else ()),
             _evaluate(s, f"{lane}_s{seed}", "normal"))]
     if lane == "extra":  # Fig. 4 noise levels for the finished Base and VGCL runs
         return [_evaluate(s, name, noise, finished_runs_only=True) for seed in s.seeds
