@@ -172,7 +172,10 @@ def test_update_md_rewrites_only_the_marked_blocks(runs, tmp_path, capsys):
     blocks = results.markdown_blocks(runs)
     assert blocks["NEEDS"].startswith("(no data_summary.json")
     assert set(blocks) == set(results.BLOCK_NAMES) == {"TABLE2", "TABLE2_SUBSET", "PAIRED", "TABLE3", "TABLE4", "FIG4",
-                                                       "NEEDS", "LISTENING", "WALL_TIMES"}
+                                                       "FIG4_SUBSET", "NEEDS", "LISTENING", "WALL_TIMES"}
+    # FIG4_SUBSET: every noise row on the cascades' first queries (base at large noise: its first query hits)
+    assert "| Base, large | 100.00 |" in results.markdown_blocks(runs, cascade_limit=1)["FIG4_SUBSET"]
+    assert "| Base, large | 25.00 |" in blocks["FIG4"]
     assert results.fill_markdown(page, blocks) == ["TABLE2", "TABLE3", "WALL_TIMES"]
     assert page.read_text() == text  # filling twice changes nothing
 

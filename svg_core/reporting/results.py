@@ -65,6 +65,7 @@ TABLE4_ROWS = (
 )
 NOISE_LEVELS = ("clean", "normal", "large")
 FIG4_ROWS = (("Base", "base_s", ""), ("VGCL (full)", "vgcl_base_s", ""),
+             ("Base, Whisper base front-end", "base_whisper_s", ""),
              ("Cascade: Whisper", "cascade_whisper_{noise}_text_s", ""),
              ("Cascade: PocketSphinx", "cascade_sphinx_{noise}_text_s", ""))
 
@@ -406,7 +407,8 @@ def need_rows(runs_dir: str | Path) -> list[Row]:
     return rows
 
 
-BLOCK_NAMES = ("TABLE2", "PAIRED", "TABLE2_SUBSET", "TABLE3", "TABLE4", "FIG4", "NEEDS", "LISTENING", "WALL_TIMES")
+BLOCK_NAMES = ("TABLE2", "PAIRED", "TABLE2_SUBSET", "TABLE3", "TABLE4", "FIG4", "FIG4_SUBSET", "NEEDS", "LISTENING",
+               "WALL_TIMES")
 
 
 def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100, prior_source: str | Path | None = None,
@@ -415,7 +417,8 @@ def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100, prior_source
 
     TABLE2 (with the blind prior from ``prior_source``, by default ``RUNS/data_summary.json`` when
     it exists), TABLE2_SUBSET (every row on the first ``cascade_limit`` test queries), PAIRED
-    (:func:`paired_table`), TABLE3 and TABLE4 (:func:`ablation_table`, seed 0), FIG4, NEEDS
+    (:func:`paired_table`), TABLE3 and TABLE4 (:func:`ablation_table`, seed 0), FIG4 (and FIG4_SUBSET,
+    every row on the first ``cascade_limit`` test queries, the cascades' own), NEEDS
     (:func:`need_rows`), LISTENING (:func:`svg_core.reporting.listening_table.listening_block`)
     and WALL_TIMES (one line). A table with no runs yet reads "not run yet".
     ``with_needs=False`` leaves NEEDS out (the console report does not print it).
@@ -429,9 +432,10 @@ def markdown_blocks(runs_dir: str | Path, cascade_limit: int = 100, prior_source
               "TABLE2_SUBSET": format_table(table2(runs, limit=cascade_limit))}
     for key, spec in (("TABLE3", TABLE3_ROWS), ("TABLE4", TABLE4_ROWS)):
         blocks[key] = ablation_table(runs, spec) or "(not run yet: only the full model is in the folder)"
-    levels = noise_rows(runs)
-    blocks["FIG4"] = format_table([r for by in levels.values() for r in (by[n] for n in NOISE_LEVELS if n in by)],
-                                  metrics=("R1@0.5", "mIoU"))
+    for key, limit in (("FIG4", None), ("FIG4_SUBSET", cascade_limit)):
+        levels = noise_rows(runs, limit)
+        blocks[key] = format_table([r for by in levels.values() for r in (by[n] for n in NOISE_LEVELS if n in by)],
+                                   metrics=("R1@0.5", "mIoU"))
     if with_needs:
         needs = need_rows(runs)
         blocks["NEEDS"] = (format_table(needs, metrics=("R1@0.5", "mIoU")) if needs else
