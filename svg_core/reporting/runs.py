@@ -1,7 +1,7 @@
 """The training and evaluation runs behind docs/RESULTS.md as one resumable job graph (CPU, synthetic benchmark).
 
     python -m svg_core.reporting.runs table2            # Table 2: Base, Base+CPC, VSLNet, VGCL, text (seeds 0 1 2) + cascades
-    python -m svg_core.reporting.runs fig4              # Fig. 4: Base and VGCL at clean / large noise, text + cascades
+    python -m svg_core.reporting.runs fig4              # Fig. 4: Base, VGCL, front-end Base at clean / large noise, cascades
     python -m svg_core.reporting.runs table3            # Table 3: four VGCL ablations (seed 0) and the full model
     python -m svg_core.reporting.runs table4            # Table 4: pacing x kappa variants (seed 0) and the full model
     python -m svg_core.reporting.runs listening --data assets/demo_bundle --out results/listening_demo  # shipped checkpoints
@@ -14,15 +14,16 @@ Plans. A plan is a list of lanes; each lane adds jobs to one graph (a job two la
 - lanes, as in the former ``notebooks/results_runs.sh``: ``vgcl`` (VGCL pre-training, then grounding with
   the pre-trained encoder, then its test evaluation), ``cpc`` (the same with CPC), ``base``, ``vslnet``,
   ``text`` (train, evaluate), ``base_whisper`` (the Whisper base front-end: encoder cache once, then as
-  base), ``text_d256`` (the text model at D = 256), ``extra`` (clean and large noise evaluations of the finished Base and VGCL
-  runs), ``cascade`` (Whisper / PocketSphinx -> text model at the three noise presets, text seeds 0 1 2,
-  the first ``--cascade-limit`` test queries; finished text runs only), ``table3`` and ``table4`` (VGCL
-  pre-training variants, seed 0; each also holds the full model of seed 0 that its table compares
-  with), ``variant TAG -- ARGS`` (one seed-0 VGCL variant with extra pre-training ARGS), ``shipped``
-  (the committed ``checkpoints/*`` evaluated under their seed-0 run names), ``archive`` (below);
-- one plan per table: ``table2`` = base, cpc, vslnet, vgcl, base_whisper, text, text_d256, cascade; ``fig4`` = base, vgcl, extra,
-  text, cascade; ``table3``; ``table4``; ``listening`` = shipped; ``all`` = table2, fig4, table3, table4,
-  then archive once every other job finished.
+  base), ``text_d256`` (the text model at D = 256), ``extra`` (clean and large noise evaluations of the
+  finished Base, VGCL and front-end Base runs), ``cascade`` (Whisper / PocketSphinx -> text model at the
+  three noise presets, text seeds 0 1 2, the first ``--cascade-limit`` test queries; finished text runs
+  only), ``table3`` and ``table4`` (VGCL pre-training variants, seed 0; each also holds the full model of
+  seed 0 that its table compares with), ``variant TAG -- ARGS`` (one seed-0 VGCL variant with extra
+  pre-training ARGS), ``shipped`` (the committed ``checkpoints/*`` evaluated under their seed-0 run names),
+  ``archive`` (below);
+- one plan per table: ``table2`` = base, cpc, vslnet, vgcl, base_whisper, text, text_d256, cascade; ``fig4``
+  = base, vgcl, base_whisper, extra, text, cascade; ``table3``; ``table4``; ``listening`` = shipped; ``all``
+  = table2, fig4, table3, table4, then archive once every other job finished.
 
 Jobs. A training run is ``python -m svg_core.train --data DATA --preset small --batch-size 32 --threads 1
 --no-progress [--patience N] [--min-epochs N] --out OUT/NAME ...`` with its output in ``OUT/NAME.log``,
@@ -67,7 +68,7 @@ LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "text_d256", "
 PLANS: dict[str, tuple[str, ...]] = {
     **{lane: (lane,) for lane in LANES},
     "table2": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "text_d256", "cascade"),
-    "fig4": ("base", "vgcl", "extra", "text", "cascade"),
+    "fig4": ("base", "vgcl", "base_whisper", "extra", "text", "cascade"),
     "listening": ("shipped",),
     "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "text_d256", "extra", "cascade", "table3",
             "table4", "archive"),
@@ -342,9 +343,9 @@ def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
             _train(s, f"{lane}_s{seed}", "--model", model, *extra, "--epochs", str(s.ground_epochs), "--seed", str(seed),
                    after=(cache.key,) if cache else ()),
             _evaluate(s, f"{lane}_s{seed}", "normal"))]
-    if lane == "extra":  # Fig. 4 noise levels for the finished Base and VGCL runs
+    if lane == "extra":  # Fig. 4 noise levels for the finished Base, VGCL and front-end Base runs
         return [_evaluate(s, name, noise, finished_runs_only=True) for seed in s.seeds
-                for name in (f"base_s{seed}", f"vgcl_base_s{seed}") for noise in ("clean", "large")]
+                for name in (f"base_s{seed}", f"vgcl_base_s{seed}", f"base_whisper_s{seed}") for noise in ("clean", "large")]
     if lane == "cascade":
         return _cascades(s)
     if lane == "table3":  # VGCL ablations of pre-training, then the same grounding run
