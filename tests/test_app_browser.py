@@ -148,7 +148,11 @@ def test_new_scene_then_ground_and_listen(browser):
     page.get_by_role("tab", name="Ground a spoken query").click()
     page.locator("#new_scene_box").get_by_text("New scene: a video no model has seen").click()
     seed = page.locator("#scene_seed input")
+    expect(seed).to_have_value("1")  # the box has its initial value: a fill before that is overwritten
+    page.wait_for_timeout(500)
     seed.fill("23")  # a 12 s scene
+    seed.blur()  # the number box commits its value on change: click only once it holds 23
+    expect(seed).to_have_value("23")
     page.locator("#scene_btn").click()
     expect(page.locator("#scene_info")).to_contain_text("New scene v_new000023", timeout=TIMEOUT_MS)
     expect(page.locator("#video_pick input")).to_have_value("v_new000023")
@@ -162,6 +166,7 @@ def test_new_scene_then_ground_and_listen(browser):
     expect(page.locator("#listen_plot img")).to_be_visible(timeout=TIMEOUT_MS)
     page.screenshot(path=str(OUT / "app_new_scene_listen.png"), full_page=True)
     seed.fill("-4")
+    seed.blur()
     page.locator("#scene_btn").click()
     expect(page.get_by_text("whole number from 0 to 999999").first).to_be_visible(timeout=TIMEOUT_MS)
 
