@@ -284,10 +284,6 @@ def video_features(frames: np.ndarray, clips_per_step: int = 16) -> np.ndarray:
 
 
 # The two-step interface that build.render_features uses (extractor_v4 needs the whole video to
-# finish; this one's clips stand alone, so a chunk's features are final).
+# finish; this one's clips stand alone, so a chunk's features are final, joined as v2 joins them).
 chunk_features = video_features
-
-
-def finish(parts: list[np.ndarray]) -> np.ndarray:
-    """Join the per-chunk features of one video: list of [t_i, 500] -> [T, 500]."""
-    return np.concatenate(parts) if parts else np.zeros((0, FEATURE_DIM), np.float32)
+finish = v2.finish
