@@ -147,12 +147,13 @@ def score_extractor(name: str, feats: list[np.ndarray], events: list[list[list]]
         pred = ridge_predict(ridge_fit(x_tr, y_tr), x_te)
         cols = [j for j in range(y_te.shape[1])
                 if MIN_POSITIVES <= y_te[:, j].sum() <= len(y_te) - MIN_POSITIVES and y_tr[:, j].sum() >= MIN_POSITIVES]
-        auc[fam] = float(np.mean([roc_auc(pred[:, j], y_te[:, j]) for j in cols])) if cols else float("nan")
+        col_auc = {j: roc_auc(pred[:, j], y_te[:, j]) for j in cols}
+        auc[fam] = float(np.mean(list(col_auc.values()))) if cols else float("nan")
         n_labels[fam] = len(cols)
         if fam == "colour+action":
             swap = swap_accuracy(pred, [e for i in te for e in events[i]])
             labs = label_names()[fam]
-            per = {a: [roc_auc(pred[:, j], y_te[:, j]) for j in cols if labs[j][1] == a] for a in ACTIONS}
+            per = {a: [v for j, v in col_auc.items() if labs[j][1] == a] for a in ACTIONS}
             by_action = {a: float(np.mean(v)) for a, v in per.items() if v}
     return ProbeScores(name, auc, n_labels, swap[0], swap[1], by_action)
 
