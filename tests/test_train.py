@@ -52,7 +52,7 @@ def _tiny_task(data_dir: Path, kill_at_step: int = -1) -> train.GroundingTask:
     cfg = tiny_base_config()
     model = build_model(cfg)
     return _KilledAtStep(model, cfg, GroundingDataset(layout, "train", noise=noise, seed=0),
-                         GroundingDataset(layout, "val", noise=noise, seed=1), 8, False, kill_at_step)
+                         GroundingDataset(layout, "val", noise=noise, seed=1), 8, False, kill_at_step=kill_at_step)
 
 
 def test_cli_help_lists_every_flag(capsys):

@@ -37,7 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +59,8 @@ from svg_core.models import (
 from svg_core.engine.loop import DistEnv, FitConfig, fit, init_distributed
 # the run's datasets and --set parsing live in run_data.py, which the weak trainers share without a circle
 from svg_core.engine.run_data import make_datasets, parse_overrides
-from svg_core.errors import run_cli
+from svg_core.engine.text_teacher import distill_loss, init_from_teacher, load_text_teacher
+from svg_core.errors import UserInputError, run_cli
 
 GROUNDING_MODELS = ("base", "vslnet", "vgcl_base", "cpc_base", "text", "sil", "avlnet", "fsan_text", "fsan_speech")
 PRETRAIN_MODELS = ("cpc", "vgcl", "sil_asp")
@@ -121,6 +122,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override one field of the model config, e.g. --set chunk_num=2 --set attn_layers=2 "
                         "(repeatable; tuples as 128,256)")
+    p.add_argument("--init-from-text", default=None, metavar="CK",
+                   help="spoken models: start the video encoder, attention and heads from this text-model checkpoint "
+                        "(svg_core.engine.text_teacher; its --set model_dim / n_video_frames must match)")
+    p.add_argument("--distill-from", default=None, metavar="CK",
+                   help="spoken models: add --distill-weight x the KL to this frozen text model's predictions on the "
+                        "item's caption (training only; the student still hears speech alone)")
+    p.add_argument("--distill-weight", type=float, default=1.0, help="weight of the --distill-from loss (default 1)")
     p.add_argument("--boundary-loss", default=None, choices=["ce", "kl"],
                    help="boundary loss: ce (paper) or kl (released code's smoothed KL); default: the config's")
     # pre-training (paper 5.2-5.3)
@@ -196,11 +204,22 @@ class GroundingTask(_GroundingBatches):
     val_set: GroundingDataset
     eval_batch_size: int = 32
     progress: bool = True
+    teacher: nn.Module | None = None  # frozen text grounder (--distill-from), run on batch["sentence"]
+    distill_weight: float = 0.0
+    run_notes: dict = field(default_factory=dict)  # written into summary.json (the teacher used)
 
     def compute_loss(self, model: nn.Module, batch: dict, step: int, total_steps: int) -> tuple[torch.Tensor, dict]:
         out = model(batch)
         loss, logs = unwrap_model(model).loss(out, batch)
-        return loss, {k: v for k, v in logs.items() if k != "loss"}
+        logs = {k: v for k, v in logs.items() if k != "loss"}
+        if self.teacher is not None and self.distill_weight > 0:
+            self.teacher.to(out["start_prob"].device)
+            with torch.no_grad():
+                teacher_out = self.teacher(batch)
+            distill = distill_loss(out, teacher_out)
+            loss = loss + self.distill_weight * distill
+            logs["distill_loss"] = distill.detach()
+        return loss, logs
 
     def evaluate(self, model: nn.Module) -> dict:
         records = predict_split(model, self.val_set, batch_size=self.eval_batch_size, progress=self.progress)
@@ -293,9 +312,28 @@ def build_task(args: argparse.Namespace) -> GroundingTask | PretrainTask:
         if model.cfg.cpc.video_guided != want_video:
             kind = "VGCL (video-guided)" if want_video else "plain CPC"
             raise ValueError(f"--model {args.model} needs a {kind} encoder; {args.pretrained_encoder} is not one")
+    teacher, notes = _text_teacher(args, model, cfg)
     # model.cfg has the pretrained stage's architecture filled in: the checkpoint reloads without it.
     return GroundingTask(model, getattr(model, "cfg", cfg), train_set, val_set, args.eval_batch_size,
-                         not args.no_progress)
+                         not args.no_progress, teacher, args.distill_weight if teacher is not None else 0.0, notes)
+
+
+def _text_teacher(args: argparse.Namespace, model: nn.Module, cfg: Any) -> tuple[nn.Module | None, dict]:
+    """The --init-from-text / --distill-from teacher of a spoken grounder, and notes for summary.json."""
+    init_from, distill_from = getattr(args, "init_from_text", None), getattr(args, "distill_from", None)
+    if not (init_from or distill_from):
+        return None, {}
+    if args.model == "text":
+        raise UserInputError("--init-from-text and --distill-from teach a spoken model, not --model text")
+    notes: dict = {}
+    if init_from:
+        copied = init_from_teacher(model, load_text_teacher(init_from, cfg))
+        notes["init_from_text"] = {"checkpoint": str(init_from), "tensors_copied": len(copied)}
+    teacher = None
+    if distill_from:
+        teacher = load_text_teacher(distill_from, cfg)
+        notes["distill_from"] = {"checkpoint": str(distill_from), "weight": args.distill_weight}
+    return teacher, notes
 
 
 def run(args: argparse.Namespace, env: DistEnv | None = None) -> dict:
