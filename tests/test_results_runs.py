@@ -232,3 +232,18 @@ def test_front_end_lane_builds_the_encoder_cache_once_then_trains(tmp_path):
     assert [ln.split()[1] for ln in calls.read_text().splitlines()] == ["svg_core.train"]
     dry = _run("text_d256", "--seeds", "0", "--dry-run", "--out", str(out), "--data", "d")
     assert "--model text --set model_dim=256" in dry.stdout and "text_d256_s0_normal.jsonl" in dry.stdout
+
+
+def test_taught_front_end_runs_after_its_text_teacher(tmp_path):
+    """base_whisper_tt: taught by the same seed's text run, so it waits for it and names its best/."""
+    settings = runs.RunSettings(data=Path("d"), out=tmp_path, archive=tmp_path / "archive", seeds=(0, 1))
+    jobs = {job.key: job for job in runs.plan_jobs("fig4", settings)}
+    for seed in (0, 1):
+        job = jobs[f"train:base_whisper_tt_s{seed}"]
+        assert job.after == ("cache:frontend_normal", f"train:text_s{seed}")
+        teacher = str(tmp_path / f"text_s{seed}" / "best")
+        args = list(job.args)
+        assert args[args.index("--init-from-text") + 1] == teacher == args[args.index("--distill-from") + 1]
+    assert "--init-from-text" not in jobs["train:base_whisper_s0"].args
+    keys = list(jobs)
+    assert keys.index("train:text_s0") < keys.index("train:base_whisper_tt_s0")  # run order respects it

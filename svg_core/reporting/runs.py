@@ -14,15 +14,16 @@ Plans. A plan is a list of lanes; each lane adds jobs to one graph (a job two la
 - lanes, as in the former ``notebooks/results_runs.sh``: ``vgcl`` (VGCL pre-training, then grounding with
   the pre-trained encoder, then its test evaluation), ``cpc`` (the same with CPC), ``base``, ``vslnet``,
   ``text`` (train, evaluate), ``base_whisper`` (the Whisper base front-end: encoder cache once, then as
-  base), ``text_d256`` (the text model at D = 256), ``extra`` (clean and large noise evaluations of the
-  finished Base, VGCL and front-end Base runs), ``cascade`` (Whisper / PocketSphinx -> text model at the
+  base), ``base_whisper_tt`` (the same taught by the same seed's text run, after it: ``--init-from-text``
+  and ``--distill-from``), ``text_d256`` (the text model at D = 256), ``extra`` (clean and large noise
+  evaluations of the finished Base, VGCL and front-end Base runs), ``cascade`` (Whisper / PocketSphinx -> text model at the
   three noise presets, text seeds 0 1 2, the first ``--cascade-limit`` test queries; finished text runs
   only), ``table3`` and ``table4`` (VGCL pre-training variants, seed 0; each also holds the full model of
   seed 0 that its table compares with), ``variant TAG -- ARGS`` (one seed-0 VGCL variant with extra
   pre-training ARGS), ``shipped`` (the committed ``checkpoints/*`` evaluated under their seed-0 run names),
   ``archive`` (below);
-- one plan per table: ``table2`` = base, cpc, vslnet, vgcl, base_whisper, text, text_d256, cascade; ``fig4``
-  = base, vgcl, base_whisper, extra, text, cascade; ``table3``; ``table4``; ``listening`` = shipped; ``all``
+- one plan per table: ``table2`` = base, cpc, vslnet, vgcl, base_whisper, text, base_whisper_tt, text_d256,
+  cascade; ``fig4`` = base, vgcl, base_whisper, text, base_whisper_tt, extra, cascade (a taught lane after text); ``table3``; ``table4``; ``listening`` = shipped; ``all``
   = table2, fig4, table3, table4, then archive once every other job finished.
 
 Jobs. A training run is ``python -m svg_core.train --data DATA --preset small --batch-size 32 --threads 1
@@ -58,19 +59,22 @@ from svg_core.errors import UserInputError, run_cli
 # the job kinds and the scheduler live in run_jobs.py; re-exported here, the runner's one public face
 from svg_core.reporting.run_jobs import ArchiveJob, Job, Outcome, ReportJob, TrainJob, archived_files, run_jobs
 
-LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "text_d256", "extra", "cascade", "table3", "table4",
+LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "base_whisper_tt", "text_d256", "extra", "cascade", "table3", "table4",
          "variant", "shipped", "archive")
 PLANS: dict[str, tuple[str, ...]] = {
     **{lane: (lane,) for lane in LANES},
-    "table2": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "text_d256", "cascade"),
-    "fig4": ("base", "vgcl", "base_whisper", "extra", "text", "cascade"),
+    "table2": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "text_d256", "cascade"),
+    "fig4": ("base", "vgcl", "base_whisper", "text", "base_whisper_tt", "extra", "cascade"),
     "listening": ("shipped",),
-    "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "text_d256", "extra", "cascade", "table3",
-            "table4", "archive"),
+    "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "text_d256", "extra", "cascade",
+            "table3", "table4", "archive"),
 }
 # lanes that train an existing model with a recipe of their own: (--model, extra flags)
 LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base"),  # frozen encoder + adapter
+                "base_whisper_tt": ("base", "--set", "audio_frontend=whisper_base"),  # + the text teacher below
                 "text_d256": ("text", "--set", "model_dim=256")}  # the world-4 text trial: a wider network
+# lanes taught by the same seed's text run (svg_core.engine.text_teacher): weights copied, then distilled
+TAUGHT_LANES = ("base_whisper_tt",)
 FRONTEND_CACHE_FILE = "frontend_cache_whisper_base_pool2_normal.h5"  # frontend_cache.default_cache_path's name
 CASCADE_SEEDS = (0, 1, 2)  # transcripts are cached once per (engine, noise) for every text seed
 # (committed checkpoint folder, seed-0 run name that svg_core.results reads) of the shipped lane
@@ -178,16 +182,21 @@ def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
     """
     if lane in ("vgcl", "cpc"):
         return [job for seed in s.seeds for job in _pretrain_then_ground(s, lane, seed)]
-    if lane in ("base", "vslnet", "text", "base_whisper", "text_d256"):
+    if lane in ("base", "vslnet", "text", "base_whisper", "base_whisper_tt", "text_d256"):
         model, *extra = LANE_RECIPES.get(lane, (lane,))
-        cache = _frontend_cache(s) if lane == "base_whisper" else None  # the encoder runs once, before training
-        return [cache] * (cache is not None) + [job for seed in s.seeds for job in (
-            _train(s, f"{lane}_s{seed}", "--model", model, *extra, "--epochs", str(s.ground_epochs), "--seed", str(seed),
-                   after=(cache.key,) if cache else ()),
-            _evaluate(s, f"{lane}_s{seed}", "normal"))]
+        cache = _frontend_cache(s) if lane.startswith("base_whisper") else None  # the encoder runs once, first
+        jobs: list[Job] = [cache] * (cache is not None)
+        for seed in s.seeds:
+            teacher = s.out / f"text_s{seed}" / "best"
+            taught = ("--init-from-text", str(teacher), "--distill-from", str(teacher)) if lane in TAUGHT_LANES else ()
+            after = ((cache.key,) if cache else ()) + ((f"train:text_s{seed}",) if taught else ())
+            jobs += [_train(s, f"{lane}_s{seed}", "--model", model, *extra, *taught, "--epochs", str(s.ground_epochs),
+                            "--seed", str(seed), after=after), _evaluate(s, f"{lane}_s{seed}", "normal")]
+        return jobs
     if lane == "extra":  # Fig. 4 noise levels for the finished Base, VGCL and front-end Base runs
         return [_evaluate(s, name, noise, finished_runs_only=True) for seed in s.seeds
-                for name in (f"base_s{seed}", f"vgcl_base_s{seed}", f"base_whisper_s{seed}") for noise in ("clean", "large")]
+                for name in (f"base_s{seed}", f"vgcl_base_s{seed}", f"base_whisper_s{seed}", f"base_whisper_tt_s{seed}")
+                for noise in ("clean", "large")]
     if lane == "cascade":
         return _cascades(s)
     if lane == "table3":  # VGCL ablations of pre-training, then the same grounding run
