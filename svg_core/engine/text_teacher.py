@@ -26,8 +26,9 @@ from torch import nn
 from svg_core.engine.checkpoint import load_checkpoint, unwrap_model
 from svg_core.errors import UserInputError
 
-MATCHED_FIELDS = ("model_dim", "chunk_num", "n_video_frames", "video_dim_in", "attn_layers", "attn_heads",
-                  "head_rnn", "head_bidirectional", "head_hidden")
+# what makes the two models' outputs share a grid and their shared modules one meaning; the heads may
+# differ (VSLNet's highlighting predictor): init_from_teacher copies only tensors of equal shape
+MATCHED_FIELDS = ("model_dim", "chunk_num", "n_video_frames", "video_dim_in", "attn_layers", "attn_heads")
 SHARED_PREFIXES = ("video_encoder.", "video_attention.", "cqa.", "predictor.")
 
 
