@@ -247,3 +247,13 @@ def test_taught_front_end_runs_after_its_text_teacher(tmp_path):
     assert "--init-from-text" not in jobs["train:base_whisper_s0"].args
     keys = list(jobs)
     assert keys.index("train:text_s0") < keys.index("train:base_whisper_tt_s0")  # run order respects it
+
+
+def test_taught_pretrained_lanes_share_the_plain_pretraining(tmp_path):
+    settings = runs.RunSettings(data=Path("d"), out=tmp_path, archive=tmp_path / "archive", seeds=(0,))
+    jobs = {job.key: job for job in runs.plan_jobs("taught", settings)}
+    for family in ("cpc", "vgcl"):
+        ground = jobs[f"train:{family}_base_tt_s0"]
+        assert ground.after == (f"train:{family}_pre_s0", "train:text_s0")
+        assert "--init-from-text" in ground.args and f"eval:{family}_base_tt_s0_normal" in jobs
+    assert {"train:base_tt_s0", "train:vslnet_tt_s0", "train:base_whisper_tt_s0"} <= set(jobs)

@@ -36,6 +36,13 @@ LISTENING_ROWS = (
     # world v4 trial: a wider network (the video side holds 7 colour slots before it sees the query)
     ("Text, original caption, D = 256", "text_d256_s", "_normal"),
     ("Base, Whisper base front-end", "base_whisper_s", "_normal"),  # frozen pre-trained encoder + adapter
+    ("Text, original caption, N_v = 128, KL", "text_f128kl_s", "_normal"),  # world v4 trial
+    # taught by the same seed's text model (svg_core.engine.text_teacher)
+    ("Base, taught by text", "base_tt_s", "_normal"),
+    ("Base + CPC, taught by text", "cpc_base_tt_s", "_normal"),
+    ("VSLNet (audio), taught by text", "vslnet_tt_s", "_normal"),
+    ("VGCL (full), taught by text", "vgcl_base_tt_s", "_normal"),
+    ("Base, Whisper base front-end, taught by text", "base_whisper_tt_s", "_normal"),
 )
 CONTROLS = (("silent", "silent"), ("other_video", "other video"), ("shuffled_words", "shuffled words"))
 MISSING = "—"  # evaluated without --listening

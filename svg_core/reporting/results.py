@@ -41,10 +41,17 @@ TABLE2_ROWS = (
     ("VSLNet (audio)", "vslnet_s", "_normal"),
     ("VGCL (full)", "vgcl_base_s", "_normal"),
     ("Base, Whisper base front-end", "base_whisper_s", "_normal"),  # frozen pre-trained encoder + adapter
+    # taught by the text model of the same seed (svg_core.engine.text_teacher; runner lanes *_tt)
+    ("Base, taught by text", "base_tt_s", "_normal"),
+    ("Base + CPC, taught by text", "cpc_base_tt_s", "_normal"),
+    ("VSLNet (audio), taught by text", "vslnet_tt_s", "_normal"),
+    ("VGCL (full), taught by text", "vgcl_base_tt_s", "_normal"),
+    ("Base, Whisper base front-end, taught by text", "base_whisper_tt_s", "_normal"),
     ("Cascade: Whisper -> text", "cascade_whisper_normal_text_s", ""),
     ("Cascade: PocketSphinx -> text", "cascade_sphinx_normal_text_s", ""),
     ("Text, original caption", "text_s", "_normal"),
     ("Text, original caption, D = 256", "text_d256_s", "_normal"),  # world-4 trial: a wider network
+    ("Text, original caption, N_v = 128, KL", "text_f128kl_s", "_normal"),  # world-4 trial: finer grid, smooth loss
 )
 # Table 3 (VGCL ablations) and Table 4 (curriculum pacing x kappa): the pre-training variants that
 # svg_core.reporting.runs names vgcl_pre{TAG}_sN / vgcl_base{TAG}_sN. Full VGCL is linear pacing, kappa 10.
@@ -66,6 +73,7 @@ TABLE4_ROWS = (
 NOISE_LEVELS = ("clean", "normal", "large")
 FIG4_ROWS = (("Base", "base_s", ""), ("VGCL (full)", "vgcl_base_s", ""),
              ("Base, Whisper base front-end", "base_whisper_s", ""),
+             ("Base, Whisper base front-end, taught by text", "base_whisper_tt_s", ""),
              ("Cascade: Whisper", "cascade_whisper_{noise}_text_s", ""),
              ("Cascade: PocketSphinx", "cascade_sphinx_{noise}_text_s", ""))
 

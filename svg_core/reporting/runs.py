@@ -15,7 +15,8 @@ Plans. A plan is a list of lanes; each lane adds jobs to one graph (a job two la
   the pre-trained encoder, then its test evaluation), ``cpc`` (the same with CPC), ``base``, ``vslnet``,
   ``text`` (train, evaluate), ``base_whisper`` (the Whisper base front-end: encoder cache once, then as
   base), ``base_whisper_tt`` (the same taught by the same seed's text run, after it: ``--init-from-text``
-  and ``--distill-from``), ``text_d256`` (the text model at D = 256), ``extra`` (clean and large noise
+  and ``--distill-from``; likewise ``base_tt``, ``vslnet_tt``, and ``cpc_tt`` / ``vgcl_tt`` whose plain
+  pre-training is shared), ``text_d256`` (the text model at D = 256), ``extra`` (clean and large noise
   evaluations of the finished Base, VGCL and front-end Base runs), ``cascade`` (Whisper / PocketSphinx -> text model at the
   three noise presets, text seeds 0 1 2, the first ``--cascade-limit`` test queries; finished text runs
   only), ``table3`` and ``table4`` (VGCL pre-training variants, seed 0; each also holds the full model of
@@ -23,7 +24,9 @@ Plans. A plan is a list of lanes; each lane adds jobs to one graph (a job two la
   pre-training ARGS), ``shipped`` (the committed ``checkpoints/*`` evaluated under their seed-0 run names),
   ``archive`` (below);
 - one plan per table: ``table2`` = base, cpc, vslnet, vgcl, base_whisper, text, base_whisper_tt, text_d256,
-  cascade; ``fig4`` = base, vgcl, base_whisper, text, base_whisper_tt, extra, cascade (a taught lane after text); ``table3``; ``table4``; ``listening`` = shipped; ``all``
+  cascade; ``fig4`` = base, vgcl, base_whisper, text, base_whisper_tt, extra, cascade (a taught lane after text);
+  ``taught`` = text and the five taught lanes (the recipe of the shipped checkpoints); ``table3``;
+  ``table4``; ``listening`` = shipped; ``all``
   = table2, fig4, table3, table4, then archive once every other job finished.
 
 Jobs. A training run is ``python -m svg_core.train --data DATA --preset small --batch-size 32 --threads 1
@@ -59,22 +62,31 @@ from svg_core.errors import UserInputError, run_cli
 # the job kinds and the scheduler live in run_jobs.py; re-exported here, the runner's one public face
 from svg_core.reporting.run_jobs import ArchiveJob, Job, Outcome, ReportJob, TrainJob, archived_files, run_jobs
 
-LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "base_whisper_tt", "text_d256", "extra", "cascade", "table3", "table4",
+LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
+         "vgcl_tt", "text_d256", "extra", "cascade", "table3", "table4",
          "variant", "shipped", "archive")
 PLANS: dict[str, tuple[str, ...]] = {
     **{lane: (lane,) for lane in LANES},
     "table2": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "text_d256", "cascade"),
     "fig4": ("base", "vgcl", "base_whisper", "text", "base_whisper_tt", "extra", "cascade"),
     "listening": ("shipped",),
+    "taught": ("text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt"),  # the shipped recipe
     "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "text_d256", "extra", "cascade",
             "table3", "table4", "archive"),
 }
 # lanes that train an existing model with a recipe of their own: (--model, extra flags)
 LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base"),  # frozen encoder + adapter
                 "base_whisper_tt": ("base", "--set", "audio_frontend=whisper_base"),  # + the text teacher below
+                "base_tt": ("base",), "vslnet_tt": ("vslnet",),
                 "text_d256": ("text", "--set", "model_dim=256")}  # the world-4 text trial: a wider network
 # lanes taught by the same seed's text run (svg_core.engine.text_teacher): weights copied, then distilled
-TAUGHT_LANES = ("base_whisper_tt",)
+TAUGHT_LANES = ("base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt")
+
+
+def _taught(s: RunSettings, seed: int) -> tuple[str, ...]:
+    """Flags of a run taught by ``OUT/text_sN/best`` (weights copied, then distilled)."""
+    teacher = str(s.out / f"text_s{seed}" / "best")
+    return ("--init-from-text", teacher, "--distill-from", teacher)
 FRONTEND_CACHE_FILE = "frontend_cache_whisper_base_pool2_normal.h5"  # frontend_cache.default_cache_path's name
 CASCADE_SEEDS = (0, 1, 2)  # transcripts are cached once per (engine, noise) for every text seed
 # (committed checkpoint folder, seed-0 run name that svg_core.results reads) of the shipped lane
@@ -138,13 +150,18 @@ def _evaluate(s: RunSettings, name: str, noise: str, checkpoint: Path | None = N
 
 
 def _pretrain_then_ground(s: RunSettings, family: str, seed: int, tag: str = "",
-                          pre_args: Sequence[str] = ()) -> list[Job]:
-    """``{family}_pre{tag}_sN`` pre-training, ``{family}_base{tag}_sN`` grounding with its encoder, evaluation."""
-    pre, ground = f"{family}_pre{tag}_s{seed}", f"{family}_base{tag}_s{seed}"
+                          pre_args: Sequence[str] = (), taught: bool = False) -> list[Job]:
+    """``{family}_pre{tag}_sN`` pre-training, ``{family}_base{tag}_sN`` grounding with its encoder, evaluation.
+
+    ``taught``: the grounding run is ``{family}_base_tt_sN``, taught by ``text_sN`` (after it); the
+    pre-training is the plain one, shared with the untaught lane.
+    """
+    pre, ground = f"{family}_pre{tag}_s{seed}", f"{family}_base{tag}{'_tt' * taught}_s{seed}"
     pre_job = _train(s, pre, "--stage", "pretrain", "--model", family, "--epochs", str(s.pre_epochs),
                      "--seed", str(seed), *pre_args)
     ground_job = _train(s, ground, "--model", f"{family}_base", "--pretrained-encoder", str(s.out / pre / "encoder"),
-                        "--epochs", str(s.ground_epochs), "--seed", str(seed), after=(pre_job.key,))
+                        *(_taught(s, seed) if taught else ()), "--epochs", str(s.ground_epochs), "--seed", str(seed),
+                        after=(pre_job.key,) + ((f"train:text_s{seed}",) if taught else ()))
     return [pre_job, ground_job, _evaluate(s, ground, "normal")]
 
 
@@ -182,13 +199,14 @@ def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
     """
     if lane in ("vgcl", "cpc"):
         return [job for seed in s.seeds for job in _pretrain_then_ground(s, lane, seed)]
-    if lane in ("base", "vslnet", "text", "base_whisper", "base_whisper_tt", "text_d256"):
+    if lane in ("cpc_tt", "vgcl_tt"):  # pre-training as usual, grounding taught by the text run
+        return [job for seed in s.seeds for job in _pretrain_then_ground(s, lane[:-3], seed, taught=True)]
+    if lane in ("base", "vslnet", "text", "base_whisper", "base_whisper_tt", "base_tt", "vslnet_tt", "text_d256"):
         model, *extra = LANE_RECIPES.get(lane, (lane,))
         cache = _frontend_cache(s) if lane.startswith("base_whisper") else None  # the encoder runs once, first
         jobs: list[Job] = [cache] * (cache is not None)
         for seed in s.seeds:
-            teacher = s.out / f"text_s{seed}" / "best"
-            taught = ("--init-from-text", str(teacher), "--distill-from", str(teacher)) if lane in TAUGHT_LANES else ()
+            taught = _taught(s, seed) if lane in TAUGHT_LANES else ()
             after = ((cache.key,) if cache else ()) + ((f"train:text_s{seed}",) if taught else ())
             jobs += [_train(s, f"{lane}_s{seed}", "--model", model, *extra, *taught, "--epochs", str(s.ground_epochs),
                             "--seed", str(seed), after=after), _evaluate(s, f"{lane}_s{seed}", "normal")]
