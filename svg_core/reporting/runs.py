@@ -23,8 +23,8 @@ Plans. A plan is a list of lanes; each lane adds jobs to one graph (a job two la
   seed 0 that its table compares with), ``variant TAG -- ARGS`` (one seed-0 VGCL variant with extra
   pre-training ARGS), ``shipped`` (the committed ``checkpoints/*`` evaluated under their seed-0 run names),
   ``archive`` (below);
-- one plan per table: ``table2`` = base, cpc, vslnet, vgcl, base_whisper, text, base_whisper_tt, text_d256,
-  cascade; ``fig4`` = base, vgcl, base_whisper, text, base_whisper_tt, extra, cascade (a taught lane after text);
+- one plan per table: ``table2`` = base, cpc, vslnet, vgcl, base_whisper, text, the five taught lanes,
+  text_d256, text_f128kl (N_v = 128 and the KL boundary loss), cascade; ``fig4`` = base, vgcl, base_whisper, text, base_whisper_tt, extra, cascade (a taught lane after text);
   ``taught`` = text and the five taught lanes (the recipe of the shipped checkpoints); ``table3``;
   ``table4``; ``listening`` = shipped; ``all``
   = table2, fig4, table3, table4, then archive once every other job finished.
@@ -63,22 +63,25 @@ from svg_core.errors import UserInputError, run_cli
 from svg_core.reporting.run_jobs import ArchiveJob, Job, Outcome, ReportJob, TrainJob, archived_files, run_jobs
 
 LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
-         "vgcl_tt", "text_d256", "extra", "cascade", "table3", "table4",
+         "vgcl_tt", "text_d256", "text_f128kl", "extra", "cascade", "table3", "table4",
          "variant", "shipped", "archive")
 PLANS: dict[str, tuple[str, ...]] = {
     **{lane: (lane,) for lane in LANES},
-    "table2": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "text_d256", "cascade"),
+    "table2": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
+               "vgcl_tt", "text_d256", "text_f128kl", "cascade"),
     "fig4": ("base", "vgcl", "base_whisper", "text", "base_whisper_tt", "extra", "cascade"),
     "listening": ("shipped",),
     "taught": ("text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt"),  # the shipped recipe
-    "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "text_d256", "extra", "cascade",
+    "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
+            "vgcl_tt", "text_d256", "text_f128kl", "extra", "cascade",
             "table3", "table4", "archive"),
 }
 # lanes that train an existing model with a recipe of their own: (--model, extra flags)
 LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base"),  # frozen encoder + adapter
                 "base_whisper_tt": ("base", "--set", "audio_frontend=whisper_base"),  # + the text teacher below
                 "base_tt": ("base",), "vslnet_tt": ("vslnet",),
-                "text_d256": ("text", "--set", "model_dim=256")}  # the world-4 text trial: a wider network
+                "text_d256": ("text", "--set", "model_dim=256"),  # the world-4 text trial: a wider network
+                "text_f128kl": ("text", "--set", "n_video_frames=128", "--boundary-loss", "kl")}  # finer grid
 # lanes taught by the same seed's text run (svg_core.engine.text_teacher): weights copied, then distilled
 TAUGHT_LANES = ("base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt")
 
@@ -201,7 +204,8 @@ def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
         return [job for seed in s.seeds for job in _pretrain_then_ground(s, lane, seed)]
     if lane in ("cpc_tt", "vgcl_tt"):  # pre-training as usual, grounding taught by the text run
         return [job for seed in s.seeds for job in _pretrain_then_ground(s, lane[:-3], seed, taught=True)]
-    if lane in ("base", "vslnet", "text", "base_whisper", "base_whisper_tt", "base_tt", "vslnet_tt", "text_d256"):
+    if lane in ("base", "vslnet", "text", "base_whisper", "base_whisper_tt", "base_tt", "vslnet_tt", "text_d256",
+                "text_f128kl"):
         model, *extra = LANE_RECIPES.get(lane, (lane,))
         cache = _frontend_cache(s) if lane.startswith("base_whisper") else None  # the encoder runs once, first
         jobs: list[Job] = [cache] * (cache is not None)
