@@ -260,6 +260,11 @@ PAIRED_ROWS = (
     ("Base + CPC - Base", "cpc_base_s", "base_s"),
     ("VSLNet (audio) - Base", "vslnet_s", "base_s"),
     ("VGCL (full) - Base + CPC", "vgcl_base_s", "cpc_base_s"),
+    # world 4: what the text teacher brings, and what is left between speech and the true caption
+    ("Base, Whisper front-end: taught by text - untaught", "base_whisper_tt_s", "base_whisper_s"),
+    ("Base, Whisper front-end, taught - Base, taught (log-Mel)", "base_whisper_tt_s", "base_tt_s"),
+    ("VGCL (full), taught - Base, taught", "vgcl_base_tt_s", "base_tt_s"),
+    ("Text, original caption - Base, Whisper front-end, taught", "text_s", "base_whisper_tt_s"),
 )
 
 
