@@ -110,9 +110,10 @@ def test_listening_plan_evaluates_each_shipped_checkpoint_with_the_listening_dia
     done = _run("listening", "--out", str(out), "--data", "assets/demo_bundle", "--python", str(fake_py))
     assert done.returncode == 0, done.stderr
     lines = calls.read_text().splitlines()
-    assert len(lines) == 5 and all("svg_core.evaluate" in ln for ln in lines)
-    for ckpt, name in (("base", "base_s0"), ("base_cpc", "cpc_base_s0"), ("vslnet_audio", "vslnet_s0"),
-                       ("vgcl_full", "vgcl_base_s0"), ("text", "text_s0")):  # the names svg_core.results reads
+    assert len(lines) == 6 and all("svg_core.evaluate" in ln for ln in lines)
+    for ckpt, name in (("base", "base_tt_s0"), ("base_cpc", "cpc_base_tt_s0"), ("vslnet_audio", "vslnet_tt_s0"),
+                       ("vgcl_full", "vgcl_base_tt_s0"), ("base_whisper", "base_whisper_tt_s0"),
+                       ("text", "text_s0")):  # the names svg_core.results reads
         line = next(ln for ln in lines if f"--checkpoint checkpoints/{ckpt} " in ln)
         stem = out / "eval" / f"{name}_normal"
         assert "--data assets/demo_bundle --split test --noise normal --threads 1 --listening" in line

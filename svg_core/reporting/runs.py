@@ -92,9 +92,10 @@ def _taught(s: RunSettings, seed: int) -> tuple[str, ...]:
     return ("--init-from-text", teacher, "--distill-from", teacher)
 FRONTEND_CACHE_FILE = "frontend_cache_whisper_base_pool2_normal.h5"  # frontend_cache.default_cache_path's name
 CASCADE_SEEDS = (0, 1, 2)  # transcripts are cached once per (engine, noise) for every text seed
-# (committed checkpoint folder, seed-0 run name that svg_core.results reads) of the shipped lane
-SHIPPED = (("base", "base"), ("base_cpc", "cpc_base"), ("vslnet_audio", "vslnet"), ("vgcl_full", "vgcl_base"),
-           ("text", "text"))
+# (committed checkpoint folder, seed-0 run name that svg_core.results reads) of the shipped lane: since
+# world 4 the spoken checkpoints are the runs taught by the text model (plan ``taught``)
+SHIPPED = (("base", "base_tt"), ("base_cpc", "cpc_base_tt"), ("vslnet_audio", "vslnet_tt"), ("vgcl_full", "vgcl_base_tt"),
+           ("base_whisper", "base_whisper_tt"), ("text", "text"))
 
 
 @dataclass(frozen=True)
