@@ -72,7 +72,7 @@ def test_features_match_process_video_for_the_same_plan(rendered, tmp_path):
 
 def test_world_follows_the_extractor_and_the_manifest():
     bundle = json.loads((ROOT / "assets" / "demo_bundle" / "manifest.json").read_text())
-    assert scene_format_of(bundle) == SceneFormat(2, "synth-pixels-v2", 8.0, 128)  # the shipped checkpoints' world
+    assert scene_format_of(bundle) == SceneFormat(4, "synth-pixels-v4", 8.0, 128)  # the shipped checkpoints' world
     v3 = {"world": 3, "extractor": {"name": "synth-pixels-v3"}, "fps": 8.0, "frame_size": 128}
     assert scene_format_of(v3) == SceneFormat(3, "synth-pixels-v3", 8.0, 128)
     with pytest.raises(UserInputError, match="names no feature extractor"):
