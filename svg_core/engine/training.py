@@ -315,7 +315,7 @@ def build_task(args: argparse.Namespace) -> GroundingTask | PretrainTask:
     teacher, notes = _text_teacher(args, model, cfg)
     # model.cfg has the pretrained stage's architecture filled in: the checkpoint reloads without it.
     return GroundingTask(model, getattr(model, "cfg", cfg), train_set, val_set, args.eval_batch_size,
-                         not args.no_progress, teacher, args.distill_weight if teacher is not None else 0.0, notes)
+                         not args.no_progress, teacher, args.distill_weight, notes)
 
 
 def _text_teacher(args: argparse.Namespace, model: nn.Module, cfg: Any) -> tuple[nn.Module | None, dict]:
@@ -325,13 +325,20 @@ def _text_teacher(args: argparse.Namespace, model: nn.Module, cfg: Any) -> tuple
         return None, {}
     if args.model == "text":
         raise UserInputError("--init-from-text and --distill-from teach a spoken model, not --model text")
+    loaded: dict[str, nn.Module] = {}  # both flags usually name one checkpoint: read it once
+
+    def teacher_at(path: str) -> nn.Module:
+        if str(path) not in loaded:
+            loaded[str(path)] = load_text_teacher(path, cfg)
+        return loaded[str(path)]
+
     notes: dict = {}
     if init_from:
-        copied = init_from_teacher(model, load_text_teacher(init_from, cfg))
+        copied = init_from_teacher(model, teacher_at(init_from))
         notes["init_from_text"] = {"checkpoint": str(init_from), "tensors_copied": len(copied)}
     teacher = None
     if distill_from:
-        teacher = load_text_teacher(distill_from, cfg)
+        teacher = teacher_at(distill_from)
         notes["distill_from"] = {"checkpoint": str(distill_from), "weight": args.distill_weight}
     return teacher, notes
 

@@ -84,12 +84,6 @@ LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base")
                 "text_f128kl": ("text", "--set", "n_video_frames=128", "--boundary-loss", "kl")}  # finer grid
 # lanes taught by the same seed's text run (svg_core.engine.text_teacher): weights copied, then distilled
 TAUGHT_LANES = ("base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt")
-
-
-def _taught(s: RunSettings, seed: int) -> tuple[str, ...]:
-    """Flags of a run taught by ``OUT/text_sN/best`` (weights copied, then distilled)."""
-    teacher = str(s.out / f"text_s{seed}" / "best")
-    return ("--init-from-text", teacher, "--distill-from", teacher)
 FRONTEND_CACHE_FILE = "frontend_cache_whisper_base_pool2_normal.h5"  # frontend_cache.default_cache_path's name
 CASCADE_SEEDS = (0, 1, 2)  # transcripts are cached once per (engine, noise) for every text seed
 # (committed checkpoint folder, seed-0 run name that svg_core.results reads) of the shipped lane: since
@@ -153,6 +147,12 @@ def _evaluate(s: RunSettings, name: str, noise: str, checkpoint: Path | None = N
                      report=stem.with_name(f"{stem.name}.txt"), args=args)
 
 
+def _taught(s: RunSettings, seed: int) -> tuple[str, ...]:
+    """Flags of a run taught by ``OUT/text_sN/best`` (weights copied, then distilled)."""
+    teacher = str(s.out / f"text_s{seed}" / "best")
+    return ("--init-from-text", teacher, "--distill-from", teacher)
+
+
 def _pretrain_then_ground(s: RunSettings, family: str, seed: int, tag: str = "",
                           pre_args: Sequence[str] = (), taught: bool = False) -> list[Job]:
     """``{family}_pre{tag}_sN`` pre-training, ``{family}_base{tag}_sN`` grounding with its encoder, evaluation.
@@ -205,8 +205,7 @@ def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
         return [job for seed in s.seeds for job in _pretrain_then_ground(s, lane, seed)]
     if lane in ("cpc_tt", "vgcl_tt"):  # pre-training as usual, grounding taught by the text run
         return [job for seed in s.seeds for job in _pretrain_then_ground(s, lane[:-3], seed, taught=True)]
-    if lane in ("base", "vslnet", "text", "base_whisper", "base_whisper_tt", "base_tt", "vslnet_tt", "text_d256",
-                "text_f128kl"):
+    if lane in ("base", "vslnet", "text") or lane in LANE_RECIPES:
         model, *extra = LANE_RECIPES.get(lane, (lane,))
         cache = _frontend_cache(s) if lane.startswith("base_whisper") else None  # the encoder runs once, first
         jobs: list[Job] = [cache] * (cache is not None)
