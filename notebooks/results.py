@@ -45,7 +45,7 @@ subset = results.table2(RUNS, limit=CASCADE_LIMIT)
 print(results.format_table(subset))
 
 # %% [markdown]
-# Paired differences on the same test queries, with a 95 % bootstrap interval over queries.
+# Paired differences on the same test queries, with a 95 % bootstrap interval (videos resampled).
 
 # %%
 print(results.paired_table(RUNS))

@@ -8,12 +8,14 @@ import pytest
 from svg_core.reporting import plots as results_plots, results
 
 
-def _write_preds(path: Path, hits: list[bool]) -> None:
-    """One query per entry: a prediction on the ground truth (hit) or far from it (miss)."""
+def _write_preds(path: Path, hits: list[bool], per_video: int = 0) -> None:
+    """One query per entry: a prediction on the ground truth (hit) or far from it (miss); all in
+    video ``v``, or ``per_video`` queries per video ``v0``, ``v1``, ..."""
     with path.open("w") as f:
         for i, hit in enumerate(hits):
             pred = [10.0, 20.0, 1.0] if hit else [80.0, 90.0, 1.0]
-            f.write(json.dumps({"query_id": f"q{i}", "video_id": "v", "duration_sec": 100.0,
+            video = f"v{i // per_video}" if per_video else "v"
+            f.write(json.dumps({"query_id": f"q{i}", "video_id": video, "duration_sec": 100.0,
                                 "gt_window_sec": [10.0, 20.0], "pred_windows_sec": [pred]}) + "\n")
 
 
@@ -132,10 +134,10 @@ def test_ablation_tables_find_their_variants(runs, capsys):
 def test_ablation_table_is_one_seed_with_paired_differences_to_the_full_model(runs):
     ev = runs / "eval"
     assert results.ablation_table(runs, results.TABLE3_ROWS) is None  # no variant yet
-    _write_preds(ev / "vgcl_base_s0_normal.jsonl", [True, True, False, False])
+    _write_preds(ev / "vgcl_base_s0_normal.jsonl", [True, True, False, False], per_video=2)
     _write_preds(ev / "vgcl_base_s1_normal.jsonl", [True, True, True, True])  # not in the seed-0 table
     assert results.ablation_table(runs, results.TABLE3_ROWS) is None  # the full model alone
-    _write_preds(ev / "vgcl_base_nocl_s0_normal.jsonl", [False, False, False, False])
+    _write_preds(ev / "vgcl_base_nocl_s0_normal.jsonl", [False, False, False, False], per_video=2)
     _write_preds(ev / "vgcl_base_nosa_s1_normal.jsonl", [True, True, True, True])  # seed 1: left out
     md = results.ablation_table(runs, results.TABLE3_ROWS)
     lines = md.splitlines()
@@ -145,7 +147,7 @@ def test_ablation_table_is_one_seed_with_paired_differences_to_the_full_model(ru
     # the full model's seed spread (seeds 0 and 1: 50 and 100) closes the table
     assert lines[-1].startswith("Full model over seeds 0,1: R1@0.5 75.00 ± 35.36")
     assert results.markdown_blocks(runs)["TABLE3"] == md
-    _write_preds(ev / "vgcl_base_exp5_s0_normal.jsonl", [True, True, True, True])  # a Table 4 variant
+    _write_preds(ev / "vgcl_base_exp5_s0_normal.jsonl", [True, True, True, True], per_video=2)  # a Table 4 variant
     diffs = dict(results.ablation_differences(runs))  # Tables 3 and 4, seed 0, the full model left out
     assert set(diffs) == {"w/o curriculum", "exponential, kappa 5"}
     assert diffs["w/o curriculum"]["diff"] == -50.0 and diffs["exponential, kappa 5"]["diff"] == 50.0
@@ -191,13 +193,17 @@ def test_update_md_refuses_a_broken_marker_and_keeps_the_page(runs, tmp_path):
 
 def test_paired_difference_on_the_same_queries(runs):
     ev = runs / "eval"
-    _write_preds(ev / "vgcl_base_s0_normal.jsonl", [True, True, True, True])  # base_s0 is [T, T, F, F]
-    _write_preds(ev / "vgcl_base_s1_normal.jsonl", [True, True, True, False])  # base_s1 is [T, T, T, F]
+    _write_preds(ev / "base_s0_normal.jsonl", [True, True, False, False], per_video=2)  # videos v0, v1
+    _write_preds(ev / "base_s1_normal.jsonl", [True, True, True, False], per_video=2)
+    _write_preds(ev / "vgcl_base_s0_normal.jsonl", [True, True, True, True], per_video=2)
+    _write_preds(ev / "vgcl_base_s1_normal.jsonl", [True, True, True, False], per_video=2)
     files_a, files_b = results.seed_files(ev, "vgcl_base_s", "_normal"), results.seed_files(ev, "base_s", "_normal")
     out = results.paired_difference(files_a, files_b, "R1@0.5", n_boot=500)
     # per query, seed 0: 0, 0, +100, +100; seed 1: 0, 0, 0, 0 -> averaged 0, 0, 50, 50 -> mean +25
     assert out["diff"] == pytest.approx(25.0) and out["seeds"] == [0, 1] and out["n_queries"] == 4
-    assert 0.0 <= out["ci_low"] < 25.0 < out["ci_high"] <= 50.0
+    assert out["n_videos"] == 2
+    # videos resampled whole: v0 adds 0 and v1 +50 per query, so a resample's mean is 0, 25 or 50
+    assert out["ci_low"] == pytest.approx(0.0) and out["ci_high"] == pytest.approx(50.0)
     same = results.paired_difference(files_b, files_b, "mIoU", n_boot=200)
     assert (same["diff"], same["ci_low"], same["ci_high"]) == (0.0, 0.0, 0.0)
     assert results.paired_difference(files_a, files_b, n_boot=300) == results.paired_difference(files_a, files_b, n_boot=300)
@@ -212,6 +218,8 @@ def test_paired_difference_refuses_other_queries_or_no_common_seed(runs):
     base = results.seed_files(ev, "base_s", "_normal")
     with pytest.raises(ValueError, match="same queries"):
         results.paired_difference({0: ev / "vgcl_base_s0_normal.jsonl"}, base)
+    with pytest.raises(ValueError, match="needs two"):  # every fixture query is in video "v"
+        results.paired_difference({0: ev / "vgcl_base_s7_normal.jsonl"}, {0: ev / "base_s0_normal.jsonl"})
     with pytest.raises(ValueError, match="no seed in common"):
         results.paired_difference({7: ev / "vgcl_base_s7_normal.jsonl"}, base)
     assert "| VGCL (full) - Base | not comparable: the prediction files do not score the same queries" in \

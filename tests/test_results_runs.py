@@ -258,3 +258,21 @@ def test_taught_pretrained_lanes_share_the_plain_pretraining(tmp_path):
         assert ground.after == (f"train:{family}_pre_s0", "train:text_s0")
         assert "--init-from-text" in ground.args and f"eval:{family}_base_tt_s0_normal" in jobs
     assert {"train:base_tt_s0", "train:vslnet_tt_s0", "train:base_whisper_tt_s0"} <= set(jobs)
+
+
+def test_weak_and_search_plans(tmp_path):
+    """weak: FSAN on words, on the front-end's speech steps (after the encoder cache) and on log-Mel;
+    search: AVLnet training, then its video R@k / VCMR report over the test split."""
+    settings = runs.RunSettings(data=Path("d"), out=tmp_path, archive=tmp_path / "archive", seeds=(0,))
+    weak = {job.key: job for job in runs.plan_jobs("weak", settings)}
+    assert "--model fsan_text" in " ".join(weak["train:fsan_text_s0"].args)
+    front = weak["train:fsan_whisper_s0"]
+    assert front.after == ("cache:frontend_normal",)
+    assert "--model fsan_speech --set audio_frontend=whisper_base" in " ".join(front.args)
+    assert "--set" not in weak["train:fsan_speech_s0"].args and "eval:fsan_whisper_s0_normal" in weak
+    search = {job.key: job for job in runs.plan_jobs("search", settings)}
+    report = search["search:avlnet_s0"]
+    assert report.after == ("train:avlnet_s0",) and report.report == tmp_path / "eval" / "search_avlnet_s0_test.txt"
+    args = list(report.args)
+    assert args[:3] == ["-m", "svg_core.search", "evaluate"]
+    assert args[args.index("--checkpoint") + 1] == str(tmp_path / "avlnet_s0" / "best")

@@ -71,7 +71,7 @@ def plot_differences(diffs: list[tuple[str, dict]], path: str | Path, seed_std: 
     ax.set_yticks(ys, [label for label, _ in diffs])
     ax.invert_yaxis()
     ax.set_xlabel(f"{metric}: variant - reference (points)")
-    key = "dot: difference on the same queries, bar: 95% interval over queries"
+    key = "dot: difference on the same queries, bar: 95% interval, videos resampled"
     if seed_std > 0:
         key += f", grey: ± reference seed std ({seed_std:.2f})"
     ax.set_title(f"{title}\n{key}" if title else key, fontsize=8)  # a legend would cover the dots

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import functools
 import re
 import statistics
 import sys
@@ -30,6 +29,7 @@ import numpy as np
 from svg_core.engine.metrics import compute_metrics, read_predictions
 from svg_core.errors import UserInputError, run_cli
 from svg_core.reporting.listening_table import listening_block
+from svg_core.reporting.paired import paired_difference, per_query  # noqa: F401 (also results.*)
 from svg_core.reporting.run_files import seed_files  # noqa: F401 (also results.seed_files for callers)
 
 METRICS = ("R1@0.3", "R1@0.5", "R1@0.7", "R5@0.3", "R5@0.5", "R5@0.7", "mIoU")
@@ -268,57 +268,10 @@ PAIRED_ROWS = (
 )
 
 
-@functools.lru_cache(maxsize=32)
-def _scores_by_query(path: str, mtime_ns: int) -> dict[str, dict]:
-    """Every metric of each query alone; cached by path and modification time so that a paired
-    table asking for two metrics reads each prediction file once (a rewritten file is re-read)."""
-    return {rec["query_id"]: compute_metrics([rec]) for rec in read_predictions(path)}
-
-
-def per_query(path: str | Path, metric: str) -> dict[str, float]:
-    """``{query_id: metric of that query alone}`` (0 or 100 for a recall, the IoU in % for mIoU),
-    each from :func:`compute_metrics` on a one-query list, so there is still one evaluator."""
-    path = Path(path)
-    return {q: scores[metric] for q, scores in _scores_by_query(str(path), path.stat().st_mtime_ns).items()}
-
-
-def paired_difference(files_a: dict[int, Path], files_b: dict[int, Path], metric: str = "R1@0.5",
-                      n_boot: int = 10000, seed: int = 0) -> dict:
-    """Mean of ``metric`` for A minus B on the same queries, with a 95 % paired bootstrap interval.
-
-    Each query's value is averaged over the seeds that A and B both have, then the queries are
-    resampled with replacement (seeded), so the interval reflects which queries the test split
-    happens to hold, not the training seeds (whose spread the tables' ± already shows).
-
-    Args:
-        files_a, files_b: ``{seed: prediction file}`` (see :func:`seed_files`).
-
-    Returns:
-        ``{"diff", "ci_low", "ci_high", "seeds", "n_queries"}``, differences in percentage points.
-
-    Raises:
-        ValueError: no common seed, or the files do not score the same queries.
-    """
-    seeds = sorted(set(files_a) & set(files_b))
-    if not seeds:
-        raise ValueError(f"no seed in common: {sorted(files_a)} and {sorted(files_b)}")
-    per_seed = [(per_query(files_a[s], metric), per_query(files_b[s], metric)) for s in seeds]
-    ids = sorted(per_seed[0][0])
-    for a, b in per_seed:
-        if set(a) != set(ids) or set(b) != set(ids):
-            raise ValueError("the prediction files do not score the same queries: are they from one build and split?")
-    diffs = np.array([np.mean([a[q] - b[q] for a, b in per_seed]) for q in ids])  # [Q]
-    rng = np.random.default_rng(seed)
-    boot = diffs[rng.integers(0, len(diffs), size=(n_boot, len(diffs)))].mean(axis=1)  # [n_boot]
-    low, high = np.percentile(boot, [2.5, 97.5])
-    return {"diff": float(diffs.mean()), "ci_low": float(low), "ci_high": float(high),
-            "seeds": seeds, "n_queries": len(ids)}
-
-
 def paired_table(runs_dir: str | Path, spec: tuple = PAIRED_ROWS, metrics: tuple[str, ...] = ("R1@0.5", "mIoU")) -> str:
     """A markdown table of :func:`paired_difference` for each pair of ``spec`` found (normal noise)."""
     eval_dir = Path(runs_dir) / "eval"
-    lines = ["| A - B | " + " | ".join(f"{m}: A - B [95% CI]" for m in metrics) + " | seeds | queries |",
+    lines = ["| A - B | " + " | ".join(f"{m}: A - B [95% CI]" for m in metrics) + " | seeds | queries (videos) |",
              "|---|" + "---:|" * len(metrics) + "---|---:|"]
     for label, stem_a, stem_b in spec:
         files_a, files_b = seed_files(eval_dir, stem_a, "_normal"), seed_files(eval_dir, stem_b, "_normal")
@@ -332,7 +285,7 @@ def paired_table(runs_dir: str | Path, spec: tuple = PAIRED_ROWS, metrics: tuple
         except ValueError as err:  # one broken pair should not hide the others
             lines.append(f"| {label} | not comparable: {err} |" + " |" * len(metrics))
             continue
-        lines.append(f"| {label} | " + " | ".join(cells) + f" | {','.join(map(str, result['seeds']))} | {result['n_queries']} |")
+        lines.append(f"| {label} | " + " | ".join(cells) + f" | {','.join(map(str, result['seeds']))} | {result['n_queries']} ({result['n_videos']}) |")
     return "\n".join(lines)
 
 
@@ -533,7 +486,7 @@ def _main(argv: list[str] | None = None) -> int:
         if blocks[key].startswith("|"):  # more than the full model, which Table 2 already shows
             print(f"\n{title}, test split, noise=normal")
             print(blocks[key])
-    print("\nPaired differences on the same test queries (normal noise; 95% bootstrap interval over queries)")
+    print("\nPaired differences on the same test queries (normal noise; 95% bootstrap interval, videos resampled)")
     print(blocks["PAIRED"])
     if blocks["FIG4"].count("\n") > 1:  # a row below the header
         print("\nFig. 4 (by noise preset; end-to-end rows on the whole test split, cascades on their subset)")

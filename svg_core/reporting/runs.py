@@ -26,8 +26,10 @@ Plans. A plan is a list of lanes; each lane adds jobs to one graph (a job two la
 - one plan per table: ``table2`` = base, cpc, vslnet, vgcl, base_whisper, text, the five taught lanes,
   text_d256, text_f128kl (N_v = 128 and the KL boundary loss), cascade; ``fig4`` = base, vgcl, base_whisper, text, base_whisper_tt, extra, cascade (a taught lane after text);
   ``taught`` = text and the five taught lanes (the recipe of the shipped checkpoints); ``table3``;
-  ``table4``; ``listening`` = shipped; ``all``
-  = table2, fig4, table3, table4, then archive once every other job finished.
+  ``table4``; ``listening`` = shipped; ``weak`` = fsan_text, fsan_whisper (spoken FSAN on the
+  front-end's steps, after the encoder cache), fsan_speech (on log-Mel), trained without timestamps;
+  ``search`` = avlnet (training, then ``python -m svg_core.search evaluate`` over the test split);
+  ``all`` = table2, fig4, table3, table4, then archive once every other job finished.
 
 Jobs. A training run is ``python -m svg_core.train --data DATA --preset small --batch-size 32 --threads 1
 --no-progress [--patience N] [--min-epochs N] --out OUT/NAME ...`` with its output in ``OUT/NAME.log``,
@@ -63,8 +65,8 @@ from svg_core.errors import UserInputError, run_cli
 from svg_core.reporting.run_jobs import ArchiveJob, Job, Outcome, ReportJob, TrainJob, archived_files, run_jobs
 
 LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
-         "vgcl_tt", "text_d256", "text_f128kl", "extra", "cascade", "table3", "table4",
-         "variant", "shipped", "archive")
+         "vgcl_tt", "text_d256", "text_f128kl", "fsan_text", "fsan_speech", "fsan_whisper", "avlnet", "extra",
+         "cascade", "table3", "table4", "variant", "shipped", "archive")
 PLANS: dict[str, tuple[str, ...]] = {
     **{lane: (lane,) for lane in LANES},
     "table2": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
@@ -72,6 +74,8 @@ PLANS: dict[str, tuple[str, ...]] = {
     "fig4": ("base", "vgcl", "base_whisper", "text", "base_whisper_tt", "extra", "cascade"),
     "listening": ("shipped",),
     "taught": ("text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt"),  # the shipped recipe
+    "weak": ("fsan_text", "fsan_whisper", "fsan_speech"),  # weakly supervised: no timestamps in training
+    "search": ("avlnet",),
     "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
             "vgcl_tt", "text_d256", "text_f128kl", "extra", "cascade",
             "table3", "table4", "archive"),
@@ -81,7 +85,9 @@ LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base")
                 "base_whisper_tt": ("base", "--set", "audio_frontend=whisper_base"),  # + the text teacher below
                 "base_tt": ("base",), "vslnet_tt": ("vslnet",),
                 "text_d256": ("text", "--set", "model_dim=256"),  # the world-4 text trial: a wider network
-                "text_f128kl": ("text", "--set", "n_video_frames=128", "--boundary-loss", "kl")}  # finer grid
+                "text_f128kl": ("text", "--set", "n_video_frames=128", "--boundary-loss", "kl"),  # finer grid
+                "fsan_text": ("fsan_text",), "fsan_speech": ("fsan_speech",),  # weak (engine/fsan_training.py)
+                "fsan_whisper": ("fsan_speech", "--set", "audio_frontend=whisper_base")}  # speech steps of the front-end
 # lanes taught by the same seed's text run (svg_core.engine.text_teacher): weights copied, then distilled
 TAUGHT_LANES = ("base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt")
 FRONTEND_CACHE_FILE = "frontend_cache_whisper_base_pool2_normal.h5"  # frontend_cache.default_cache_path's name
@@ -207,7 +213,7 @@ def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
         return [job for seed in s.seeds for job in _pretrain_then_ground(s, lane[:-3], seed, taught=True)]
     if lane in ("base", "vslnet", "text") or lane in LANE_RECIPES:
         model, *extra = LANE_RECIPES.get(lane, (lane,))
-        cache = _frontend_cache(s) if lane.startswith("base_whisper") else None  # the encoder runs once, first
+        cache = _frontend_cache(s) if "whisper" in lane else None  # the encoder runs once, first
         jobs: list[Job] = [cache] * (cache is not None)
         for seed in s.seeds:
             taught = _taught(s, seed) if lane in TAUGHT_LANES else ()
@@ -215,6 +221,14 @@ def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
             jobs += [_train(s, f"{lane}_s{seed}", "--model", model, *extra, *taught, "--epochs", str(s.ground_epochs),
                             "--seed", str(seed), after=after), _evaluate(s, f"{lane}_s{seed}", "normal")]
         return jobs
+    if lane == "avlnet":  # spoken search: train, then video R@k and VCMR over the test split
+        return [job for seed in s.seeds for job in (
+            _train(s, f"avlnet_s{seed}", "--model", "avlnet", "--epochs", str(s.ground_epochs), "--seed", str(seed)),
+            ReportJob(key=f"search:avlnet_s{seed}", after=(f"train:avlnet_s{seed}",),
+                      report=s.out / "eval" / f"search_avlnet_s{seed}_test.txt",
+                      args=("-m", "svg_core.search", "evaluate", "--data", str(s.data), "--checkpoint",
+                            str(s.out / f"avlnet_s{seed}" / "best"), "--split", "test", "--threads", "1", "--no-progress",
+                            "--json", str(s.out / "eval" / f"search_avlnet_s{seed}_test.json"))))]
     if lane == "extra":  # Fig. 4 noise levels for the finished Base, VGCL and front-end Base runs
         return [_evaluate(s, name, noise, finished_runs_only=True) for seed in s.seeds
                 for name in (f"base_s{seed}", f"vgcl_base_s{seed}", f"base_whisper_s{seed}", f"base_whisper_tt_s{seed}")
