@@ -147,3 +147,47 @@ def test_frontend_cache_cli(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "frontend_cache_whisper_base_pool2_clean.h5: train 2 queries x 1 draws, val 2 queries x 1 draws" in out
     assert "MB per 1000 training queries" in out
+
+
+def _subset_folder(parent: Path, dest: Path) -> Path:
+    """What ``synth crossengine`` leaves for train/val: half of each split's items, wavs linked."""
+    dest.mkdir()
+    for name in ("sub_activitynet_v1-3.c3d.hdf5", "new_test_data.json"):
+        (dest / name).symlink_to((parent / name).resolve())
+    (dest / "audio").mkdir()
+    for split in ("train", "val"):
+        items = json.loads((parent / f"new_{split}_data.json").read_text())[::2]
+        (dest / f"new_{split}_data.json").write_text(json.dumps(items))
+        for item in items:
+            (dest / "audio" / item[4]).symlink_to((parent / "audio" / item[4]).resolve())
+    manifest = json.loads((parent / "manifest.json").read_text())
+    (dest / "manifest.json").write_text(json.dumps({**manifest, "counts": {"subset": True}}))
+    return dest
+
+
+def test_subset_cache_copies_the_parent_entries_and_passes_the_subset_version(cached, tmp_path, capsys):
+    from svg_core.data.__main__ import main as data_main
+    from svg_core.data.frontend_cache import FrontendCache, StaleCacheError, default_cache_path
+    from svg_core.errors import UserInputError
+
+    parent_path = default_cache_path(DatasetLayout.from_dir(cached), "whisper_base", 2, "normal")
+    sub = _subset_folder(cached, tmp_path / "sub")
+    with pytest.raises(StaleCacheError):  # the parent's file itself does not fit the subset
+        FrontendCache(parent_path, expected=_version(sub))
+    assert data_main(["frontend-cache", str(sub), "--from", str(parent_path), "--no-progress"]) == 0
+    out_path = sub / parent_path.name  # named by the parent's pool and noise preset
+    assert f"wrote {out_path} from {parent_path}: train 4 queries, val 4 queries" in capsys.readouterr().out
+    subset, parent = FrontendCache(out_path, expected=_version(sub)), FrontendCache(parent_path)
+    assert subset.n_draws == parent.n_draws == {"train": 2, "val": 1} and subset.info["subset_of"] == str(parent_path)
+    item = json.loads((sub / "new_train_data.json").read_text())[1]
+    for epoch in (0, 1):
+        got, want = subset.draw("train", item[4], epoch, 0, 0), parent.draw("train", item[4], epoch, 0, 0)
+        assert torch.equal(got[0], want[0]) and got[1:] == want[1:]
+    with pytest.raises(StaleCacheError, match="no features"):  # a dropped wav is not carried over
+        subset.draw("train", json.loads((cached / "new_train_data.json").read_text())[1][4], 0, 0, 0)
+    (sub / "audio" / item[4]).unlink()
+    shutil.copy(cached / "audio" / json.loads((cached / "new_train_data.json").read_text())[1][4], sub / "audio" / item[4])
+    with pytest.raises(UserInputError, match="is not the parent's"):  # a wav that is not the parent's
+        from svg_core.data.frontend_cache import subset_frontend_cache
+
+        subset_frontend_cache(parent_path, DatasetLayout.from_dir(sub), tmp_path / "x.h5", progress=False)

@@ -3,6 +3,7 @@
     python -m svg_core.data inspect PATH [--skip-bad]   statistics of an annotation file
     python -m svg_core.data cache DIR [--out FILE]       build the speech cache of a dataset folder
     python -m svg_core.data frontend-cache DIR --draws 4 --noise normal [--pool 2]
+    python -m svg_core.data frontend-cache data/xe_piper --from data/synth_v4/frontend_cache_whisper_base_pool2_normal.h5
                                                          cache frozen Whisper encoder features for training
                                                          (~450 MB per 1000 training queries at 4 draws, pool 2;
                                                          see svg_core/data/frontend_cache.py)
@@ -106,8 +107,18 @@ def _frontend_cache(args: argparse.Namespace) -> int:
     layout = DatasetLayout.from_dir(args.dir)
     if layout.audio_dir is None:
         raise ValueError(f"{layout.root}: no audio/ folder to encode")
-    noise = noise_config_from_args(args.noise, args.esc50)
     out = Path(args.out) if args.out else default_cache_path(layout, "whisper_base", args.pool, args.noise)
+    if args.from_cache:  # a subset of a parent build (synth crossengine): copy its entries, no encoder
+        from svg_core.data.frontend_cache import FrontendCache, subset_frontend_cache
+
+        parent = FrontendCache(args.from_cache).version
+        out = Path(args.out) if args.out else default_cache_path(
+            layout, "whisper_base", parent["frontend"]["pool"], parent["noise"]["preset"])
+        summary = subset_frontend_cache(args.from_cache, layout, out, progress=not args.no_progress)
+        parts = [f"{split} {n} queries" for split, n in summary["queries"].items()]
+        print(f"wrote {out} from {args.from_cache}: {', '.join(parts)}; {summary['file_bytes'] / 1e6:.1f} MB on disk")
+        return 0
+    noise = noise_config_from_args(args.noise, args.esc50)
     features = SpeechFeatures(pool=args.pool, device=args.device, cpu_threads=args.threads)
     print(f"encoder {features.describe()['name']} ({features.encoder.compute_type} on {features.encoder.device}), "
           f"pool {args.pool} ({features.frame_hz:g} Hz), {args.draws} draws per training query; "
@@ -153,6 +164,10 @@ def _main(argv: list[str]) -> int:
     fc.add_argument("--splits", nargs="+", default=["train", "val"], choices=["train", "val"],
                     help="splits to cache (test is always encoded live)")
     fc.add_argument("--out", default=None, help="cache file (default: DIR/frontend_cache_whisper_base_pool<P>_<noise>.h5)")
+    fc.add_argument("--from", dest="from_cache", default=None, metavar="CACHE",
+                    help="copy the entries of a parent build's cache (e.g. data/synth_v4/frontend_cache_...h5 for "
+                         "a synth crossengine folder made from it) instead of encoding; --draws/--noise/--pool are "
+                         "the parent's")
     fc.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                     help="where the encoder runs (auto: CUDA when CTranslate2 sees a GPU)")
     fc.add_argument("--threads", type=int, default=1, help="CTranslate2 CPU threads (default 1)")

@@ -34,6 +34,7 @@ File layout (HDF5): attrs ``version`` and ``info`` (JSON); per cached split
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -250,5 +251,71 @@ def build_frontend_cache(layout: DatasetLayout, out_path: str | Path, features, 
     n_train = summary["queries"].get("train", 0)
     summary["mb_per_1000_train_queries"] = (summary["bytes"].get("train", 0) / n_train * 1000 / 1e6) if n_train else 0.0
     summary["encode_ms_median"] = float(np.median(encode_ms)) if encode_ms else 0.0
+    summary["file_bytes"] = out_path.stat().st_size
+    return summary
+
+
+def _same_audio(a: Path, b: Path) -> bool:
+    """True when two wav paths are the same file (a symlink into the source) or byte-equal (a copy)."""
+    import filecmp
+
+    return a.is_file() and b.is_file() and (os.path.samefile(a, b) or filecmp.cmp(a, b, shallow=False))
+
+
+def subset_frontend_cache(src_path: str | Path, layout: DatasetLayout, out_path: str | Path,
+                          src_root: str | Path | None = None, progress: bool = True) -> dict:
+    """A cache for ``layout`` made of a parent build's cached entries, without running the encoder.
+
+    For a folder whose train/val wavs are a subset of another build's (``synth crossengine`` keeps
+    the other engines' queries as links): each kept wav's K draws are copied from ``src_path`` (the
+    draws the parent's training would see). The new file's version is the parent's encoder and
+    noise with ``layout``'s own benchmark identity; its ``info`` names the parent (``subset_of``).
+
+    Args:
+        src_path: the parent's cache file.
+        layout: the dataset folder to cache for.
+        out_path: the HDF5 file to write (atomic).
+        src_root: the parent's dataset folder (default: the cache file's folder); its ``audio/``
+            must hold the same wav files as ``layout``'s (checked per wav).
+
+    Returns:
+        ``{"path", "queries": {split: n}, "file_bytes", "subset_of"}``.
+
+    Raises:
+        MissingInputError: no parent cache. UserInputError: a wav of ``layout`` that the parent
+        did not cache, or whose audio differs from the parent's.
+    """
+    src_path, out_path = Path(src_path), Path(out_path)
+    parent = FrontendCache(src_path)  # version read, not checked: it is the parent build's
+    src_audio = Path(src_root or src_path.parent) / "audio"
+    frontend = parent.version.get("frontend", {})
+    version = {**parent.version, "benchmark": json.loads(json.dumps(benchmark_identity(layout)))}
+    summary: dict = {"path": str(out_path), "queries": {}, "subset_of": str(src_path)}
+
+    def write(tmp: str) -> None:
+        with open_hdf5(src_path) as src, h5py.File(tmp, "w") as dst:
+            for split in CACHED_SPLITS:
+                if split not in layout.annotations:
+                    continue
+                if split not in src:
+                    raise UserInputError(f"{src_path} holds no {split!r} split to take entries from")
+                group = dst.create_group(split)
+                group.attrs["draws"], group.attrs["seed"] = src[split].attrs["draws"], src[split].attrs["seed"]
+                names = sorted({r.wav_name for r in layout.records(split)[0] if r.wav_name is not None})
+                for wav in tqdm(names, desc=f"subset {split}", disable=not progress):
+                    if f"feat/{wav}" not in src[split]:
+                        raise UserInputError(f"{src_path} has no {split} entry for {wav!r}: encode this folder "
+                                             f"instead (python -m svg_core.data frontend-cache {layout.root})")
+                    if not _same_audio(layout.audio_dir / wav, src_audio / wav):
+                        raise UserInputError(f"{layout.audio_dir / wav} is not the parent's {src_audio / wav}: "
+                                             "its cached features would not be this wav's")
+                    for kind in ("feat", "span_sec", "snr_db"):
+                        src.copy(src[f"{split}/{kind}/{wav}"], group.require_group(kind), name=wav)
+                summary["queries"][split] = len(names)
+            dst.attrs["version"] = json.dumps(version, sort_keys=True)
+            dst.attrs["info"] = json.dumps({**parent.info, "subset_of": str(src_path), "frontend": frontend,
+                                            "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+
+    atomic_write(out_path, write)
     summary["file_bytes"] = out_path.stat().st_size
     return summary
