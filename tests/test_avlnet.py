@@ -11,6 +11,7 @@ from svg_core.engine.metrics import retrieval_metrics
 from svg_core.models import AVLnetConfig, build_model, config_from_dict, config_to_dict
 from svg_core.models.avlnet import mms_loss
 from tests.model_batches import make_batch, select
+from tests.test_speech_frontend import needs_whisper
 
 TINY_AVLNET = dict(stem_dim=16, stage_dims=(16, 32), blocks_per_stage=(1, 1), kernel=5, embed_dim=32,
                    n_video_frames=16)
@@ -125,3 +126,49 @@ def test_train_avlnet_cli_writes_checkpoint(tiny_dataset_dir, tmp_path):
     assert (out / "best" / "model.safetensors").is_file() and (out / "best" / "config.json").is_file()
     model, cfg, _ = load_checkpoint(out / "best")
     assert isinstance(cfg, AVLnetConfig) and cfg.embed_dim == 32
+
+
+def test_front_end_variant_reads_encoder_features_with_padding_masked():
+    """audio_frontend=whisper_base: the audio branch is the SpeechAdapter over [B, T_e, 512] features."""
+    from svg_core.models.speech_frontend import SpeechAdapter
+
+    torch.manual_seed(0)
+    cfg = tiny(audio_frontend="whisper_base", adapter_dim=24)
+    model = build_model(cfg).eval()
+    assert isinstance(model.audio_cnn, SpeechAdapter) and cfg.audio_in_dim == 512
+    feats = torch.randn(2, 30, 512)
+    lengths = torch.tensor([30, 12])
+    with torch.no_grad():
+        both = model.embed_audio(feats, lengths)
+        padded = feats.clone()
+        padded[1, 12:] = 7.0  # what lies past a query's length must not change its embedding
+        torch.testing.assert_close(model.embed_audio(padded, lengths), both)
+        torch.testing.assert_close(model.embed_audio(feats[1:, :12], lengths[1:]), both[1:], atol=1e-5, rtol=1e-4)
+    assert both.shape == (2, 32) and torch.isfinite(both).all()
+    with pytest.raises(ValueError, match=r"\[batch, frames, 512\] \(whisper_base\)"):
+        model.embed_audio(torch.zeros(1, 30, 128), torch.tensor([30]))  # log-Mels into a front-end model
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+    with pytest.raises(ValueError, match="audio_frontend must be one of"):
+        tiny(audio_frontend="wav2vec")
+
+
+@needs_whisper
+def test_front_end_variant_trains_and_embeds_spoken_queries(tiny_dataset_dir, tmp_path):
+    """AVLnet on the frozen Whisper base encoder: a tiny training run (encoder live, no cache), then
+    the search embedder runs the encoder on a wave and gives the model's embedding."""
+    import numpy as np
+
+    from svg_core.engine.training import main
+    from svg_core.search.encode import Embedder
+
+    out = tmp_path / "run"
+    sets = [f"--set={k}={','.join(map(str, v)) if isinstance(v, tuple) else v}" for k, v in TINY_AVLNET.items()]
+    assert main(["--data", str(tiny_dataset_dir), "--model", "avlnet", "--out", str(out), "--epochs", "1",
+                 "--batch-size", "4", "--noise", "clean", "--no-progress", "--frontend-cache", "none",
+                 "--set", "audio_frontend=whisper_base", *sets]) == 0
+    embedder = Embedder.from_checkpoint(out / "best")
+    assert embedder.cfg.audio_frontend == "whisper_base"
+    wave = np.random.default_rng(0).normal(0, 0.1, 16000 * 2).astype(np.float32)
+    emb = embedder.embed_waves([wave, wave[:8000]])
+    assert emb.shape == (2, 32) and np.isfinite(emb).all()
+    np.testing.assert_allclose(embedder.embed_waves([wave])[0], emb[0], rtol=1e-4, atol=1e-5)  # batch = alone

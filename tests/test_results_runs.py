@@ -271,6 +271,8 @@ def test_weak_and_search_plans(tmp_path):
     assert "--model fsan_speech --set audio_frontend=whisper_base" in " ".join(front.args)
     assert "--set" not in weak["train:fsan_speech_s0"].args and "eval:fsan_whisper_s0_normal" in weak
     search = {job.key: job for job in runs.plan_jobs("search", settings)}
+    assert search["train:avlnet_whisper_s0"].after == ("cache:frontend_normal",)
+    assert "--set audio_frontend=whisper_base" in " ".join(search["train:avlnet_whisper_s0"].args)
     report = search["search:avlnet_s0"]
     assert report.after == ("train:avlnet_s0",) and report.report == tmp_path / "eval" / "search_avlnet_s0_test.txt"
     args = list(report.args)

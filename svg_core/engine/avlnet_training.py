@@ -6,6 +6,8 @@ Selected by ``svg_core.engine.training`` (``python -m svg_core.train``)::
     # ablations (paper Table 2/3): projection and loss
     python -m svg_core.train --model avlnet --data DIR --set projection=linear --out runs/avlnet_linear
     python -m svg_core.train --model avlnet --data DIR --set loss=infonce --out runs/avlnet_infonce
+    # the variant on the pre-trained speech front-end (frozen Whisper base encoder, cached features)
+    python -m svg_core.train --model avlnet --data DIR --set audio_frontend=whisper_base --out runs/avlnet_whisper
 
 A batch holds B queries; a query's negatives are the other moments of the batch (from its own
 video and others) and its own video's clips outside the moment (``same_video_negatives``).
@@ -103,6 +105,7 @@ def build_avlnet_task(args: Any) -> AVLnetTask:
     DatasetLayout.from_dir(args.data)  # a clear error for a missing folder
     fields = parse_overrides(getattr(args, "overrides", []) or [], AVLnetConfig)
     cfg = (AVLnetConfig.small if args.preset == "small" else AVLnetConfig.paper)(**fields)
-    train, val = make_datasets(args, with_audio=True, n_video_frames=cfg.n_video_frames)
+    train, val = make_datasets(args, with_audio=True, n_video_frames=cfg.n_video_frames,
+                               audio_frontend=cfg.audio_frontend, frontend_pool=cfg.frontend_pool)
     torch.manual_seed(args.seed)
     return AVLnetTask(build_model(cfg), cfg, train, val, args.eval_batch_size, not args.no_progress)

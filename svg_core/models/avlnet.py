@@ -2,7 +2,9 @@
 
 A spoken query and a moment's clips are embedded into one space; similarity is their dot
 product. Audio branch: log-Mel [B, T_a, 128] -> ResDAVEnet (stem + stride-2 residual stages of
-1x9 temporal convs) -> masked mean pool. Video branch: the clips of a moment (or of a search
+1x9 temporal convs) -> masked mean pool; or, with ``audio_frontend="whisper_base"`` (the
+variant on the pre-trained speech front-end), frozen Whisper base encoder features
+[B, T_e, 512] -> the trainable ``SpeechAdapter`` (models/speech_frontend.py) -> masked mean pool. Video branch: the clips of a moment (or of a search
 window), masked mean pool of their C3D features. Both pass a projection into the joint space:
 gated f(v) = (W1 v + b1) * sigmoid(W2 (W1 v + b1) + b2) (the paper's), or the ablations linear /
 non-linear (2-layer MLP). Loss: masked-margin softmax (MMS) in both directions, negatives from
@@ -26,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from svg_core.models.blocks import ResDAVEnet, lengths_to_mask
+from svg_core.models.speech_frontend import WHISPER_BASE_DIM, SpeechAdapter, check_frontend_fields, input_frames
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -120,6 +123,19 @@ class AVLnetConfig:
     normalize: bool = False  # L2-normalise embeddings before the dot product (the paper does not)
     window_clips: int = 8  # search index: clips per sliding window (on the N_v grid)
     stride_clips: int = 4  # search index: window stride in clips
+    audio_frontend: Literal["logmel", "whisper_base"] = "logmel"  # what the audio branch reads (see module doc)
+    frontend_pool: int = 2  # whisper_base: encoder frames averaged before the model (50 -> 25 Hz)
+    adapter_dim: int = 256  # whisper_base: width of the adapter (projection and strided conv)
+    adapter_kernel: int = 5  # whisper_base: odd temporal kernel of the adapter's conv
+    adapter_stride: int = 2  # whisper_base: the adapter's temporal down-sampling
+
+    def __post_init__(self) -> None:
+        check_frontend_fields(self)
+
+    @property
+    def audio_in_dim(self) -> int:
+        """Width of ``batch["audio"]``: the log-Mel bands or the encoder's 512 features."""
+        return self.n_mels if self.audio_frontend == "logmel" else WHISPER_BASE_DIM
 
     @classmethod
     def small(cls, **overrides) -> "AVLnetConfig":
@@ -138,28 +154,33 @@ class AVLnet(nn.Module):
 
     Args:
         cfg: the config.
-        audio_cnn: ResDAVEnet over log-Mels.
+        audio_cnn: ResDAVEnet over log-Mels, or the ``SpeechAdapter`` over encoder features; both map
+            (float [B, T, in], int64 [B]) to (float [B, T', C], int64 [B]).
         audio_proj / video_proj: projections into the joint space.
     """
 
-    def __init__(self, cfg: AVLnetConfig, audio_cnn: ResDAVEnet, audio_proj: nn.Module, video_proj: nn.Module) -> None:
+    def __init__(self, cfg: AVLnetConfig, audio_cnn: ResDAVEnet | SpeechAdapter, audio_proj: nn.Module,
+                 video_proj: nn.Module) -> None:
         super().__init__()
         self.cfg = cfg
         self.audio_cnn, self.audio_proj, self.video_proj = audio_cnn, audio_proj, video_proj
-        self.min_frames = audio_cnn.downsample  # at least one step after the stages
+        self.min_frames = getattr(audio_cnn, "downsample", 1)  # at least one step after the stages
+        self.max_frames = input_frames(cfg.max_audio_frames, cfg.audio_frontend, cfg.frontend_pool)
 
     def embed_audio(self, audio: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Embed spoken queries.
 
         Args:
-            audio: float [B, T_a, n_mels], zeros at padding; lengths: int64 [B] (0 allowed).
+            audio: float [B, T_a, n_mels] log-Mels (or [B, T_e, 512] encoder features), zeros at
+                padding; lengths: int64 [B] (0 allowed).
 
         Returns:
             float [B, E].
         """
-        if audio.dim() != 3 or audio.shape[-1] != self.cfg.n_mels:
-            raise ValueError(f"audio must be [batch, frames, {self.cfg.n_mels}], found {tuple(audio.shape)}")
-        audio = audio[:, : self.cfg.max_audio_frames]
+        width = self.cfg.audio_in_dim
+        if audio.dim() != 3 or audio.shape[-1] != width:
+            raise ValueError(f"audio must be [batch, frames, {width}] ({self.cfg.audio_frontend}), found {tuple(audio.shape)}")
+        audio = audio[:, : self.max_frames]
         lengths = lengths.to(audio.device).clamp(min=1, max=max(audio.shape[1], 1))
         if audio.shape[1] < self.min_frames:  # too short for the stages: pad with silence
             audio = F.pad(audio, (0, 0, 0, self.min_frames - audio.shape[1]))
@@ -221,6 +242,10 @@ class AVLnet(nn.Module):
 
 def build_avlnet(cfg: AVLnetConfig) -> AVLnet:
     """The one constructor of AVLnet (train, search and the app call it)."""
-    cnn = ResDAVEnet(cfg.n_mels, cfg.stem_dim, cfg.stage_dims, cfg.blocks_per_stage, cfg.kernel)
+    if cfg.audio_frontend == "whisper_base":
+        cnn: ResDAVEnet | SpeechAdapter = SpeechAdapter(WHISPER_BASE_DIM, cfg.adapter_dim, cfg.adapter_dim,
+                                                        cfg.adapter_kernel, cfg.adapter_stride)
+    else:
+        cnn = ResDAVEnet(cfg.n_mels, cfg.stem_dim, cfg.stage_dims, cfg.blocks_per_stage, cfg.kernel)
     return AVLnet(cfg, cnn, make_projection(cfg.projection, cnn.out_dim, cfg.embed_dim),
                   make_projection(cfg.projection, cfg.video_dim, cfg.embed_dim))

@@ -28,7 +28,8 @@ Plans. A plan is a list of lanes; each lane adds jobs to one graph (a job two la
   ``taught`` = text and the five taught lanes (the recipe of the shipped checkpoints); ``table3``;
   ``table4``; ``listening`` = shipped; ``weak`` = fsan_text, fsan_whisper (spoken FSAN on the
   front-end's steps, after the encoder cache), fsan_speech (on log-Mel), trained without timestamps;
-  ``search`` = avlnet (training, then ``python -m svg_core.search evaluate`` over the test split);
+  ``search`` = avlnet_whisper (AVLnet on the front-end's cached features), avlnet (log-Mel), each
+  trained, then ``python -m svg_core.search evaluate --no-vcmr`` (video R@k) over the test split;
   ``all`` = table2, fig4, table3, table4, then archive once every other job finished.
 
 Jobs. A training run is ``python -m svg_core.train --data DATA --preset small --batch-size 32 --threads 1
@@ -65,7 +66,8 @@ from svg_core.errors import UserInputError, run_cli
 from svg_core.reporting.run_jobs import ArchiveJob, Job, Outcome, ReportJob, TrainJob, archived_files, run_jobs
 
 LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
-         "vgcl_tt", "text_d256", "text_f128kl", "fsan_text", "fsan_speech", "fsan_whisper", "avlnet", "extra",
+         "vgcl_tt", "text_d256", "text_f128kl", "fsan_text", "fsan_speech", "fsan_whisper", "avlnet", "avlnet_whisper",
+         "extra",
          "cascade", "table3", "table4", "variant", "shipped", "archive")
 PLANS: dict[str, tuple[str, ...]] = {
     **{lane: (lane,) for lane in LANES},
@@ -75,7 +77,7 @@ PLANS: dict[str, tuple[str, ...]] = {
     "listening": ("shipped",),
     "taught": ("text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt"),  # the shipped recipe
     "weak": ("fsan_text", "fsan_whisper", "fsan_speech"),  # weakly supervised: no timestamps in training
-    "search": ("avlnet",),
+    "search": ("avlnet_whisper", "avlnet"),
     "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
             "vgcl_tt", "text_d256", "text_f128kl", "extra", "cascade",
             "table3", "table4", "archive"),
@@ -221,14 +223,8 @@ def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
             jobs += [_train(s, f"{lane}_s{seed}", "--model", model, *extra, *taught, "--epochs", str(s.ground_epochs),
                             "--seed", str(seed), after=after), _evaluate(s, f"{lane}_s{seed}", "normal")]
         return jobs
-    if lane == "avlnet":  # spoken search: train, then video R@k and VCMR over the test split
-        return [job for seed in s.seeds for job in (
-            _train(s, f"avlnet_s{seed}", "--model", "avlnet", "--epochs", str(s.ground_epochs), "--seed", str(seed)),
-            ReportJob(key=f"search:avlnet_s{seed}", after=(f"train:avlnet_s{seed}",),
-                      report=s.out / "eval" / f"search_avlnet_s{seed}_test.txt",
-                      args=("-m", "svg_core.search", "evaluate", "--data", str(s.data), "--checkpoint",
-                            str(s.out / f"avlnet_s{seed}" / "best"), "--split", "test", "--threads", "1", "--no-progress",
-                            "--json", str(s.out / "eval" / f"search_avlnet_s{seed}_test.json"))))]
+    if lane in ("avlnet", "avlnet_whisper"):  # spoken search: train, then video R@k and VCMR over the test split
+        return _search_lane(s, lane)
     if lane == "extra":  # Fig. 4 noise levels for the finished Base, VGCL and front-end Base runs
         return [_evaluate(s, name, noise, finished_runs_only=True) for seed in s.seeds
                 for name in (f"base_s{seed}", f"vgcl_base_s{seed}", f"base_whisper_s{seed}", f"base_whisper_tt_s{seed}")
@@ -256,6 +252,23 @@ def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
     if lane == "archive":
         return [ArchiveJob(key="archive", out=s.out, dest=s.archive, data=s.data)]
     raise UserInputError(f"unknown lane {lane!r}: one of {', '.join(LANES)}")
+
+
+def _search_lane(s: RunSettings, lane: str) -> list[Job]:
+    """AVLnet (``avlnet_whisper``: on the front-end's cached features, after the encoder cache):
+    training, then ``svg_core.search evaluate`` at normal noise over the test split."""
+    cache = _frontend_cache(s) if lane == "avlnet_whisper" else None
+    extra = ("--set", "audio_frontend=whisper_base") if cache else ()
+    jobs: list[Job] = [cache] * (cache is not None)
+    for seed in s.seeds:
+        name = f"{lane}_s{seed}"
+        jobs += [_train(s, name, "--model", "avlnet", *extra, "--epochs", str(s.ground_epochs), "--seed", str(seed),
+                        after=(cache.key,) if cache else ()),
+                 ReportJob(key=f"search:{name}", after=(f"train:{name}",), report=s.out / "eval" / f"search_{name}_test.txt",
+                           args=("-m", "svg_core.search", "evaluate", "--data", str(s.data), "--checkpoint",
+                                 str(s.out / name / "best"), "--split", "test", "--noise", "normal", "--no-vcmr",
+                                 "--threads", "1", "--no-progress", "--json", str(s.out / "eval" / f"search_{name}_test.json")))]
+    return jobs
 
 
 def plan_jobs(plan: str, s: RunSettings) -> list[Job]:

@@ -38,6 +38,7 @@ class Embedder:
         self.cfg: AVLnetConfig = model.cfg
         self.checkpoint = checkpoint
         self.device = torch.device(device)
+        self._speech_features = None  # the frozen Whisper encoder of a front-end model, built on first use
 
     @classmethod
     def from_checkpoint(cls, directory: str | os.PathLike, device: str = "cpu") -> "Embedder":
@@ -66,10 +67,24 @@ class Embedder:
             if wave.ndim != 1 or wave.size == 0:
                 raise UserInputError(f"a query must be a non-empty mono waveform, found shape {wave.shape}")
             wave = np.pad(wave, (0, max(0, N_FFT_SAMPLES - wave.size)))
-            mels.append(log_mel(torch.from_numpy(wave))[: self.cfg.max_audio_frames])  # [T_a, 128]
+            mels.append(self._audio_input(wave))  # [T_a, 128] log-Mel, or [T_e, 512] encoder features
         lengths = torch.tensor([m.shape[0] for m in mels])
         audio = torch.nn.utils.rnn.pad_sequence(mels, batch_first=True)
         return self.model.embed_audio(audio.to(self.device), lengths.to(self.device)).float().cpu().numpy()
+
+    def _audio_input(self, wave: np.ndarray) -> torch.Tensor:
+        """What the model's audio branch reads for one wave: log-Mels [T_a, 128], or the frozen
+        Whisper base encoder's features [T_e, 512] for ``audio_frontend="whisper_base"`` (run live,
+        where the model runs, like ``Grounder.speech_features``)."""
+        if self.cfg.audio_frontend == "logmel":
+            return log_mel(torch.from_numpy(wave))[: self.cfg.max_audio_frames]
+        if self._speech_features is None:
+            from svg_core.audio.whisper_encoder import SpeechFeatures
+
+            self._speech_features = SpeechFeatures(pool=self.cfg.frontend_pool,
+                                                   device="auto" if self.device.type == "cuda" else "cpu",
+                                                   cpu_threads=torch.get_num_threads())
+        return torch.from_numpy(self._speech_features.numpy(wave))
 
     def embed_wav_file(self, path: str | os.PathLike) -> np.ndarray:
         """One wav file -> float32 [E]."""
