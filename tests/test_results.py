@@ -224,3 +224,12 @@ def test_paired_difference_refuses_other_queries_or_no_common_seed(runs):
         results.paired_difference({7: ev / "vgcl_base_s7_normal.jsonl"}, base)
     assert "| VGCL (full) - Base | not comparable: the prediction files do not score the same queries" in \
         results.paired_table(runs)  # the table says so instead of failing the whole report
+
+
+def test_paired_table_sides_may_name_their_suffix(runs):
+    ev = runs / "eval"
+    _write_preds(ev / "base_s0_large.jsonl", [True, False, False, False], per_video=2)  # 25
+    _write_preds(ev / "cascade_whisper_large_text_s0.jsonl", [False, False, False, False], per_video=2)
+    spec = (("front-end - cascade, large", ("base_s", "_large"), ("cascade_whisper_large_text_s", "")),)
+    table = results.paired_table(runs, spec)
+    assert "| front-end - cascade, large | +25.00 [+0.00, +50.00] |" in table and table.endswith("| 0 | 4 (2) |")

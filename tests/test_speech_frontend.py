@@ -206,3 +206,27 @@ def test_bench_latency_has_a_frontend_row(capsys):
                                                "text grounding alone (caption, no ASR)"]
     median_s, p90_s = (float(v) for v in rows[1][51:].split()[:2])
     assert 0 < median_s <= p90_s and "encoder int8 on cpu" in rows[1]
+
+
+def test_grounder_encodes_one_query_once_for_many_videos():
+    """A front-end Grounder remembers the last wave's encoder features (search grounds one query in
+    every video); another wave is encoded anew. A stand-in encoder counts the calls."""
+    torch.manual_seed(0)
+    cfg = BaseConfig.small(**TINY, **FE)
+    grounder = Grounder(build_model(cfg), cfg)
+    calls = []
+
+    def fake_encoder(wave):
+        calls.append(len(wave))
+        return torch.from_numpy(np.random.default_rng(len(wave)).standard_normal((len(wave) // 640 + 1, 512))
+                                .astype(np.float32))
+
+    grounder._speech_features = fake_encoder
+    rng = np.random.default_rng(1)
+    wave = rng.normal(0, 0.1, 32000).astype(np.float32)
+    videos = [rng.standard_normal((n, 500)).astype(np.float32) for n in (40, 90, 60)]
+    first = [grounder.localize(v, float(len(v)), audio=wave) for v in videos]
+    assert calls == [32000]
+    assert grounder.localize(videos[0], 40.0, audio=wave.copy())["top5_sec"] == first[0]["top5_sec"]  # same samples
+    grounder.localize(videos[0], 40.0, audio=wave[:16000])
+    assert calls == [32000, 16000]

@@ -11,6 +11,8 @@ resampling), one forward pass and the span decoding.
 
 from __future__ import annotations
 
+import hashlib
+
 import os
 import time
 
@@ -66,6 +68,7 @@ class Grounder:
         self.cfg = cfg
         self.meta = meta or {}
         self._speech_features = None  # the frozen encoder of a speech front-end model, built on first use
+        self._last_encoded: tuple[bytes, torch.Tensor] | None = None  # (wave digest, its features): see _encoded
 
     @property
     def audio_frontend(self) -> str:
@@ -85,6 +88,14 @@ class Grounder:
                                                    device="auto" if self.device.type == "cuda" else "cpu",
                                                    cpu_threads=torch.get_num_threads())
         return self._speech_features
+
+    def _encoded(self, wave: np.ndarray) -> torch.Tensor:
+        """The frozen encoder's features of ``wave``, remembered for the last wave: one query grounded
+        in many videos (search's VCMR, the app's "all videos") runs the encoder once, not per video."""
+        key = hashlib.blake2b(wave.tobytes(), digest_size=16).digest()
+        if self._last_encoded is None or self._last_encoded[0] != key:
+            self._last_encoded = (key, self.speech_features()(wave))
+        return self._last_encoded[1]
 
     @classmethod
     def from_checkpoint(cls, directory: str | os.PathLike, device: str | torch.device | None = None) -> "Grounder":
@@ -134,7 +145,7 @@ class Grounder:
             from svg_core.models.speech_frontend import input_frames
 
             wave = wave[: int(MAX_INPUT_SEC * SAMPLE_RATE)]  # the encoder's window; the model keeps max_frames of it
-            feats = self.speech_features()(wave)  # [T_e, 512], the frozen encoder's frames
+            feats = self._encoded(wave)  # [T_e, 512], the frozen encoder's frames
             feats = feats[: input_frames(max_frames, self.cfg.audio_frontend, self.cfg.frontend_pool)]
             batch["audio_frames_10ms"] = min(n_frames(wave.size), max_frames)  # the attention map's time axis
         else:

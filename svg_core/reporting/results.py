@@ -265,16 +265,26 @@ PAIRED_ROWS = (
     ("Base, Whisper front-end, taught - Base, taught (log-Mel)", "base_whisper_tt_s", "base_tt_s"),
     ("VGCL (full), taught - Base, taught", "vgcl_base_tt_s", "base_tt_s"),
     ("Text, original caption - Base, Whisper front-end, taught", "text_s", "base_whisper_tt_s"),
+    # the front-end issue's bar: the end-to-end front-end model against the Whisper cascade, per noise
+    ("Base, Whisper front-end, taught - Whisper cascade (normal noise)", "base_whisper_tt_s",
+     ("cascade_whisper_normal_text_s", "")),
+    ("Base, Whisper front-end, taught - Whisper cascade (large noise)", ("base_whisper_tt_s", "_large"),
+     ("cascade_whisper_large_text_s", "")),
 )
 
 
 def paired_table(runs_dir: str | Path, spec: tuple = PAIRED_ROWS, metrics: tuple[str, ...] = ("R1@0.5", "mIoU")) -> str:
-    """A markdown table of :func:`paired_difference` for each pair of ``spec`` found (normal noise)."""
+    """A markdown table of :func:`paired_difference` for each pair of ``spec`` found.
+
+    A side of a ``spec`` row is a file stem before the seed (its ``_normal`` evaluation) or a
+    ``(stem, suffix)`` pair, e.g. ``("cascade_whisper_large_text_s", "")``.
+    """
     eval_dir = Path(runs_dir) / "eval"
     lines = ["| A - B | " + " | ".join(f"{m}: A - B [95% CI]" for m in metrics) + " | seeds | queries (videos) |",
              "|---|" + "---:|" * len(metrics) + "---|---:|"]
-    for label, stem_a, stem_b in spec:
-        files_a, files_b = seed_files(eval_dir, stem_a, "_normal"), seed_files(eval_dir, stem_b, "_normal")
+    for label, side_a, side_b in spec:
+        files_a, files_b = (seed_files(eval_dir, *((side, "_normal") if isinstance(side, str) else side))
+                            for side in (side_a, side_b))
         if not set(files_a) & set(files_b):
             continue
         cells, result = [], {}
