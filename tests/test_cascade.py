@@ -162,6 +162,17 @@ def test_transcript_cache_reuses_asr(tiny_data, tmp_path, capsys, monkeypatch):
     second = capsys.readouterr().out
     assert second.splitlines()[1:] == first.splitlines()[1:]  # same WER and metrics from the cache
     assert len(cache.read_text().splitlines()) == 2  # nothing appended
+    # the same wav names with other audio (a re-voiced build) never take these transcripts
+    stale = [{**x, "audio": "0" * 32, "transcript": "a stale transcript"} for x in lines]
+    cache.write_text("".join(json.dumps(x) + "\n" for x in stale))
+    monkeypatch.undo()
+    assert main(args) == 0
+    assert capsys.readouterr().out.splitlines()[1:] == first.splitlines()[1:]  # heard anew, not the stale text
+    assert len(cache.read_text().splitlines()) == 4  # the two fresh transcripts appended
+    legacy = [{k: v for k, v in x.items() if k != "audio"} for x in lines]  # a file from before the digest
+    cache.write_text("".join(json.dumps(x) + "\n" for x in legacy))
+    monkeypatch.setattr("svg_core.asr.cascade.get_engine", no_asr)
+    assert main(args) == 0 and capsys.readouterr().out.splitlines()[1:] == first.splitlines()[1:]
     cache.write_text("not json\n")
     assert main(args) == 2  # a bad cache is a user error: one error line naming the line
     err = capsys.readouterr().err.strip().splitlines()

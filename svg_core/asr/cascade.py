@@ -21,6 +21,7 @@ are not spelled out: Whisper writing "2" for "two" counts as an error.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import sys
 import time
@@ -157,10 +158,13 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
                                seed=args.seed, with_audio=not args.oracle)
     n = len(dataset) if args.limit is None else min(args.limit, len(dataset))
     cache = TranscriptCache(getattr(args, "transcripts", None), args.engine, args.noise, args.seed)
+    # what each query's recogniser hears, named by its samples (the cache is keyed by it); the waves
+    # are remade on a miss rather than kept (a whole split of waves is hundreds of MB)
+    digests = [] if args.oracle else [audio_digest(dataset.noisy_wave(i)[0]) for i in range(n)]
     engine: ASREngine | _NoEngine
     if args.oracle:
         engine = _NoEngine()
-    elif cache.covers([dataset.records[i].query_id for i in range(n)]):
+    elif cache.covers([dataset.records[i].query_id for i in range(n)], digests):
         engine = _NoEngine()  # every transcript is cached: do not load the ASR model
     else:
         engine = get_engine(args.engine, device="cpu" if getattr(args, "threads", 0) else "auto",
@@ -170,7 +174,7 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
     for index in tqdm(range(n), desc="cascade", unit="query", leave=False):
         rec = dataset.records[index]
         video = dataset.features.get(rec.video_id)
-        cached = cache.get(rec.query_id)
+        cached = None if args.oracle else cache.get(rec.query_id, digests[index])
         if args.oracle:
             result = cascade.ground_text(video, rec.duration_sec, rec.sentence)
             hyps.append(rec.sentence)
@@ -183,7 +187,7 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
             result = cascade.run(video, rec.duration_sec, wave, 16_000)
             hyps.append(result["transcript"])
             asr_sec.append(result["latency_sec"]["asr"])
-            cache.add(rec.query_id, result["transcript"], result["latency_sec"]["asr"])
+            cache.add(rec.query_id, result["transcript"], result["latency_sec"]["asr"], digests[index])
         refs.append(rec.sentence)
         not_understood += not result["understood"]
         windows = result["grounding"]["top5_sec"] if result["understood"] else []  # no query = a miss
@@ -208,12 +212,21 @@ def evaluate_cascade(args: argparse.Namespace) -> dict:
     }
 
 
+def audio_digest(wave: np.ndarray) -> str:
+    """A digest of the exact samples the recogniser hears (hex, 32 characters)."""
+    return hashlib.blake2b(np.ascontiguousarray(wave, dtype=np.float32).tobytes(), digest_size=16).hexdigest()
+
+
 class TranscriptCache:
     """Transcripts of an evaluation kept in a JSONL file, so that ASR runs once per query and setting.
 
-    Each line is ``{"query_id", "engine", "noise", "seed", "transcript", "asr_sec"}``; only lines of
-    this cache's (engine, noise preset, noise seed) are used. New transcripts are appended as they
-    come, so an interrupted run loses nothing. With ``path=None`` the cache is off.
+    Each line is ``{"query_id", "engine", "noise", "seed", "transcript", "asr_sec", "audio"}``; only
+    lines of this cache's (engine, noise preset, noise seed) are used, and a line is used for a query
+    only when its ``audio`` digest (:func:`audio_digest` of the noisy wave) is the query's: two
+    builds with the same wav names (``synth crossengine`` re-voices the test split under the same
+    names) never share a transcript. Lines written before the digest existed carry none and are
+    taken on the query id alone. New transcripts are appended as they come, so an interrupted run
+    loses nothing. With ``path=None`` the cache is off.
     """
 
     def __init__(self, path: str | None, engine: str, noise: str, seed: int) -> None:
@@ -229,7 +242,8 @@ class TranscriptCache:
                 try:
                     item = json.loads(line)
                     key = (item["engine"], item["noise"], int(item["seed"]))
-                    entry = {"transcript": str(item["transcript"]), "asr_sec": float(item["asr_sec"])}
+                    entry = {"transcript": str(item["transcript"]), "asr_sec": float(item["asr_sec"]),
+                             "audio": item.get("audio")}
                     query_id = str(item["query_id"])
                 except (ValueError, KeyError, TypeError) as exc:
                     raise ValueError(f"{self.path} line {number} is not a transcript record ({exc}); "
@@ -237,21 +251,26 @@ class TranscriptCache:
                 if key == self.key:
                     self.entries[query_id] = entry
 
-    def covers(self, query_ids: list[str]) -> bool:
-        return self.path is not None and all(q in self.entries for q in query_ids)
+    def covers(self, query_ids: list[str], digests: list[str]) -> bool:
+        """True when every query has a usable transcript (``digests``: :func:`audio_digest` of each)."""
+        return self.path is not None and all(self.get(q, d) is not None for q, d in zip(query_ids, digests, strict=True))
 
-    def get(self, query_id: str) -> dict | None:
-        return self.entries.get(query_id)
+    def get(self, query_id: str, digest: str) -> dict | None:
+        """The cached transcript of this query's audio, or None (none, or one of other audio)."""
+        entry = self.entries.get(query_id)
+        if entry is None or entry["audio"] not in (None, digest):
+            return None
+        return entry
 
-    def add(self, query_id: str, transcript: str, asr_sec: float) -> None:
+    def add(self, query_id: str, transcript: str, asr_sec: float, digest: str) -> None:
         if self.path is None:
             return
         engine, noise, seed = self.key
-        self.entries[query_id] = {"transcript": transcript, "asr_sec": asr_sec}
+        self.entries[query_id] = {"transcript": transcript, "asr_sec": asr_sec, "audio": digest}
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self.path.open("a") as f:
             f.write(json.dumps({"query_id": query_id, "engine": engine, "noise": noise, "seed": seed,
-                                "transcript": transcript, "asr_sec": round(asr_sec, 4)}) + "\n")
+                                "transcript": transcript, "asr_sec": round(asr_sec, 4), "audio": digest}) + "\n")
 
 
 class _NoEngine:

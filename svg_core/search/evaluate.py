@@ -137,25 +137,26 @@ def _vcmr(cfg: SearchEvalConfig, dataset: GroundingDataset, records: list, waves
 def _asr_baseline(cfg: SearchEvalConfig, dataset: GroundingDataset, records: list, waves: list,
                   feats: dict, durations: dict, gt: list[dict]) -> dict:
     """Transcribe (cached), ground the transcript in every video with the text model."""
-    from svg_core.asr.cascade import Cascade, TranscriptCache, _NoEngine
+    from svg_core.asr.cascade import Cascade, TranscriptCache, _NoEngine, audio_digest
     from svg_core.asr.engines import get_engine
     from svg_core.engine.predictor import Grounder
 
     text = Grounder.from_checkpoint(cfg.text_checkpoint)
     cache = TranscriptCache(cfg.transcripts, cfg.asr_engine, cfg.noise, cfg.seed)
     oracle = cfg.asr_engine == "oracle"
-    need_asr = not oracle and not cache.covers([r.query_id for r in records])
+    digests = [audio_digest(w) for w in waves]
+    need_asr = not oracle and not cache.covers([r.query_id for r in records], digests)
     cascade = Cascade(get_engine(cfg.asr_engine, device="cpu") if need_asr else _NoEngine(), text)
     out = []
     for qi, rec in enumerate(tqdm(records, desc="ASR baseline", unit="query", disable=not cfg.progress)):
         if oracle:
             transcript = rec.sentence
-        elif (hit := cache.get(rec.query_id)) is not None:
+        elif (hit := cache.get(rec.query_id, digests[qi])) is not None:
             transcript = hit["transcript"]
         else:
             heard = cascade.engine.transcribe(waves[qi], 16_000)
             transcript = heard.text
-            cache.add(rec.query_id, transcript, heard.seconds)
+            cache.add(rec.query_id, transcript, heard.seconds, digests[qi])
         pairs = []
         if cascade.known_words(transcript):  # no known word: the text model understands nothing (a miss)
             for v in feats:
