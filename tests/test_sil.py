@@ -301,3 +301,30 @@ def test_paper_presets_construct_and_run_one_item():
     batch = asp_batch([120, 60], seed=12)
     loss, logs = asp.loss(asp(batch), batch)
     assert torch.isfinite(loss) and "rob_loss" in logs
+
+
+def test_front_end_variant_reads_encoder_features():
+    """audio_frontend=whisper_base: SpeechAdapter + BiGRU over [B, T_e, 512] features, one segment per
+    step (assign = identity); batch = single items, the map's contract, a finite loss."""
+    from svg_core.models.sil import FrontendSpeechQuery
+
+    torch.manual_seed(0)
+    cfg = tiny_sil(audio_frontend="whisper_base", adapter_dim=24)
+    model = build_model(cfg).eval()
+    assert isinstance(model.speech, FrontendSpeechQuery)
+    batch = make_batch([70, 23, 1], n_video=16, n_mels=512, seed=6)
+    batch["video_id"] = ["v_0", "v_1", "v_2"]
+    with torch.no_grad():
+        out = model(batch)
+        assert out["proposal_scores"].shape == (3, 16, 16) and out["query_mask"].sum(1).tolist() == [70, 23, 1]
+        torch.testing.assert_close(out["cq_attention"].sum(-1), torch.ones(3, 16), atol=1e-5, rtol=1e-5)
+        for i in range(3):
+            single = model(select(batch, i))
+            torch.testing.assert_close(out["proposal_scores"][i], single["proposal_scores"][0], atol=2e-5, rtol=1e-4)
+    model.train()
+    loss, logs = model.loss(model(batch), batch)
+    loss.backward()
+    assert torch.isfinite(loss) and model.speech.adapter.proj.weight.grad is not None
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+    with pytest.raises(ValueError, match="replaces the ASP speech encoder"):
+        tiny_sil(audio_frontend="whisper_base", pretrained_encoder="runs/sil_asp/encoder")

@@ -15,6 +15,7 @@ from svg_core.engine import training as train
 from svg_core.engine.checkpoint import load_checkpoint, load_state_dict_file
 from svg_core.engine.sil_training import TIMESTAMP_KEYS, sentence_embeddings, weak_collate
 from svg_core.models import ASPConfig
+from tests.test_speech_frontend import needs_whisper
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST = ["--epochs", "2", "--batch-size", "4", "--noise", "clean", "--no-progress", "--threads", "1"]
@@ -178,3 +179,27 @@ def test_app_menu_labels_sil_and_draws_its_proposal_map(tmp_path):
     heat = plots.heatmap_figure(result, np.zeros((101, 128), np.float32))
     assert any(ax.get_title().startswith("Proposal map") for ax in heat.axes)
     assert plots.save_png(heat, tmp_path / "figs", "heatmap").stat().st_size > 0
+
+
+@needs_whisper
+def test_sil_on_the_speech_front_end_trains_and_grounds_a_wave(tiny_dataset_dir, tmp_path):
+    """SIL with audio_frontend=whisper_base: trained (encoder live, no cache), then the Grounder runs the
+    frozen encoder on a wav and draws the proposal map; the summary names the front-end."""
+    from svg_core.audio.frontend import load_audio
+    from svg_core.data.dataset import DatasetLayout
+    from svg_core.data.video_features import VideoFeatureStore
+    from svg_core.engine.predictor import Grounder
+
+    run = tmp_path / "sil_fe"
+    assert train.main(["--data", str(tiny_dataset_dir), "--model", "sil", "--out", str(run), "--frontend-cache", "none",
+                       "--set", "audio_frontend=whisper_base", "--set", "adapter_dim=32", *SMALLER, *FAST]) == 0
+    notes = json.loads((run / "summary.json").read_text())
+    assert "frozen whisper_base encoder" in json.dumps(notes)
+    grounder = Grounder.from_checkpoint(run / "best")
+    assert grounder.audio_frontend == "whisper_base" and grounder.supervision == "weakly supervised"
+    layout = DatasetLayout.from_dir(tiny_dataset_dir)
+    record = layout.records("test")[0][0]
+    feats, wave = VideoFeatureStore(layout.features).get(record.video_id), load_audio(layout.audio_dir / record.wav_name)
+    result = grounder.localize(feats, record.duration_sec, audio=wave)
+    pmap = grounder.proposal_map(feats, record.duration_sec, audio=wave)
+    assert np.nanmax(pmap) == pytest.approx(result["score"]) and len(result["top5_sec"]) == 5

@@ -73,7 +73,7 @@ class Grounder:
     @property
     def audio_frontend(self) -> str:
         """"logmel", or the frozen speech encoder the model listens through ("whisper_base")."""
-        return self.cfg.audio_frontend if isinstance(self.cfg, (BaseConfig, FSANConfig)) else "logmel"
+        return self.cfg.audio_frontend if isinstance(self.cfg, (BaseConfig, FSANConfig, SILConfig)) else "logmel"
 
     def speech_features(self):
         """The live front-end of a ``whisper_base`` model (``SpeechFeatures``: wave -> [T_e, 512]).

@@ -8,6 +8,8 @@ Selected by ``svg_core.engine.training`` (``python -m svg_core.train``)::
     python -m svg_core.train --model sil --data DIR --pretrained-encoder runs/sil_asp/encoder --out runs/sil
     # the paper's "Base" (no pre-training, speech encoder trained from scratch without CIF)
     python -m svg_core.train --model sil --data DIR --out runs/sil_base
+    # SIL on the pre-trained speech front-end (frozen Whisper base encoder, cached features)
+    python -m svg_core.train --model sil --data DIR --set audio_frontend=whisper_base --out runs/sil_whisper
 
 Ablations are config fields set with ``--set``: ASP tasks ``use_robustness``, ``use_conciseness``,
 ``use_ctc``, ``use_seq``, ``use_word`` (and ``ctc_unit=char``); grounding ``use_avcl``,
@@ -352,10 +354,15 @@ def build_sil_task(args: Any) -> WeakGroundingTask | ASPPretrainTask:
     if args.pretrained_encoder:
         fields["pretrained_encoder"] = str(args.pretrained_encoder)
     cfg = (SILConfig.small if args.preset == "small" else SILConfig.paper)(**fields)
-    train, val = make_datasets(args, with_audio=True, n_video_frames=cfg.n_video_frames)
+    train, val = make_datasets(args, with_audio=True, n_video_frames=cfg.n_video_frames,
+                               audio_frontend=cfg.audio_frontend, frontend_pool=cfg.frontend_pool)
     torch.manual_seed(args.seed)
     model = build_sil_with_pretrained(cfg)
-    notes = dict(WEAK_NOTES, speech_encoder=(f"pre-trained ({cfg.pretrained_encoder}), "
-                                             + ("frozen" if cfg.freeze_speech_encoder else "fine-tuned"))
-                 if cfg.pretrained_encoder else "trained from scratch (the paper's Base: no ASP, no CIF)")
+    if cfg.audio_frontend != "logmel":
+        speech = f"the frozen {cfg.audio_frontend} encoder (pre-trained speech front-end) + a trained adapter"
+    elif cfg.pretrained_encoder:
+        speech = f"pre-trained ({cfg.pretrained_encoder}), " + ("frozen" if cfg.freeze_speech_encoder else "fine-tuned")
+    else:
+        speech = "trained from scratch (the paper's Base: no ASP, no CIF)"
+    notes = dict(WEAK_NOTES, speech_encoder=speech)
     return WeakGroundingTask(model, model.cfg, train, val, args.eval_batch_size, not args.no_progress, notes)

@@ -29,6 +29,7 @@ Where the released code (method-notes 5.2, 5.5, 6) departs from the paper, this 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import nn
@@ -36,6 +37,7 @@ from torch.nn import functional as F
 
 from svg_core.models.asp import ASPConfig, SpeechEncoder, masked_mean
 from svg_core.models.blocks import lengths_to_mask, masked_softmax, run_rnn
+from svg_core.models.speech_frontend import WHISPER_BASE_DIM, SpeechAdapter, check_frontend_fields, input_frames
 
 # ---------------------------------------------------------------------------------------------
 # Proposals (2D-TAN map) and decoding helpers
@@ -240,8 +242,19 @@ class SILConfig:
     # engine.sil_training.build_sil_with_pretrained. None without pretrained_encoder = from scratch
     pretrained_encoder: str | None = None  # OUT/encoder of a `--stage pretrain --model sil_asp` run
     freeze_speech_encoder: bool = True  # paper: the pre-trained speech encoder is fixed
+    # the variant on the pre-trained speech front-end (issue 21 item 6): frozen Whisper base encoder
+    # features [T_e, 512] in place of log-Mels, through a trainable SpeechAdapter (stride 1: one step
+    # per 40 ms encoder frame at pool 2, as SIL's acoustic steps) and the BiGRU; no ASP, no CIF
+    audio_frontend: Literal["logmel", "whisper_base"] = "logmel"
+    frontend_pool: int = 2  # whisper_base: encoder frames averaged before the model (50 -> 25 Hz)
+    adapter_dim: int = 256  # whisper_base: width of the adapter's projection
+    adapter_kernel: int = 5  # whisper_base: odd temporal kernel of the adapter's conv
+    adapter_stride: int = 1  # whisper_base: the adapter's temporal down-sampling
 
     def __post_init__(self) -> None:
+        check_frontend_fields(self)
+        if self.audio_frontend != "logmel" and (self.pretrained_encoder is not None or self.asp is not None):
+            raise ValueError("audio_frontend=whisper_base replaces the ASP speech encoder: drop --pretrained-encoder")
         if self.model_dim % 2 or self.model_dim % self.heads:
             raise ValueError(f"model_dim must be even and divide by heads, found {self.model_dim}, {self.heads}")
         if self.video_kernel % 2 != 1 or self.map_kernel % 2 != 1:
@@ -357,6 +370,30 @@ class SpeechQuery(nn.Module):
         seg_mask = enc["segment_mask"]
         speech = run_rnn(self.rnn, enc["semantic"], seg_mask.sum(1)) * seg_mask.unsqueeze(-1).to(enc["semantic"].dtype)
         return {"speech": speech, "segment_mask": seg_mask, "assign": enc["assign"], "step_mask": enc["step_mask"]}
+
+
+class FrontendSpeechQuery(nn.Module):
+    """Frozen encoder features -> ``SpeechAdapter`` -> BiGRU: ``SpeechQuery``'s output without CIF
+    (each adapter step is a segment; ``assign`` is the identity).
+
+    Args:
+        adapter: the ``SpeechAdapter`` (out width ``dim``); dim: output width d; max_frames: longer
+            feature sequences are truncated.
+    """
+
+    def __init__(self, adapter: SpeechAdapter, dim: int, max_frames: int) -> None:
+        super().__init__()
+        self.adapter, self.max_frames = adapter, max_frames
+        self.rnn = nn.GRU(adapter.out_dim, dim // 2, batch_first=True, bidirectional=True)
+
+    def forward(self, audio: torch.Tensor, lengths: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Args: audio float [B, T_e, 512], lengths int64 [B]. Returns: as ``SpeechQuery`` with K = T'."""
+        audio = audio[:, : self.max_frames]
+        h, steps = self.adapter(audio, lengths.clamp(min=1, max=max(audio.shape[1], 1)))  # [B, T', d]
+        mask = lengths_to_mask(steps, h.shape[1])
+        speech = run_rnn(self.rnn, h, steps) * mask.unsqueeze(-1).to(h.dtype)
+        eye = torch.eye(h.shape[1], dtype=h.dtype, device=h.device).expand(h.shape[0], -1, -1)
+        return {"speech": speech, "segment_mask": mask, "assign": eye * mask.unsqueeze(1).to(h.dtype), "step_mask": mask}
 
 
 class ClipSpeechAttention(nn.Module):
@@ -530,6 +567,10 @@ def build_sil(cfg: SILConfig) -> SILGrounder:
     if cfg.pretrained_encoder is not None and cfg.asp is None:
         raise ValueError(f"cfg.pretrained_encoder is {cfg.pretrained_encoder!r} but cfg.asp is unset: build it with "
                          "svg_core.engine.sil_training.build_sil_with_pretrained(cfg), which reads that checkpoint")
+    if cfg.audio_frontend != "logmel":
+        adapter = SpeechAdapter(WHISPER_BASE_DIM, cfg.adapter_dim, cfg.model_dim, cfg.adapter_kernel, cfg.adapter_stride)
+        max_frames = input_frames(cfg.max_audio_frames, cfg.audio_frontend, cfg.frontend_pool)
+        return SILGrounder(cfg, FrontendSpeechQuery(adapter, cfg.model_dim, max_frames), VideoEncoder(cfg))
     freeze = cfg.pretrained_encoder is not None and cfg.freeze_speech_encoder
     speech = SpeechQuery(SpeechEncoder(cfg.speech_config()), cfg.model_dim, cfg.max_audio_frames, freeze)
     return SILGrounder(cfg, speech, VideoEncoder(cfg))

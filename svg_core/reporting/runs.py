@@ -26,8 +26,9 @@ Plans. A plan is a list of lanes; each lane adds jobs to one graph (a job two la
 - one plan per table: ``table2`` = base, cpc, vslnet, vgcl, base_whisper, text, the five taught lanes,
   text_d256, text_f128kl (N_v = 128 and the KL boundary loss), cascade; ``fig4`` = base, vgcl, base_whisper, text, base_whisper_tt, extra, cascade (a taught lane after text);
   ``taught`` = text and the five taught lanes (the recipe of the shipped checkpoints); ``table3``;
-  ``table4``; ``listening`` = shipped; ``weak`` = fsan_text, fsan_whisper (spoken FSAN on the
-  front-end's steps, after the encoder cache), fsan_speech (on log-Mel), trained without timestamps;
+  ``table4``; ``listening`` = shipped; ``weak`` = sil_whisper (SIL on the speech front-end), sil_base
+  (SIL's Base: no ASP), fsan_text, fsan_whisper (spoken FSAN on the front-end's steps; the front-end
+  lanes after the encoder cache), fsan_speech (on log-Mel), all trained without timestamps;
   ``search`` = avlnet_whisper (AVLnet on the front-end's cached features), avlnet (log-Mel), each
   trained, then ``python -m svg_core.search evaluate --no-vcmr`` (video R@k) over the test split;
   ``all`` = table2, fig4, table3, table4, then archive once every other job finished.
@@ -66,7 +67,8 @@ from svg_core.errors import UserInputError, run_cli
 from svg_core.reporting.run_jobs import ArchiveJob, Job, Outcome, ReportJob, TrainJob, archived_files, run_jobs
 
 LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
-         "vgcl_tt", "text_d256", "text_f128kl", "fsan_text", "fsan_speech", "fsan_whisper", "avlnet", "avlnet_whisper",
+         "vgcl_tt", "text_d256", "text_f128kl", "fsan_text", "fsan_speech", "fsan_whisper", "sil_base", "sil_whisper", "avlnet",
+         "avlnet_whisper",
          "extra",
          "cascade", "table3", "table4", "variant", "shipped", "archive")
 PLANS: dict[str, tuple[str, ...]] = {
@@ -76,7 +78,7 @@ PLANS: dict[str, tuple[str, ...]] = {
     "fig4": ("base", "vgcl", "base_whisper", "text", "base_whisper_tt", "extra", "cascade"),
     "listening": ("shipped",),
     "taught": ("text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt"),  # the shipped recipe
-    "weak": ("fsan_text", "fsan_whisper", "fsan_speech"),  # weakly supervised: no timestamps in training
+    "weak": ("sil_whisper", "sil_base", "fsan_text", "fsan_whisper", "fsan_speech"),  # weakly supervised: no timestamps in training
     "search": ("avlnet_whisper", "avlnet"),
     "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
             "vgcl_tt", "text_d256", "text_f128kl", "extra", "cascade",
@@ -89,7 +91,9 @@ LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base")
                 "text_d256": ("text", "--set", "model_dim=256"),  # the world-4 text trial: a wider network
                 "text_f128kl": ("text", "--set", "n_video_frames=128", "--boundary-loss", "kl"),  # finer grid
                 "fsan_text": ("fsan_text",), "fsan_speech": ("fsan_speech",),  # weak (engine/fsan_training.py)
-                "fsan_whisper": ("fsan_speech", "--set", "audio_frontend=whisper_base")}  # speech steps of the front-end
+                "fsan_whisper": ("fsan_speech", "--set", "audio_frontend=whisper_base"),  # speech steps of the front-end
+                "sil_base": ("sil",),  # the SIL paper's Base: speech encoder from scratch, no ASP, no CIF
+                "sil_whisper": ("sil", "--set", "audio_frontend=whisper_base")}  # SIL on the speech front-end
 # lanes taught by the same seed's text run (svg_core.engine.text_teacher): weights copied, then distilled
 TAUGHT_LANES = ("base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt")
 FRONTEND_CACHE_FILE = "frontend_cache_whisper_base_pool2_normal.h5"  # frontend_cache.default_cache_path's name
