@@ -213,7 +213,9 @@ def test_paired_difference_on_the_same_queries(runs):
 
 def test_paired_difference_refuses_other_queries_or_no_common_seed(runs):
     ev = runs / "eval"
-    _write_preds(ev / "vgcl_base_s0_normal.jsonl", [True, True])  # 2 queries against base_s0's 4
+    _write_preds(ev / "vgcl_base_s0_normal.jsonl", [True] * 4)  # q0-q2 and x3 against base_s0's q0-q3
+    other = ev / "vgcl_base_s0_normal.jsonl"
+    other.write_text(other.read_text().replace('"q3"', '"x3"'))
     _write_preds(ev / "vgcl_base_s7_normal.jsonl", [True, True, True, True])
     base = results.seed_files(ev, "base_s", "_normal")
     with pytest.raises(ValueError, match="same queries"):
@@ -224,6 +226,17 @@ def test_paired_difference_refuses_other_queries_or_no_common_seed(runs):
         results.paired_difference({7: ev / "vgcl_base_s7_normal.jsonl"}, base)
     assert "| VGCL (full) - Base | not comparable: the prediction files do not score the same queries" in \
         results.paired_table(runs)  # the table says so instead of failing the whole report
+
+
+def test_paired_difference_of_a_first_n_run_uses_those_queries(runs):
+    """A cascade run with --limit 2 is compared with the full run on its two queries only."""
+    ev = runs / "eval"
+    _write_preds(ev / "base_s0_large.jsonl", [True, True, False, False], per_video=1)  # 50 on q0-q3, 100 on q0-q1
+    _write_preds(ev / "cascade_whisper_large_text_s0.jsonl", [False, True], per_video=1)  # q0, q1: 50
+    out = results.paired_difference({0: ev / "base_s0_large.jsonl"}, {0: ev / "cascade_whisper_large_text_s0.jsonl"})
+    assert (out["diff"], out["n_queries"], out["n_videos"]) == (50.0, 2, 2)
+    flipped = results.paired_difference({0: ev / "cascade_whisper_large_text_s0.jsonl"}, {0: ev / "base_s0_large.jsonl"})
+    assert flipped["diff"] == -50.0 and flipped["n_queries"] == 2
 
 
 def test_paired_table_sides_may_name_their_suffix(runs):

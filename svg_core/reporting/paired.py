@@ -59,7 +59,8 @@ def paired_difference(files_a: dict[int, Path], files_b: dict[int, Path], metric
         percentage points.
 
     Raises:
-        ValueError: no common seed, the files do not score the same queries, or the queries come
+        ValueError: no common seed, neither file's queries contain the other's (a file of the first
+        N queries is compared on those N; ``n_queries`` says how many), or the queries come
         from fewer than two videos (no interval can be clustered by video).
     """
     from scipy.stats import bootstrap  # scipy is heavy to import; only the paired tables need it
@@ -68,9 +69,11 @@ def paired_difference(files_a: dict[int, Path], files_b: dict[int, Path], metric
     if not seeds:
         raise ValueError(f"no seed in common: {sorted(files_a)} and {sorted(files_b)}")
     per_seed = [(per_query(files_a[s], metric), per_query(files_b[s], metric)) for s in seeds]
-    ids = sorted(per_seed[0][0])
+    # a run evaluated on the first N queries only (a cascade's --limit) is compared on those N: the
+    # other side's query set must contain them; anything else is a mismatch, never a silent overlap
+    ids = sorted(min((set(x) for pair in per_seed for x in pair), key=len))
     for a, b in per_seed:
-        if set(a) != set(ids) or set(b) != set(ids):
+        if not (set(ids) <= set(a) and set(ids) <= set(b)) or (set(a) != set(ids) and set(b) != set(ids)):
             raise ValueError("the prediction files do not score the same queries: are they from one build and split?")
     diffs = np.array([np.mean([a[q] - b[q] for a, b in per_seed]) for q in ids])  # [Q]
     video_of = _video_of_query(files_a[seeds[0]])
