@@ -65,8 +65,9 @@ def test_index_save_load_round_trip(tmp_path):
 
 
 def test_bench_rows_have_both_kinds():
-    rows = run_bench(sizes=(200,), dim=8, n_queries=5)
-    assert rows[0]["windows"] == 200 and rows[0]["exact_ms"] > 0 and 0 <= rows[0]["ivf_recall@10"] <= 1
+    rows = run_bench(sizes=(200,), dim=8, n_queries=5, nprobes=(1, 1000))
+    assert [r["windows"] for r in rows] == [200, 200] and rows[0]["exact_ms"] > 0 and 0 <= rows[0]["ivf_recall@10"] <= 1
+    assert rows[1]["nprobe"] == rows[1]["nlist"] and rows[1]["ivf_recall@10"] == 1.0  # every cell visited: exact
 
 
 @pytest.fixture
@@ -120,6 +121,7 @@ def test_index_then_query_cli(tiny_dataset_dir, tiny_avlnet_checkpoint, tmp_path
     ["evaluate", "--data", "{data}", "--limit", "0"],
     ["query", "--index", "/no/such/index", "--wav", "x.wav"],
     ["bench", "--sizes", "ten"],
+    ["bench", "--nprobe", "0"],
     ["index", "--data", "{data}", "--checkpoint", "checkpoints/base", "--out", "{tmp}/ix"],  # not an AVLnet
 ])
 def test_bad_input_is_one_error_line_exit_2(argv, tiny_dataset_dir, tmp_path, capsys):

@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--sizes", default="1000,100000", help="indexed windows per row, comma-separated")
     b.add_argument("--dim", type=int, default=256, help="embedding size")
     b.add_argument("--queries", type=int, default=100, help="queries timed per row")
-    b.add_argument("--nprobe", type=int, default=8, help="IVF cells visited per query")
+    b.add_argument("--nprobe", dest="nprobes", default="8,64",
+                   help="IVF cells visited per query, comma-separated: one row each (default 8,64)")
     b.add_argument("--seed", type=int, default=0, help="seed of the random vectors")
     b.add_argument("--faiss-threads", type=int, default=1,
                    help="faiss OpenMP threads (default 1: single-query latency, no contention on a busy box)")
@@ -153,10 +154,16 @@ def _bench(args: argparse.Namespace) -> None:
         raise UserInputError(f"--sizes must be comma-separated integers, found {args.sizes!r}") from None
     if not sizes or min(sizes) < 1:
         raise UserInputError(f"--sizes must be positive, found {args.sizes!r}")
+    try:
+        nprobes = tuple(int(s) for s in args.nprobes.split(",") if s.strip())
+    except ValueError:
+        raise UserInputError(f"--nprobe must be comma-separated integers, found {args.nprobes!r}") from None
+    if not nprobes or min(nprobes) < 1:
+        raise UserInputError(f"--nprobe must be positive, found {args.nprobes!r}")
     import faiss
 
     faiss.omp_set_num_threads(args.faiss_threads)
-    rows = run_bench(sizes, dim=args.dim, n_queries=args.queries, nprobe=args.nprobe, seed=args.seed)
+    rows = run_bench(sizes, dim=args.dim, n_queries=args.queries, nprobes=nprobes, seed=args.seed)
     print(format_bench(rows))
 
 
