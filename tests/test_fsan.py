@@ -21,15 +21,17 @@ def tiny_fsan(query: str = "text", **overrides) -> FSANConfig:
     return FSANConfig.small(**{**TINY_FSAN, "query": query, "vocab": vocab, **overrides})
 
 
-def _brute_sc(p, q_len, n_valid):
-    """The paper's SC(s, e) by loops, for one item: p [T_q, N]."""
+def _brute_sc(p, q_len, n_valid, empty_outside="zero"):
+    """The paper's SC(s, e) by loops, for one item: p [T_q, N] (``video_mean``: the whole video's
+    missing outside term is the mean over clips of the min over tokens)."""
     p = p[:q_len, :n_valid]
     out = torch.full((n_valid, n_valid), float("nan"), dtype=torch.float64)
     for s in range(n_valid):
         for e in range(s, n_valid):
             inside = p[:, s:e + 1].mean()
             outside = [p[:, j].min() for j in range(n_valid) if j < s or j > e]
-            out[s, e] = inside - (torch.stack(outside).mean() if outside else 0.0)
+            empty = p.amin(0).mean() if empty_outside == "video_mean" else 0.0
+            out[s, e] = inside - (torch.stack(outside).mean() if outside else empty)
     return out
 
 
@@ -39,14 +41,33 @@ def test_prefix_sum_scores_equal_brute_force():
     q_len, n_valid = [5, 2, 1], [9, 6, 1]
     q_mask = torch.arange(5)[None] < torch.tensor(q_len)[:, None]
     v_mask = torch.arange(9)[None] < torch.tensor(n_valid)[:, None]
-    sc = segment_scores(p, q_mask, v_mask)
     cells = segment_cells(v_mask)
-    for b in range(3):
-        want = _brute_sc(p[b], q_len[b], n_valid[b])
-        got = sc[b, : n_valid[b], : n_valid[b]]
-        keep = ~torch.isnan(want)
-        assert torch.allclose(got[keep], want[keep])
-        assert cells[b].sum() == n_valid[b] * (n_valid[b] + 1) // 2
+    for empty_outside in ("zero", "video_mean"):
+        sc = segment_scores(p, q_mask, v_mask, empty_outside)
+        for b in range(3):
+            want = _brute_sc(p[b], q_len[b], n_valid[b], empty_outside)
+            got = sc[b, : n_valid[b], : n_valid[b]]
+            keep = ~torch.isnan(want)
+            assert torch.allclose(got[keep], want[keep])
+            assert cells[b].sum() == n_valid[b] * (n_valid[b] + 1) // 2
+
+
+def test_flat_map_does_not_favour_the_whole_video():
+    """Literal SC: a flat map scores the whole video c above every other segment (0); with the
+    video-mean fix all segments tie, and a bump inside the video wins over the whole video."""
+    q_mask, v_mask = torch.ones(1, 3, dtype=torch.bool), torch.ones(1, 8, dtype=torch.bool)
+    flat = torch.full((1, 3, 8), 0.4, dtype=torch.float64)
+    literal, fixed = segment_scores(flat, q_mask, v_mask, "zero"), segment_scores(flat, q_mask, v_mask)
+    assert literal[0, 0, 7] == pytest.approx(0.4) and literal[0, 2, 5] == pytest.approx(0.0)
+    assert fixed[0, 0, 7] == pytest.approx(0.0) and fixed[0, 2, 5] == pytest.approx(0.0)
+    bump = flat.clone()
+    bump[:, :, 2:5] = 0.9
+    sc = segment_scores(bump, q_mask, v_mask).masked_fill(~segment_cells(v_mask), float("-inf"))
+    assert divmod(int(sc[0].argmax()), 8) == (2, 4)
+    literal = segment_scores(bump, q_mask, v_mask, "zero").masked_fill(~segment_cells(v_mask), float("-inf"))
+    assert divmod(int(literal[0].argmax()), 8) == (0, 7)  # 0.5875 for the whole video against 0.5 for the bump
+    with pytest.raises(ValueError, match="empty_outside"):
+        segment_scores(flat, q_mask, v_mask, "none")
 
 
 def test_triplet_loss_known_answer():

@@ -89,17 +89,34 @@ def token_stats(p: torch.Tensor, q_mask: torch.Tensor) -> tuple[torch.Tensor, to
     return col_mean, col_min
 
 
-def segment_scores(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.Tensor) -> torch.Tensor:
+def segment_scores(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.Tensor,
+                   empty_outside: str = "video_mean") -> torch.Tensor:
     """SC(s, e) = mean_{i, j in [s, e]} P_ij - mean_{j not in [s, e]} min_i P_ij, all segments.
 
+    The whole video has no clip outside it. As written (``empty_outside="zero"``) its second term
+    is 0 while every other segment subtracts a positive mean (P lies in (0, 1)), so a flat map
+    scores the whole video highest and weak training settles there (the blind whole-video answer).
+    Our fix (``"video_mean"``, the default): an empty outside is replaced by the video's mean of
+    min_i P_ij, so a flat map scores every segment alike and only a contrast inside wins.
+
     Args:
-        p: float [B, T_q, N] alignment map in (0, 1); q_mask: bool [B, T_q]; v_mask: bool [B, N].
+        p: float [B, T_q, N] alignment map in (0, 1); q_mask: bool [B, T_q]; v_mask: bool [B, N];
+        empty_outside: ``"video_mean"`` or ``"zero"`` (the paper's equation taken literally).
 
     Returns:
         float [B, N, N] indexed (start, end inclusive); only ``segment_cells`` are meaningful.
     """
+    if empty_outside not in ("video_mean", "zero"):
+        raise ValueError(f"empty_outside must be video_mean or zero, found {empty_outside!r}")
     col_mean, col_min = token_stats(p, q_mask)
     inside, outside = span_means(col_mean, col_min, v_mask)
+    if empty_outside == "video_mean":
+        keep = v_mask.to(p.dtype)
+        n_valid = keep.sum(1).view(-1, 1, 1)  # [B, 1, 1]
+        baseline = ((col_min * keep).sum(1) / keep.sum(1).clamp_min(1)).view(-1, 1, 1)  # [B, 1, 1]
+        idx = torch.arange(p.shape[2], device=p.device)
+        length = (idx.unsqueeze(0) - idx.unsqueeze(1) + 1).to(p.dtype)  # [N, N]: e - s + 1
+        outside = torch.where(length.unsqueeze(0) >= n_valid, baseline.expand_as(outside), outside)
     return inside - outside
 
 
@@ -166,6 +183,9 @@ class FSANConfig:
     map_dim: int = 256  # width of W_s, W_v before the normalised dot product
     dropout: float = 0.1
     margin: float = 0.2  # delta of L_t (segment scores lie in [-1, 1])
+    # SC of the whole video, which has no outside: "video_mean" (our fix: the video's mean of min_i P
+    # stands in) or "zero" (the paper's equation taken literally: a flat map then picks the whole video)
+    empty_outside: Literal["video_mean", "zero"] = "video_mean"
     seed: int = 0  # the trainer's seed, kept for the record
     # text query (models/text.py): vocabulary from build_vocab(train captions)
     vocab: list[str] = field(default_factory=list)
@@ -328,7 +348,7 @@ class FSANGrounder(nn.Module):
         s_mask = lengths_to_mask(lengths.to(video.device), s.shape[1])
         s = self.drop(self.query_proj(s))
         p = self.align(s, s_mask, v, v_mask)
-        sc = segment_scores(p, s_mask, v_mask)
+        sc = segment_scores(p, s_mask, v_mask, self.cfg.empty_outside)
         cells = segment_cells(v_mask)
         scores = ((sc + 1) / 2).clamp(0, 1) * cells
         col = p * s_mask.unsqueeze(-1).to(p.dtype)
@@ -359,7 +379,7 @@ class FSANGrounder(nn.Module):
             valid = valid & ~all_gone
             neg_mask = neg_mask | (all_gone.unsqueeze(1) & s_mask[j])  # keep the row finite; item dropped
         p_neg = self.align(s[j], neg_mask, v, v_mask)
-        sc_neg = segment_scores(p_neg, neg_mask, v_mask)
+        sc_neg = segment_scores(p_neg, neg_mask, v_mask, self.cfg.empty_outside)
         cells = segment_cells(v_mask)
         best = sc_neg.masked_fill(~cells, float("-inf")).flatten(1).amax(1)
         return {"neg_best": best, "neg_valid": valid}
