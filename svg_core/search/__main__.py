@@ -145,21 +145,21 @@ def _query(args: argparse.Namespace) -> None:
         print(f"{rank:>3}. {h['video_id']:<24} score {h['score']:9.3f}  best window {h['start_sec']:.1f}-{h['end_sec']:.1f} s")
 
 
+def _positive_ints(flag: str, text: str) -> tuple[int, ...]:
+    """A comma-separated list of positive integers, or one ``UserInputError`` naming ``flag``."""
+    try:
+        values = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise UserInputError(f"{flag} must be comma-separated integers, found {text!r}") from None
+    if not values or min(values) < 1:
+        raise UserInputError(f"{flag} must be positive, found {text!r}")
+    return values
+
+
 def _bench(args: argparse.Namespace) -> None:
     from svg_core.search.bench import format_bench, run_bench
 
-    try:
-        sizes = tuple(int(s) for s in args.sizes.split(",") if s.strip())
-    except ValueError:
-        raise UserInputError(f"--sizes must be comma-separated integers, found {args.sizes!r}") from None
-    if not sizes or min(sizes) < 1:
-        raise UserInputError(f"--sizes must be positive, found {args.sizes!r}")
-    try:
-        nprobes = tuple(int(s) for s in args.nprobes.split(",") if s.strip())
-    except ValueError:
-        raise UserInputError(f"--nprobe must be comma-separated integers, found {args.nprobes!r}") from None
-    if not nprobes or min(nprobes) < 1:
-        raise UserInputError(f"--nprobe must be positive, found {args.nprobes!r}")
+    sizes, nprobes = _positive_ints("--sizes", args.sizes), _positive_ints("--nprobe", args.nprobes)
     import faiss
 
     faiss.omp_set_num_threads(args.faiss_threads)
