@@ -139,6 +139,14 @@ def _info_markdown(result: H.GroundingResult) -> str:
     iou = "" if result.e2e_iou is None else f", IoU **{result.e2e_iou:.2f}**"
     lines.append(f"**End-to-end** ({result.model_name}): {e2e['start_sec']:.1f}-{e2e['end_sec']:.1f} s{iou}; "
                  f"{lat['end_to_end']:.3f} s on {result.device}")
+    if e2e.get("alignment_map") is not None:  # FSAN: drawn right of the attention view
+        n_tokens, n_clips = np.asarray(e2e["alignment_map"]).shape
+        unit = "words" if e2e.get("words") else "speech steps"
+        lines.append(f"**Alignment map** (right of the attention view): P over {n_tokens} query {unit} x "
+                     f"{n_clips} clips; dashed lines mark the chosen segment")
+    elif e2e.get("proposal_map") is not None:  # SIL
+        lines.append("**Proposal map** (right of the attention view): the score of every (start, end) moment; "
+                     "the white ring is the prediction")
     if result.cascade_message == "pending":
         lines.append(f"**Cascade** ({result.asr_engine} -> text grounder): the ASR is still running...")
     elif result.cascade is None:

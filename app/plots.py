@@ -55,7 +55,8 @@ def timeline_figure(result) -> Figure:
     else:
         rows.append((f"cascade ({result.asr_engine})", None, CASCADE_COLOUR, "no query understood"))
     _segment_rows(ax_bar, rows)
-    ax_bar.set_title("Predicted moments" + ("  [FAKE model]" if result.any_fake else ""))
+    fake_parts = [name.replace("_", " ") for name, fake in result.fake.items() if fake]
+    ax_bar.set_title("Predicted moments" + (f"  [FAKE: {', '.join(fake_parts)}]" if fake_parts else ""))
 
     n_v = len(np.asarray(result.e2e["start_prob"]))
     centres = (np.arange(n_v) + 0.5) * duration / n_v

@@ -25,14 +25,15 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "tests" / "out"
 
 
-def start_app(tmp: Path, data_dir: Path | None, fake: bool = True):
-    """The app in a subprocess on 127.0.0.1 (app.bench.start_server); returns (process, url)."""
+def start_app(tmp: Path, data_dir: Path | None, fake: bool = True, checkpoints_dir: Path | None = None):
+    """The app in a subprocess on 127.0.0.1 (app.bench.start_server); returns (process, url).
+    The checkpoints are the shipped ones unless ``checkpoints_dir`` is given."""
     OUT.mkdir(parents=True, exist_ok=True)
     config = AppConfig.from_env()
     config.fake = fake
     if data_dir is not None:
         config.data_dir = data_dir
-    config.checkpoints_dir = ROOT / "checkpoints"
+    config.checkpoints_dir = checkpoints_dir or ROOT / "checkpoints"
     return start_server(config, tmp, timeout_sec=180.0)
 
 

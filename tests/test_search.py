@@ -93,6 +93,10 @@ def test_evaluate_prints_metrics_on_tiny_fixture(tiny_dataset_dir, tiny_avlnet_c
     summary = json.loads(out_json.read_text())
     assert summary["n_queries"] == 3 and set(summary["video"]) == {"R@1", "R@5", "R@10", "MedR", "n"}
     assert "R@100,IoU=0.7" in summary["vcmr"]["grounder only"]
+    for system in ("grounder only", "asr+text"):  # the baselines rank whole videos too
+        assert f"video retrieval, {system}" in printed
+        assert summary["video_baselines"][system]["n"] == 3
+        assert 1 <= summary["video_baselines"][system]["MedR"] <= summary["n_videos"]
 
 
 def test_evaluate_untrained_without_vcmr(tiny_dataset_dir, capsys):
@@ -129,3 +133,11 @@ def test_bad_input_is_one_error_line_exit_2(argv, tiny_dataset_dir, tmp_path, ca
     assert main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: ")
+
+
+def test_video_rank_counts_ties_against_the_truth():
+    from svg_core.search.evaluate import video_rank
+
+    assert video_rank({"a": 0.2, "b": 0.9, "c": 0.1}, "b") == 1
+    assert video_rank({"a": 0.9, "b": 0.9, "c": 0.1}, "b") == 2  # a tie: pessimistic
+    assert video_rank({"a": 0.9, "c": 0.1}, "b") == 3  # never scored: last

@@ -14,6 +14,10 @@ For every query of a split (or the first ``limit``) and every video of that spli
   - ``asr+text``: the Whisper transcript (``svg_core.asr``; cached in a JSONL file) grounded in
     every video by the text model; pairs ranked by span score (a transcript with no known word
     gives no pair: a miss).
+
+The two baselines also rank whole videos, each video by its best span score (a video of an
+ASR transcript with no known word ranks last, as do tied videos: pessimistic), so video R@k is
+compared on the same queries (``video_baselines`` in the summary).
 """
 
 from __future__ import annotations
@@ -100,17 +104,41 @@ def evaluate_search(cfg: SearchEvalConfig) -> dict:
     summary: dict = {"split": cfg.split, "n_queries": len(records), "n_videos": len(video_ids),
                      "n_windows": len(windows), "window_clips": window, "stride_clips": stride,
                      "checkpoint": cfg.checkpoint or "untrained (seeded) AVLnet", "synthetic": layout.synthetic,
-                     "video": retrieval_metrics(ranks, ks=(1, 5, 10)), "vcmr": {},
+                     "video": retrieval_metrics(ranks, ks=(1, 5, 10)), "vcmr": {}, "video_baselines": {},
                      "retrieval_sec": time.perf_counter() - began}
     if cfg.grounder is None:
         return summary
-    summary["vcmr"] = _vcmr(cfg, dataset, records, waves, rankings, video_ids, durations)
+    summary["vcmr"], summary["video_baselines"] = _vcmr(cfg, dataset, records, waves, rankings, video_ids, durations)
     return summary
 
 
+def video_rank(best_scores: dict[str, float], video_id: str) -> int:
+    """1-based rank of ``video_id`` when videos are ranked by their best span score.
+
+    Ties count against the true video (pessimistic); a video with no score ranks last.
+
+    >>> video_rank({"a": 0.9, "b": 0.5, "c": 0.5}, "b")
+    3
+    >>> video_rank({"a": 0.9}, "b")
+    2
+    """
+    if video_id not in best_scores:
+        return len(best_scores) + 1
+    own = best_scores[video_id]
+    return 1 + sum(1 for v, s in best_scores.items() if v != video_id and s >= own)
+
+
+def _best_scores(pairs: list[list]) -> dict[str, float]:
+    best: dict[str, float] = {}
+    for video_id, _start, _end, score in pairs:
+        best[video_id] = max(score, best.get(video_id, -np.inf))
+    return best
+
+
 def _vcmr(cfg: SearchEvalConfig, dataset: GroundingDataset, records: list, waves: list, rankings: list,
-          video_ids: list[str], durations: dict[str, float]) -> dict:
-    """The three VCMR systems' metrics (see the module docstring)."""
+          video_ids: list[str], durations: dict[str, float]) -> tuple[dict, dict]:
+    """The three VCMR systems' metrics (see the module docstring), and the two baselines' video
+    retrieval metrics."""
     from svg_core.engine.predictor import Grounder
 
     grounder = Grounder.from_checkpoint(cfg.grounder)
@@ -118,25 +146,31 @@ def _vcmr(cfg: SearchEvalConfig, dataset: GroundingDataset, records: list, waves
         raise UserInputError(f"--grounder must be a spoken-query grounder, {cfg.grounder} takes text")
     feats = {v: dataset.features.get(v) for v in video_ids}
     gt = [{"video_id": r.video_id, "gt_window_sec": [r.start_sec, r.end_sec]} for r in records]
-    combined, alone = [], []
+    combined, alone, alone_ranks = [], [], []
     for qi in tqdm(range(len(records)), desc="VCMR grounding", unit="query", disable=not cfg.progress):
         spans = {v: grounder.localize(feats[v], durations[v], audio=waves[qi], top_k=cfg.spans_per_video)["top5_sec"]
                  for v in video_ids}  # every video: the grounder-only baseline needs them all
-        alone.append({**gt[qi], "pred_pairs": _ranked([p for v in video_ids for p in _pairs(spans[v], v)])})
+        every = [p for v in video_ids for p in _pairs(spans[v], v)]
+        alone.append({**gt[qi], "pred_pairs": _ranked(every)})
+        alone_ranks.append(min(video_rank(_best_scores(every), records[qi].video_id), len(video_ids)))
         hits = rankings[qi]
         probs = _softmax(np.array([h["score"] for h in hits]), cfg.video_temperature)
         top = [(h["video_id"], float(p)) for h, p in zip(hits, probs)][: cfg.top_videos]
         combined.append({**gt[qi], "pred_pairs": _ranked([p for v, w in top for p in _pairs(spans[v], v, w)])})
     out = {"avlnet+grounder": vcmr_metrics(combined, VCMR_KS, VCMR_IOUS),
            "grounder only": vcmr_metrics(alone, VCMR_KS, VCMR_IOUS)}
+    video = {"grounder only": retrieval_metrics(alone_ranks, ks=(1, 5, 10))}
     if cfg.asr_engine != "none" and cfg.text_checkpoint:
-        out["asr+text"] = _asr_baseline(cfg, dataset, records, waves, feats, durations, gt)
-    return out
+        out["asr+text"], asr_ranks = _asr_baseline(cfg, dataset, records, waves, feats, durations, gt)
+        video["asr+text"] = retrieval_metrics(asr_ranks, ks=(1, 5, 10))
+    return out, video
 
 
 def _asr_baseline(cfg: SearchEvalConfig, dataset: GroundingDataset, records: list, waves: list,
-                  feats: dict, durations: dict, gt: list[dict]) -> dict:
-    """Transcribe (cached), ground the transcript in every video with the text model."""
+                  feats: dict, durations: dict, gt: list[dict]) -> tuple[dict, list[int]]:
+    """Transcribe (cached), ground the transcript in every video with the text model.
+
+    Returns (VCMR metrics, per query the 1-based rank of its video by best span score)."""
     from svg_core.asr.cascade import Cascade, TranscriptCache, _NoEngine, audio_digest
     from svg_core.asr.engines import get_engine
     from svg_core.engine.predictor import Grounder
@@ -147,7 +181,7 @@ def _asr_baseline(cfg: SearchEvalConfig, dataset: GroundingDataset, records: lis
     digests = [audio_digest(w) for w in waves]
     need_asr = not oracle and not cache.covers([r.query_id for r in records], digests)
     cascade = Cascade(get_engine(cfg.asr_engine, device="cpu") if need_asr else _NoEngine(), text)
-    out = []
+    out, ranks = [], []
     for qi, rec in enumerate(tqdm(records, desc="ASR baseline", unit="query", disable=not cfg.progress)):
         if oracle:
             transcript = rec.sentence
@@ -163,7 +197,8 @@ def _asr_baseline(cfg: SearchEvalConfig, dataset: GroundingDataset, records: lis
                 pairs += _pairs(text.localize(feats[v], durations[v], text=transcript,
                                               top_k=cfg.spans_per_video)["top5_sec"], v)
         out.append({**gt[qi], "pred_pairs": _ranked(pairs)})
-    return vcmr_metrics(out, VCMR_KS, VCMR_IOUS)
+        ranks.append(min(video_rank(_best_scores(pairs), rec.video_id), len(feats)))
+    return vcmr_metrics(out, VCMR_KS, VCMR_IOUS), ranks
 
 
 def format_summary(summary: dict) -> str:
@@ -173,6 +208,9 @@ def format_summary(summary: dict) -> str:
              f"{summary['n_windows']} windows ({summary['window_clips']} clips, stride {summary['stride_clips']}); "
              f"model {summary['checkpoint']}" + (" [synthetic data]" if summary["synthetic"] else ""),
              f"video retrieval: R@1 {v['R@1']:.2f}  R@5 {v['R@5']:.2f}  R@10 {v['R@10']:.2f}  median rank {v['MedR']:.1f}"]
+    for system, b in summary.get("video_baselines", {}).items():
+        lines.append(f"video retrieval, {system} (best span per video): R@1 {b['R@1']:.2f}  R@5 {b['R@5']:.2f}  "
+                     f"R@10 {b['R@10']:.2f}  median rank {b['MedR']:.1f}")
     for system, m in summary["vcmr"].items():
         cells = "  ".join(f"R@{k} IoU{iou} {m[f'R@{k},IoU={iou}']:.2f}" for iou in VCMR_IOUS for k in VCMR_KS)
         lines.append(f"VCMR {system:<16} {cells}")
