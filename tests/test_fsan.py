@@ -184,3 +184,48 @@ def test_inside_outside_losses_equal_brute_force_with_padding():
             if out:
                 want_o += float(w[k] * torch.stack([-torch.log(1 - pb[:, j].min()) for j in out]).mean()) / 2
     assert li.item() == pytest.approx(want_i) and lo.item() == pytest.approx(want_o)
+
+
+def test_outside_mean_statistic_and_weight_temperature():
+    """outside_stat="mean": SC subtracts the outside's token mean (brute force); a bump narrower
+    than its clip noise is then taken whole. weight_temperature sharpens the loss weights."""
+    q_mask, v_mask = torch.ones(1, 2, dtype=torch.bool), torch.ones(1, 6, dtype=torch.bool)
+    p = torch.tensor([[[0.2, 0.9, 0.8, 0.85, 0.2, 0.1], [0.1, 0.3, 0.9, 0.9, 0.3, 0.2]]], dtype=torch.float64)
+    sc = segment_scores(p, q_mask, v_mask, outside_stat="mean")
+    col = p[0].mean(0)
+    for s, e in ((0, 5), (1, 3), (2, 2), (0, 0)):
+        inside = col[s:e + 1].mean()
+        rest = torch.cat([col[:s], col[e + 1:]])
+        want = inside - (rest.mean() if len(rest) else col.mean())
+        assert sc[0, s, e].item() == pytest.approx(want.item())
+    best = sc.masked_fill(~segment_cells(v_mask), float("-inf"))[0].argmax()
+    assert divmod(int(best), 6) == (1, 3)  # the three aligned clips, not the single best one
+    with pytest.raises(ValueError, match="outside_stat"):
+        segment_scores(p, q_mask, v_mask, outside_stat="max")
+    sc_w = torch.tensor([[[0.0, 1.0], [0.0, 2.0]]], dtype=torch.float64)
+    p2, q2, v2 = p[:, :1, :2], torch.ones(1, 1, dtype=torch.bool), torch.ones(1, 2, dtype=torch.bool)
+    li_warm, _ = inside_outside_losses(p2, q2, v2, sc_w, temperature=1.0)
+    li_cold, _ = inside_outside_losses(p2, q2, v2, sc_w, temperature=0.01)
+    sig = lambda x: 1 / (1 + math.exp(-x))  # noqa: E731
+    assert li_cold.item() == pytest.approx(-sig(p2[0, 0, 1].item()), abs=1e-6)  # all weight on (1, 1), SC 2
+    assert li_cold.item() != pytest.approx(li_warm.item())
+    with pytest.raises(ValueError, match="weight_temperature"):
+        tiny_fsan(weight_temperature=0.0)
+
+
+def test_negative_video_adds_a_second_triplet():
+    """negative_video: the query's best score on another video; L_t sums both triplets."""
+    torch.manual_seed(0)
+    batch = make_batch([300, 0, 120, 250], n_video=16)
+    batch["video_id"] = ["v0", "v0", "v1", "v2"]
+    model = build_model(tiny_fsan("text", negative_video=True)).train()
+    out = model(batch)
+    assert out["neg_video_best"].shape == (4,) and out["neg_video_valid"].all()
+    loss, logs = model.loss(out, batch)
+    want = triplet_loss(out["segment_scores"].masked_fill(~out["proposal_mask"], float("-inf")).flatten(1).amax(1),
+                        out["neg_best"], out["neg_valid"], model.cfg.margin)
+    want = want + triplet_loss(out["segment_scores"].masked_fill(~out["proposal_mask"], float("-inf")).flatten(1).amax(1),
+                               out["neg_video_best"], out["neg_video_valid"], model.cfg.margin)
+    assert logs["triplet_loss"].item() == pytest.approx(want.item(), rel=1e-5)
+    loss.backward()
+    assert "neg_video_best" not in build_model(tiny_fsan("text")).train()(batch)  # off by default

@@ -90,7 +90,7 @@ def token_stats(p: torch.Tensor, q_mask: torch.Tensor) -> tuple[torch.Tensor, to
 
 
 def segment_scores(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.Tensor,
-                   empty_outside: str = "video_mean") -> torch.Tensor:
+                   empty_outside: str = "video_mean", outside_stat: str = "min") -> torch.Tensor:
     """SC(s, e) = mean_{i, j in [s, e]} P_ij - mean_{j not in [s, e]} min_i P_ij, all segments.
 
     The whole video has no clip outside it. As written (``empty_outside="zero"``) its second term
@@ -102,13 +102,20 @@ def segment_scores(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.Tensor,
     Args:
         p: float [B, T_q, N] alignment map in (0, 1); q_mask: bool [B, T_q]; v_mask: bool [B, N];
         empty_outside: ``"video_mean"`` or ``"zero"`` (the paper's equation taken literally).
+        outside_stat: per-clip statistic of the outside term, ``"min"`` over tokens (the paper) or
+            ``"mean"`` over tokens (the inside term's own statistic: leaving a well-aligned clip
+            out of the segment then costs as much as putting a poorly aligned one in).
 
     Returns:
         float [B, N, N] indexed (start, end inclusive); only ``segment_cells`` are meaningful.
     """
     if empty_outside not in ("video_mean", "zero"):
         raise ValueError(f"empty_outside must be video_mean or zero, found {empty_outside!r}")
+    if outside_stat not in ("min", "mean"):
+        raise ValueError(f"outside_stat must be min or mean, found {outside_stat!r}")
     col_mean, col_min = token_stats(p, q_mask)
+    if outside_stat == "mean":
+        col_min = col_mean
     inside, outside = span_means(col_mean, col_min, v_mask)
     if empty_outside == "video_mean":
         keep = v_mask.to(p.dtype)
@@ -137,8 +144,10 @@ def triplet_loss(best_pos: torch.Tensor, best_neg: torch.Tensor, valid: torch.Te
 
 
 def inside_outside_losses(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.Tensor, sc: torch.Tensor,
-                          eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
-    """L_i (Eq. 9-10) and L_o (Eq. 11-12), weighted by w = softmax over valid segments of the detached SC.
+                          eps: float = 1e-6, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """L_i (Eq. 9-10) and L_o (Eq. 11-12), weighted by w = softmax over valid segments of the
+    detached SC / ``temperature`` (the paper gives none: at 1, SC in [-1, 1] over ~N^2 / 2 segments
+    gives nearly uniform weights, so both losses act on every segment alike).
 
     L_i = sum_seg w(s, e) * -(1 / N_s) sum_i sigmoid(sum_{j in [s, e]} P_ij) (rewards alignment inside);
     L_o = sum_seg w(s, e) * mean_{j not in [s, e]} -log(1 - min_i P_ij) (penalises it outside; the
@@ -146,7 +155,7 @@ def inside_outside_losses(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.T
 
     Args:
         p: float [B, T_q, N] in (0, 1); q_mask: bool [B, T_q]; v_mask: bool [B, N];
-        sc: float [B, N, N] segment scores (detached here).
+        sc: float [B, N, N] segment scores (detached here); temperature: > 0.
 
     Returns:
         (L_i, L_o), scalars averaged over the batch (L_i lies in [-1, 0]).
@@ -154,7 +163,9 @@ def inside_outside_losses(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.T
     p = p.clamp(eps, 1 - eps)
     cells = segment_cells(v_mask)
     b = p.shape[0]
-    w = sc.detach().masked_fill(~cells, float("-inf")).reshape(b, -1).softmax(1).reshape_as(sc)
+    if temperature <= 0:
+        raise ValueError(f"temperature must be positive, found {temperature}")
+    w = (sc.detach() / temperature).masked_fill(~cells, float("-inf")).reshape(b, -1).softmax(1).reshape_as(sc)
     prefix = F.pad(p.cumsum(2), (1, 0))  # [B, T_q, N + 1] per token
     sums = prefix[:, :, 1:].unsqueeze(2) - prefix[:, :, :-1].unsqueeze(3)  # [B, T_q, s, e] = sum_{j in [s, e]} P_ij
     m = q_mask.to(p.dtype)[:, :, None, None]
@@ -186,6 +197,9 @@ class FSANConfig:
     # SC of the whole video, which has no outside: "video_mean" (our fix: the video's mean of min_i P
     # stands in) or "zero" (the paper's equation taken literally: a flat map then picks the whole video)
     empty_outside: Literal["video_mean", "zero"] = "video_mean"
+    outside_stat: Literal["min", "mean"] = "min"  # SC's outside term per clip: min over tokens (paper) or mean
+    weight_temperature: float = 1.0  # softmax temperature of the SC weights in L_i and L_o (paper: unstated)
+    negative_video: bool = False  # also a triplet against the query on another video (as SIL's V'); paper: no
     seed: int = 0  # the trainer's seed, kept for the record
     # text query (models/text.py): vocabulary from build_vocab(train captions)
     vocab: list[str] = field(default_factory=list)
@@ -209,6 +223,8 @@ class FSANConfig:
             raise ValueError(f"model_dim must be even (BiGRU), found {self.model_dim}")
         if self.audio_frontend != "logmel" and self.query != "speech":
             raise ValueError(f"audio_frontend={self.audio_frontend} needs query=speech, found query={self.query}")
+        if self.weight_temperature <= 0:
+            raise ValueError(f"weight_temperature must be positive, found {self.weight_temperature}")
         if self.vocab and self.vocab[:2] != [PAD, UNK]:
             raise ValueError(f"vocab must start with {PAD!r}, {UNK!r}, found {self.vocab[:2]}")
 
@@ -311,7 +327,8 @@ class FSANGrounder(nn.Module):
     ((SC + 1) / 2, 0 off the segments) with ``proposal_mask`` (what the shared decoders read),
     ``cq_attention`` [B, N, T_q] (each clip's P column normalised over tokens), display
     marginals ``start_prob``/``end_prob``/``inside_prob`` [B, N] with ``*_logits``, ``video_mask``.
-    In training mode also the negative query's best segment score (``neg_best``, ``neg_valid``).
+    In training mode also the negative query's best segment score (``neg_best``, ``neg_valid``) and,
+    with ``negative_video``, the query's best score on another video (``neg_video_best``, ``neg_video_valid``).
 
     Args:
         cfg: the FSAN config; tokens: ``TextTokens`` or ``SpeechTokens``.
@@ -348,7 +365,7 @@ class FSANGrounder(nn.Module):
         s_mask = lengths_to_mask(lengths.to(video.device), s.shape[1])
         s = self.drop(self.query_proj(s))
         p = self.align(s, s_mask, v, v_mask)
-        sc = segment_scores(p, s_mask, v_mask, self.cfg.empty_outside)
+        sc = segment_scores(p, s_mask, v_mask, self.cfg.empty_outside, self.cfg.outside_stat)
         cells = segment_cells(v_mask)
         scores = ((sc + 1) / 2).clamp(0, 1) * cells
         col = p * s_mask.unsqueeze(-1).to(p.dtype)
@@ -379,10 +396,18 @@ class FSANGrounder(nn.Module):
             valid = valid & ~all_gone
             neg_mask = neg_mask | (all_gone.unsqueeze(1) & s_mask[j])  # keep the row finite; item dropped
         p_neg = self.align(s[j], neg_mask, v, v_mask)
-        sc_neg = segment_scores(p_neg, neg_mask, v_mask, self.cfg.empty_outside)
+        sc_neg = segment_scores(p_neg, neg_mask, v_mask, self.cfg.empty_outside, self.cfg.outside_stat)
         cells = segment_cells(v_mask)
         best = sc_neg.masked_fill(~cells, float("-inf")).flatten(1).amax(1)
-        return {"neg_best": best, "neg_valid": valid}
+        out = {"neg_best": best, "neg_valid": valid}
+        if self.cfg.negative_video:  # V-: the same query on the nearest item of another video
+            jv, valid_v = negative_indices(list(batch["video_id"]), +1)
+            jv = jv.to(v.device)
+            p_nv = self.align(s, s_mask, v[jv], v_mask[jv])
+            sc_nv = segment_scores(p_nv, s_mask, v_mask[jv], self.cfg.empty_outside, self.cfg.outside_stat)
+            out["neg_video_best"] = sc_nv.masked_fill(~segment_cells(v_mask[jv]), float("-inf")).flatten(1).amax(1)
+            out["neg_video_valid"] = valid_v.to(v.device)
+        return out
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L = (L_t + L_i + L_o) / 3; reads no timestamp.
@@ -395,7 +420,10 @@ class FSANGrounder(nn.Module):
         sc, cells = out["segment_scores"], out["proposal_mask"]
         best = sc.masked_fill(~cells, float("-inf")).flatten(1).amax(1)
         lt = triplet_loss(best, out["neg_best"], out["neg_valid"], self.cfg.margin)
-        li, lo = inside_outside_losses(out["alignment_map"], out["query_mask"], out["video_mask"], sc)
+        if "neg_video_best" in out:  # both negatives, summed as in SIL's MIL loss
+            lt = lt + triplet_loss(best, out["neg_video_best"], out["neg_video_valid"], self.cfg.margin)
+        li, lo = inside_outside_losses(out["alignment_map"], out["query_mask"], out["video_mask"], sc,
+                                       temperature=self.cfg.weight_temperature)
         total = (lt + li + lo) / 3
         logs = {"loss": total.detach(), "triplet_loss": lt.detach(), "inside_loss": li.detach(),
                 "outside_loss": lo.detach(), "pos_score": best.mean().detach(), "neg_score": out["neg_best"].mean().detach()}
