@@ -394,7 +394,10 @@ class Backend:
         self._build_lock = threading.Lock()
         self.checkpoints = [c for c in self.checkpoints if self._loads(c)]
         self.audio_models = {c.name: c for c in self.checkpoints if c.query == "audio"}
-        self.text_models = {c.name: c for c in self.checkpoints if c.query == "text"}
+        # the cascade grounds the transcript with the first text model: a supervised one before a
+        # weakly supervised one (a shipped text FSAN must not replace the cascade's text model)
+        text = sorted((c for c in self.checkpoints if c.query == "text"), key=lambda c: c.name.endswith(WEAK_LABEL))
+        self.text_models = {c.name: c for c in text}
         self._esc50 = None
         self._speech_cache: dict[str, np.ndarray] = {}
         self.cache_dir = Path(tempfile.gettempdir()) / "svg_app"

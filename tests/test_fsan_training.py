@@ -138,3 +138,21 @@ def test_app_menu_labels_fsan_and_draws_its_alignment_map(tmp_path, query):
         assert any(t.startswith("Alignment map") for t in titles) and any(t.startswith("Context-query") for t in titles)
         assert plots.save_png(heat, tmp_path / "figs", "heatmap").stat().st_size > 0
     assert plots.save_png(fig, tmp_path / "figs", "alignment").stat().st_size > 0
+
+
+def test_app_cascade_keeps_the_supervised_text_model_beside_a_text_fsan(tmp_path):
+    """A shipped text FSAN sorts before ``text`` alphabetically; the cascade still grounds the
+    transcript with the supervised text model, and the FSAN stays in the text models."""
+    from app.resources import AppConfig, Backend
+    from svg_core.engine.checkpoint import save_checkpoint
+    from svg_core.models import TextConfig, build_model, build_vocab
+    from tests.model_batches import SENTENCES
+    from tests.test_fsan import tiny_fsan
+
+    text_cfg = TextConfig.small(vocab=build_vocab(SENTENCES))
+    save_checkpoint(tmp_path / "text", build_model(text_cfg), text_cfg)
+    fsan_cfg = tiny_fsan("text")
+    save_checkpoint(tmp_path / "fsan_text", build_model(fsan_cfg), fsan_cfg)
+    backend = Backend(AppConfig(checkpoints_dir=tmp_path))
+    assert list(backend.text_models) == ["text", "fsan_text (weakly supervised)"]
+    assert type(backend.text_grounder().cfg).__name__ == "TextConfig"
