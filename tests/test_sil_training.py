@@ -203,3 +203,9 @@ def test_sil_on_the_speech_front_end_trains_and_grounds_a_wave(tiny_dataset_dir,
     result = grounder.localize(feats, record.duration_sec, audio=wave)
     pmap = grounder.proposal_map(feats, record.duration_sec, audio=wave)
     assert np.nanmax(pmap) == pytest.approx(result["score"]) and len(result["top5_sec"]) == 5
+    # the one evaluator runs the frozen encoder live for it too (the test split is never cached)
+    from svg_core.evaluate import main as evaluate_main
+
+    assert evaluate_main(["--checkpoint", str(run / "best"), "--data", str(tiny_dataset_dir), "--split", "test",
+                          "--listening", "--out", str(tmp_path / "sil_fe_test.jsonl")]) == 0
+    assert len((tmp_path / "sil_fe_test.jsonl").read_text().splitlines()) == len(layout.records("test")[0])

@@ -30,7 +30,7 @@ def evaluate_checkpoint(args) -> tuple[list[dict], str]:
     """
     from svg_core.engine.checkpoint import load_checkpoint
     from svg_core.data.dataset import DatasetLayout, GroundingDataset, SpeechCache
-    from svg_core.models import BaseConfig, FSANConfig, TextConfig
+    from svg_core.models import BaseConfig, FSANConfig, SILConfig, TextConfig
     from svg_core.audio.noise import noise_config_from_args, provenance_line
 
     import torch
@@ -46,7 +46,7 @@ def evaluate_checkpoint(args) -> tuple[list[dict], str]:
     noise = noise_config_from_args(args.noise, args.esc50)
     cache_path = layout.root / "speech_cache.h5"  # from `python -m svg_core.data cache DIR`, if built
     frontend = None  # a speech front-end model: the frozen encoder runs live on each noisy query (never a cache)
-    if isinstance(cfg, (BaseConfig, FSANConfig)) and cfg.audio_frontend != "logmel":
+    if isinstance(cfg, (BaseConfig, FSANConfig, SILConfig)) and cfg.audio_frontend != "logmel":
         from svg_core.audio.whisper_encoder import SpeechFeatures
 
         frontend = SpeechFeatures(pool=cfg.frontend_pool, device=device, cpu_threads=max(1, getattr(args, "threads", 0)))
