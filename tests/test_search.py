@@ -138,6 +138,7 @@ def test_bad_input_is_one_error_line_exit_2(argv, tiny_dataset_dir, tmp_path, ca
 def test_video_rank_counts_ties_against_the_truth():
     from svg_core.search.evaluate import video_rank
 
-    assert video_rank({"a": 0.2, "b": 0.9, "c": 0.1}, "b") == 1
-    assert video_rank({"a": 0.9, "b": 0.9, "c": 0.1}, "b") == 2  # a tie: pessimistic
-    assert video_rank({"a": 0.9, "c": 0.1}, "b") == 3  # never scored: last
+    assert video_rank({"a": 0.2, "b": 0.9, "c": 0.1}, "b", 3) == 1
+    assert video_rank({"a": 0.9, "b": 0.9, "c": 0.1}, "b", 3) == 2  # a tie: pessimistic
+    assert video_rank({"a": 0.9, "c": 0.1}, "b", 3) == 3  # never scored: last
+    assert video_rank({}, "b", 5) == 5  # no spans at all (a transcript with no known word): last, not first

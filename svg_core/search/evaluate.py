@@ -112,18 +112,21 @@ def evaluate_search(cfg: SearchEvalConfig) -> dict:
     return summary
 
 
-def video_rank(best_scores: dict[str, float], video_id: str) -> int:
-    """1-based rank of ``video_id`` when videos are ranked by their best span score.
+def video_rank(best_scores: dict[str, float], video_id: str, n_videos: int) -> int:
+    """1-based rank of ``video_id`` among ``n_videos`` ranked by their best span score.
 
-    Ties count against the true video (pessimistic); a video with no score ranks last.
+    Ties count against the true video (pessimistic); a video with no score (none of its spans
+    kept, or a transcript with no known word: no spans at all) ranks last, ``n_videos``.
 
-    >>> video_rank({"a": 0.9, "b": 0.5, "c": 0.5}, "b")
+    >>> video_rank({"a": 0.9, "b": 0.5, "c": 0.5}, "b", 3)
     3
-    >>> video_rank({"a": 0.9}, "b")
-    2
+    >>> video_rank({"a": 0.9}, "b", 4)
+    4
+    >>> video_rank({}, "b", 4)
+    4
     """
     if video_id not in best_scores:
-        return len(best_scores) + 1
+        return n_videos
     own = best_scores[video_id]
     return 1 + sum(1 for v, s in best_scores.items() if v != video_id and s >= own)
 
@@ -152,7 +155,7 @@ def _vcmr(cfg: SearchEvalConfig, dataset: GroundingDataset, records: list, waves
                  for v in video_ids}  # every video: the grounder-only baseline needs them all
         every = [p for v in video_ids for p in _pairs(spans[v], v)]
         alone.append({**gt[qi], "pred_pairs": _ranked(every)})
-        alone_ranks.append(min(video_rank(_best_scores(every), records[qi].video_id), len(video_ids)))
+        alone_ranks.append(video_rank(_best_scores(every), records[qi].video_id, len(video_ids)))
         hits = rankings[qi]
         probs = _softmax(np.array([h["score"] for h in hits]), cfg.video_temperature)
         top = [(h["video_id"], float(p)) for h, p in zip(hits, probs)][: cfg.top_videos]
@@ -197,7 +200,7 @@ def _asr_baseline(cfg: SearchEvalConfig, dataset: GroundingDataset, records: lis
                 pairs += _pairs(text.localize(feats[v], durations[v], text=transcript,
                                               top_k=cfg.spans_per_video)["top5_sec"], v)
         out.append({**gt[qi], "pred_pairs": _ranked(pairs)})
-        ranks.append(min(video_rank(_best_scores(pairs), rec.video_id), len(feats)))
+        ranks.append(video_rank(_best_scores(pairs), rec.video_id, len(feats)))
     return vcmr_metrics(out, VCMR_KS, VCMR_IOUS), ranks
 
 
