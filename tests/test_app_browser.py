@@ -174,4 +174,3 @@ def test_new_scene_then_ground_and_listen(browser):
 def test_no_request_left_the_machine(browser):
     _, external, _ = browser
     assert external == []
-

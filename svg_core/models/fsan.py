@@ -127,6 +127,11 @@ def segment_scores(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.Tensor,
     return inside - outside
 
 
+def best_segment_score(sc: torch.Tensor, v_mask: torch.Tensor) -> torch.Tensor:
+    """S(V, S): the best SC over the valid segments, float [B]; sc [B, N, N], v_mask bool [B, N]."""
+    return sc.masked_fill(~segment_cells(v_mask), float("-inf")).flatten(1).amax(1)
+
+
 # ---------------------------------------------------------------------------------------------
 # Losses (pure functions, tested on hand-made inputs)
 # ---------------------------------------------------------------------------------------------
@@ -365,7 +370,7 @@ class FSANGrounder(nn.Module):
         s_mask = lengths_to_mask(lengths.to(video.device), s.shape[1])
         s = self.drop(self.query_proj(s))
         p = self.align(s, s_mask, v, v_mask)
-        sc = segment_scores(p, s_mask, v_mask, self.cfg.empty_outside, self.cfg.outside_stat)
+        sc = self._segment_scores(p, s_mask, v_mask)
         cells = segment_cells(v_mask)
         scores = ((sc + 1) / 2).clamp(0, 1) * cells
         col = p * s_mask.unsqueeze(-1).to(p.dtype)
@@ -395,19 +400,21 @@ class FSANGrounder(nn.Module):
             all_gone = ~neg_mask.any(1)
             valid = valid & ~all_gone
             neg_mask = neg_mask | (all_gone.unsqueeze(1) & s_mask[j])  # keep the row finite; item dropped
-        p_neg = self.align(s[j], neg_mask, v, v_mask)
-        sc_neg = segment_scores(p_neg, neg_mask, v_mask, self.cfg.empty_outside, self.cfg.outside_stat)
-        cells = segment_cells(v_mask)
-        best = sc_neg.masked_fill(~cells, float("-inf")).flatten(1).amax(1)
-        out = {"neg_best": best, "neg_valid": valid}
+        out = {"neg_best": self._pair_best(s[j], neg_mask, v, v_mask), "neg_valid": valid}
         if self.cfg.negative_video:  # V-: the same query on the nearest item of another video
             jv, valid_v = negative_indices(list(batch["video_id"]), +1)
             jv = jv.to(v.device)
-            p_nv = self.align(s, s_mask, v[jv], v_mask[jv])
-            sc_nv = segment_scores(p_nv, s_mask, v_mask[jv], self.cfg.empty_outside, self.cfg.outside_stat)
-            out["neg_video_best"] = sc_nv.masked_fill(~segment_cells(v_mask[jv]), float("-inf")).flatten(1).amax(1)
+            out["neg_video_best"] = self._pair_best(s, s_mask, v[jv], v_mask[jv])
             out["neg_video_valid"] = valid_v.to(v.device)
         return out
+
+    def _segment_scores(self, p: torch.Tensor, s_mask: torch.Tensor, v_mask: torch.Tensor) -> torch.Tensor:
+        """SC [B, N, N] of an alignment map under this config's rules."""
+        return segment_scores(p, s_mask, v_mask, self.cfg.empty_outside, self.cfg.outside_stat)
+
+    def _pair_best(self, s, s_mask, v, v_mask) -> torch.Tensor:
+        """Best segment score float [B] of the pairs (S_b, V_b): interaction, map, SC, max over segments."""
+        return best_segment_score(self._segment_scores(self.align(s, s_mask, v, v_mask), s_mask, v_mask), v_mask)
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """L = (L_t + L_i + L_o) / 3; reads no timestamp.
@@ -417,8 +424,8 @@ class FSANGrounder(nn.Module):
         """
         if "neg_best" not in out:
             raise ValueError("FSAN loss needs the negative query: call the model in training mode")
-        sc, cells = out["segment_scores"], out["proposal_mask"]
-        best = sc.masked_fill(~cells, float("-inf")).flatten(1).amax(1)
+        sc = out["segment_scores"]
+        best = best_segment_score(sc, out["video_mask"])
         lt = triplet_loss(best, out["neg_best"], out["neg_valid"], self.cfg.margin)
         if "neg_video_best" in out:  # both negatives, summed as in SIL's MIL loss
             lt = lt + triplet_loss(best, out["neg_video_best"], out["neg_video_valid"], self.cfg.margin)
