@@ -47,7 +47,7 @@ def map_check(checkpoint: str, data: str, split: str, limit: int) -> dict:
 
 # %%
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description="Does an FSAN alignment map follow the ground-truth moment?")
     parser.add_argument("checkpoint")
     parser.add_argument("--data", default="data/synth_v4")
     parser.add_argument("--split", default="val")
