@@ -229,3 +229,38 @@ def test_negative_video_adds_a_second_triplet():
     assert logs["triplet_loss"].item() == pytest.approx(want.item(), rel=1e-5)
     loss.backward()
     assert "neg_video_best" not in build_model(tiny_fsan("text")).train()(batch)  # off by default
+
+
+def test_erase_negative_scores_only_segments_apart_from_the_chosen_one():
+    """erase_negative: the chosen segment's clips leave the video; the erased score is the best SC
+    over segments wholly before or after the gap, computed with those clips masked out."""
+    torch.manual_seed(0)
+    batch = make_batch([300, 0, 120, 250], n_video=16)
+    batch["video_id"] = ["v0", "v0", "v1", "v2"]
+    model = build_model(tiny_fsan("text", erase_negative=True)).train()
+    n = batch["video"].shape[1]
+    seen = []
+
+    def fixed_align(s, s_mask, v, v_mask):  # a map that peaks on clips 4..6 of every video
+        seen.append(v_mask.clone())
+        p = torch.full((s.shape[0], s.shape[1], n), 0.2)
+        p[:, :, 4:7] = 0.9
+        p[:, :, 10] = 0.6
+        return p
+
+    model.align = fixed_align
+    out = model(batch)
+    assert out["erased_valid"].all()
+    erased_mask = seen[-1]  # the last align call is the erased pass
+    valid = batch["video_mask"] if "video_mask" in batch else torch.ones(4, n, dtype=torch.bool)
+    assert not erased_mask[:, 4:7].any() and torch.equal(erased_mask[:, 7:], valid[:, 7:])
+    p = fixed_align(torch.zeros(4, 3, 1), None, None, erased_mask)
+    sc = segment_scores(p, out["query_mask"][:, :3].fill_(True), erased_mask)
+    apart = torch.zeros(n, n, dtype=torch.bool)
+    apart[:4, :4] = True
+    apart[7:, 7:] = True
+    want = sc.masked_fill(~(segment_cells(erased_mask) & apart), float("-inf")).flatten(1).amax(1)
+    assert torch.allclose(out["erased_best"], want, atol=1e-5)
+    loss, logs = model.loss(out, batch)
+    assert torch.isfinite(loss)
+    assert "erased_best" not in build_model(tiny_fsan("text")).train()(batch)  # off by default

@@ -328,3 +328,26 @@ def test_front_end_variant_reads_encoder_features():
     assert config_from_dict(config_to_dict(cfg)) == cfg
     with pytest.raises(ValueError, match="replaces the ASP speech encoder"):
         tiny_sil(audio_frontend="whisper_base", pretrained_encoder="runs/sil_asp/encoder")
+
+
+def test_cross_gate_switch_and_legacy_configs():
+    """cross_gate adds W_a, W_b (d x d + bias each); configs written before the field load as the
+    paper's plain concatenation (their weights have no gate)."""
+    batch = batch16([40, 30, 20], seed=9)
+    gated, plain = build_model(tiny_sil()).train(), build_model(tiny_sil(cross_gate=False)).train()
+    assert plain.gate_video is None and gated.gate_video is not None
+    d = gated.cfg.model_dim
+    assert sum(p.numel() for p in gated.parameters()) - sum(p.numel() for p in plain.parameters()) == 2 * (d * d + d)
+    for model in (gated, plain):
+        loss, _ = model.loss(model(batch), batch)
+        assert torch.isfinite(loss)
+    data = json.loads(json.dumps(config_to_dict(tiny_sil())))
+    data.pop("cross_gate")
+    assert config_from_dict(data).cross_gate is False
+    # the gate sits on the fusion's path: closing it (W_a bias -> -inf) changes the proposal map
+    gated.eval()
+    with torch.no_grad():
+        before = gated(batch)["proposal_logits"]
+        gated.gate_video.weight.zero_()
+        gated.gate_video.bias.fill_(-1e4)
+        assert not torch.allclose(before, gated(batch)["proposal_logits"], atol=1e-4)

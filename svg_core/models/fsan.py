@@ -205,6 +205,10 @@ class FSANConfig:
     outside_stat: Literal["min", "mean"] = "min"  # SC's outside term per clip: min over tokens (paper) or mean
     weight_temperature: float = 1.0  # softmax temperature of the SC weights in L_i and L_o (paper: unstated)
     negative_video: bool = False  # also a triplet against the query on another video (as SIL's V'); paper: no
+    # also a triplet against the same query on its own video with the chosen segment erased (clips
+    # masked out of the interaction, segments restricted to what is left); paper: no. The other
+    # negatives are won by matching the video as a whole; this one only by the clips of the segment
+    erase_negative: bool = False
     seed: int = 0  # the trainer's seed, kept for the record
     # text query (models/text.py): vocabulary from build_vocab(train captions)
     vocab: list[str] = field(default_factory=list)
@@ -333,7 +337,9 @@ class FSANGrounder(nn.Module):
     ``cq_attention`` [B, N, T_q] (each clip's P column normalised over tokens), display
     marginals ``start_prob``/``end_prob``/``inside_prob`` [B, N] with ``*_logits``, ``video_mask``.
     In training mode also the negative query's best segment score (``neg_best``, ``neg_valid``) and,
-    with ``negative_video``, the query's best score on another video (``neg_video_best``, ``neg_video_valid``).
+    with ``negative_video``, the query's best score on another video (``neg_video_best``, ``neg_video_valid``);
+    with ``erase_negative``, its best score on its own video without its best segment (``erased_best``,
+    ``erased_valid``).
 
     Args:
         cfg: the FSAN config; tokens: ``TextTokens`` or ``SpeechTokens``.
@@ -401,12 +407,37 @@ class FSANGrounder(nn.Module):
             valid = valid & ~all_gone
             neg_mask = neg_mask | (all_gone.unsqueeze(1) & s_mask[j])  # keep the row finite; item dropped
         out = {"neg_best": self._pair_best(s[j], neg_mask, v, v_mask), "neg_valid": valid}
+        if self.cfg.erase_negative:
+            out.update(self._erased(s, s_mask, v, v_mask))
         if self.cfg.negative_video:  # V-: the same query on the nearest item of another video
             jv, valid_v = negative_indices(list(batch["video_id"]), +1)
             jv = jv.to(v.device)
             out["neg_video_best"] = self._pair_best(s, s_mask, v[jv], v_mask[jv])
             out["neg_video_valid"] = valid_v.to(v.device)
         return out
+
+    def _erased(self, s, s_mask, v, v_mask) -> dict[str, torch.Tensor]:
+        """V without its moment: the query's best score on its own video once the clips of its best
+        segment (detached) are masked out; only segments wholly before or after the gap count.
+
+        Returns ``erased_best`` float [B] and ``erased_valid`` bool [B] (False when nothing is left).
+        """
+        with torch.no_grad():
+            sc = self._segment_scores(self.align(s, s_mask, v, v_mask), s_mask, v_mask)
+            n = v.shape[1]
+            best = sc.masked_fill(~segment_cells(v_mask), float("-inf")).flatten(1).argmax(1)
+            start, end = best // n, best % n  # [B]
+            clips = torch.arange(n, device=v.device).unsqueeze(0)
+            gap = (clips >= start.unsqueeze(1)) & (clips <= end.unsqueeze(1))  # [B, N]
+            kept = v_mask & ~gap
+            valid = kept.any(1)
+            kept = torch.where(valid.unsqueeze(1), kept, v_mask)  # keep the row finite; item dropped
+            # a segment may not straddle the gap: end before its start, or start after its end
+            ends, starts = clips.unsqueeze(1), clips.unsqueeze(2)  # [1, 1, N] ends, [1, N, 1] starts
+            apart = (ends < start.view(-1, 1, 1)) | (starts > end.view(-1, 1, 1))  # [B, N, N]
+        sc_e = self._segment_scores(self.align(s, s_mask, v, kept), s_mask, kept)
+        cells = segment_cells(kept) & (apart | ~valid.view(-1, 1, 1))
+        return {"erased_best": sc_e.masked_fill(~cells, float("-inf")).flatten(1).amax(1), "erased_valid": valid}
 
     def _segment_scores(self, p: torch.Tensor, s_mask: torch.Tensor, v_mask: torch.Tensor) -> torch.Tensor:
         """SC [B, N, N] of an alignment map under this config's rules."""
@@ -429,6 +460,8 @@ class FSANGrounder(nn.Module):
         lt = triplet_loss(best, out["neg_best"], out["neg_valid"], self.cfg.margin)
         if "neg_video_best" in out:  # both negatives, summed as in SIL's MIL loss
             lt = lt + triplet_loss(best, out["neg_video_best"], out["neg_video_valid"], self.cfg.margin)
+        if "erased_best" in out:  # the query must score lower once its segment is gone
+            lt = lt + triplet_loss(best, out["erased_best"], out["erased_valid"], self.cfg.margin)
         li, lo = inside_outside_losses(out["alignment_map"], out["query_mask"], out["video_mask"], sc,
                                        temperature=self.cfg.weight_temperature)
         total = (lt + li + lo) / 3

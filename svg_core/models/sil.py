@@ -22,8 +22,14 @@ Where the released code (method-notes 5.2, 5.5, 6) departs from the paper, this 
    projections (the code: InfoNCE with T = 1 whose negatives overlap the positives); negatives
    are the lowest-scoring clips outside the pseudo-moment, then inside it when too few.
 4. The speech encoder is frozen during grounding when pre-trained (the code trains it).
-5. No cross-gate in the fusion (code-only), and every cell of the sparse map is a proposal
-   (the code scores only 153 of them). Video clips come from the dataset's bin averaging.
+5. Every cell of the sparse map is a proposal (the code scores only 153 of them). Video clips
+   come from the dataset's bin averaging.
+
+One code-only piece is kept, as a switch: the cross-gate v' = sigmoid(W_a q) * v, q' =
+sigmoid(W_b v) * q before the fusion BiGRU (method-notes 5.2.3; ``cross_gate``, default on). The
+paper's plain "concatenate + BiGRU" gives MIL no multiplicative path between a clip and the
+speech: trained on world 4 it never told a matched pair from a negative one (f(K) = 0.50 for both
+in every epoch, docs/RESULTS.md), so the gate is the default and ``cross_gate=false`` the paper.
 """
 
 from __future__ import annotations
@@ -229,6 +235,7 @@ class SILConfig:
     proposal_scales: tuple[int, ...] = (16, 8, 8)  # sparse 2D-TAN map, see proposal_mask
     top_r: int = 20  # R of f(K)
     use_speech_negative: bool = True  # MIL with (V, S') too (paper); False = video negative only (code)
+    cross_gate: bool = True  # released code's cross-gate before the fusion BiGRU; False = the paper's plain concat
     use_avcl: bool = True  # acoustic-visual contrastive learning (ablation: off)
     avcl_samples: int = 12  # T positive and T negative clips
     avcl_dim: int = 128  # width of the discriminator's projections
@@ -459,6 +466,8 @@ class SILGrounder(nn.Module):
         self.cfg, self.speech, self.video_encoder = cfg, speech, video_encoder
         d = cfg.model_dim
         self.attention = ClipSpeechAttention(d)
+        self.gate_video = nn.Linear(d, d) if cfg.cross_gate else None  # W_a: speech -> gate on the clip
+        self.gate_speech = nn.Linear(d, d) if cfg.cross_gate else None  # W_b: clip -> gate on the speech
         self.fusion = nn.GRU(2 * d, d // 2, batch_first=True, bidirectional=True)
         self.scorer = ProposalScorer(cfg)
         self.phi_video, self.phi_speech = nn.Linear(d, cfg.avcl_dim), nn.Linear(d, cfg.avcl_dim)
@@ -468,6 +477,8 @@ class SILGrounder(nn.Module):
         """Interaction + scorer for pairs (V_b, S_b). Returns ``logits`` [B, N, N], ``cells``, ``attention`` [B, N, K]."""
         n = v.shape[1]
         q, weights = self.attention(v, s, s_mask)
+        if self.gate_video is not None:
+            v, q = torch.sigmoid(self.gate_video(q)) * v, torch.sigmoid(self.gate_speech(v)) * q
         m = run_rnn(self.fusion, torch.cat([v, q], -1), v_mask.sum(1)) * v_mask.unsqueeze(-1).to(v.dtype)
         valid_end = v_mask.unsqueeze(1) & v_mask.unsqueeze(2)  # both clips valid
         cells = self.cells[:n, :n].unsqueeze(0) & valid_end
