@@ -264,3 +264,29 @@ def test_erase_negative_scores_only_segments_apart_from_the_chosen_one():
     loss, logs = model.loss(out, batch)
     assert torch.isfinite(loss)
     assert "erased_best" not in build_model(tiny_fsan("text")).train()(batch)  # off by default
+
+
+def test_erase_max_share_caps_the_erased_segment():
+    """The erased gap is the best segment no longer than erase_max_share of the clips: a map high
+    on clips 2..12 loses all 11 of them at share 1, at most 4 of 16 at share 0.25."""
+    batch = make_batch([300, 0, 120, 250], n_video=16)
+    batch["video_id"] = ["v0", "v0", "v1", "v2"]
+    batch.pop("video_mask", None)
+    n = batch["video"].shape[1]
+    for share, want_gap in ((1.0, 11), (0.25, 4)):
+        model = build_model(tiny_fsan("text", erase_negative=True, outside_stat="mean", erase_max_share=share)).train()
+        seen = []
+
+        def long_peak(s, s_mask, v, v_mask, seen=seen):
+            seen.append(v_mask.clone())
+            p = torch.full((s.shape[0], s.shape[1], n), 0.2)
+            p[:, :, 2:13] = 0.8
+            return p
+
+        model.align = long_peak
+        out = model(batch)
+        assert out["erased_valid"].all()
+        gap = ~seen[-1]
+        assert (gap.sum(1) == want_gap).all() and not gap[:, :2].any() and not gap[:, 13:].any()
+    with pytest.raises(ValueError, match="erase_max_share"):
+        tiny_fsan("text", erase_max_share=0.0)

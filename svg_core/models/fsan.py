@@ -209,6 +209,9 @@ class FSANConfig:
     # masked out of the interaction, segments restricted to what is left); paper: no. The other
     # negatives are won by matching the video as a whole; this one only by the clips of the segment
     erase_negative: bool = False
+    # the erased segment is the best one no longer than this share of the video's clips (1 = any; a
+    # flat map under outside_stat=mean picks the whole video, which leaves nothing to score)
+    erase_max_share: float = 1.0
     seed: int = 0  # the trainer's seed, kept for the record
     # text query (models/text.py): vocabulary from build_vocab(train captions)
     vocab: list[str] = field(default_factory=list)
@@ -232,6 +235,8 @@ class FSANConfig:
             raise ValueError(f"model_dim must be even (BiGRU), found {self.model_dim}")
         if self.audio_frontend != "logmel" and self.query != "speech":
             raise ValueError(f"audio_frontend={self.audio_frontend} needs query=speech, found query={self.query}")
+        if not 0 < self.erase_max_share <= 1:
+            raise ValueError(f"erase_max_share must lie in (0, 1], found {self.erase_max_share}")
         if self.weight_temperature <= 0:
             raise ValueError(f"weight_temperature must be positive, found {self.weight_temperature}")
         if self.vocab and self.vocab[:2] != [PAD, UNK]:
@@ -418,16 +423,20 @@ class FSANGrounder(nn.Module):
 
     def _erased(self, s, s_mask, v, v_mask) -> dict[str, torch.Tensor]:
         """V without its moment: the query's best score on its own video once the clips of its best
-        segment (detached) are masked out; only segments wholly before or after the gap count.
+        segment (detached; at most ``erase_max_share`` of the clips) are masked out; only segments
+        wholly before or after the gap count.
 
         Returns ``erased_best`` float [B] and ``erased_valid`` bool [B] (False when nothing is left).
         """
         with torch.no_grad():
             sc = self._segment_scores(self.align(s, s_mask, v, v_mask), s_mask, v_mask)
             n = v.shape[1]
-            best = sc.masked_fill(~segment_cells(v_mask), float("-inf")).flatten(1).argmax(1)
-            start, end = best // n, best % n  # [B]
             clips = torch.arange(n, device=v.device).unsqueeze(0)
+            length = clips - clips.transpose(0, 1) + 1  # [N, N]: e - s + 1 at (s, e)
+            longest = (v_mask.sum(1) * self.cfg.erase_max_share).floor().clamp_min(1).view(-1, 1, 1)  # [B, 1, 1]
+            allowed = segment_cells(v_mask) & (length.unsqueeze(0) <= longest)
+            best = sc.masked_fill(~allowed, float("-inf")).flatten(1).argmax(1)
+            start, end = best // n, best % n  # [B]
             gap = (clips >= start.unsqueeze(1)) & (clips <= end.unsqueeze(1))  # [B, N]
             kept = v_mask & ~gap
             valid = kept.any(1)
