@@ -290,3 +290,34 @@ def test_erase_max_share_caps_the_erased_segment():
         assert (gap.sum(1) == want_gap).all() and not gap[:, :2].any() and not gap[:, 13:].any()
     with pytest.raises(ValueError, match="erase_max_share"):
         tiny_fsan("text", erase_max_share=0.0)
+
+
+def test_swapped_captions_replace_one_word_at_the_same_position():
+    from svg_core.models.fsan import swapped_captions
+
+    sents = ["the red box spins", "the blue ring bounces", "the red box spins"]
+    out, ok = swapped_captions(sents, ["v0", "v1", "v0"], seed=3)
+    assert ok == [True, True, True]
+    for before, after, vid in zip(sents, out, ["v0", "v1", "v0"]):
+        a, b = before.split(), after.split()
+        diff = [k for k in range(4) if a[k] != b[k]]
+        assert len(a) == len(b) == 4 and len(diff) == 1
+        donors = [x.split() for x, v in zip(sents, ["v0", "v1", "v0"]) if v != vid]
+        assert any(d[diff[0]] == b[diff[0]] for d in donors)  # the word of another video's caption, same slot
+    assert swapped_captions(sents, ["v0", "v1", "v0"], seed=3) == (out, ok)  # deterministic
+    same, ok = swapped_captions(["a b", "a b"], ["v0", "v1"], seed=0)  # nothing different to offer
+    assert same == ["a b", "a b"] and ok == [False, False]
+
+
+def test_swap_negative_adds_a_triplet_on_the_own_video():
+    torch.manual_seed(0)
+    batch = make_batch([300, 0, 120, 250], n_video=16)
+    batch["video_id"] = ["v0", "v0", "v1", "v2"]
+    model = build_model(tiny_fsan("text", swap_negative=True)).train()
+    out = model(batch)
+    assert out["swap_best"].shape == (4,) and out["swap_valid"].dtype == torch.bool
+    loss, _ = model.loss(out, batch)
+    loss.backward()
+    assert "swap_best" not in build_model(tiny_fsan("text")).train()(batch)
+    with pytest.raises(ValueError, match="swap_negative needs query=text"):
+        tiny_fsan("speech", swap_negative=True)

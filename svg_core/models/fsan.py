@@ -24,6 +24,7 @@ tokens are masked in the negative (speech steps have no identity to share).
 
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -34,7 +35,7 @@ from torch.nn import functional as F
 from svg_core.models.base import BaseConfig, build_audio_encoder
 from svg_core.models.blocks import lengths_to_mask
 from svg_core.models.sil import negative_indices
-from svg_core.models.text import PAD, UNK, TextQueryEncoder
+from svg_core.models.text import PAD, UNK, TextQueryEncoder, tokenize
 
 # ---------------------------------------------------------------------------------------------
 # Segment scores (pure functions, tested against a brute-force loop)
@@ -132,6 +133,31 @@ def best_segment_score(sc: torch.Tensor, v_mask: torch.Tensor) -> torch.Tensor:
     return sc.masked_fill(~segment_cells(v_mask), float("-inf")).flatten(1).amax(1)
 
 
+def swapped_captions(sentences: list[str], video_ids: list[str], seed: int) -> tuple[list[str], list[bool]]:
+    """Each caption with one word replaced by the word at the same position of another video's
+    caption in the batch (same position: a rough stand-in for the same part of speech, so that the
+    swap is not told apart by grammar alone). Deterministic: a generator seeded by ``seed``.
+
+    Returns:
+        (swapped captions, valid): valid False where no other video's caption offers a different
+        word at any position (the caption is returned unchanged).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    words = [tokenize(x) for x in sentences]
+    out, valid = [], []
+    for i, w in enumerate(words):
+        options = [(k, words[j][k]) for j in range(len(words)) if video_ids[j] != video_ids[i]
+                   for k in range(min(len(w), len(words[j]))) if words[j][k] != w[k] and words[j][k] not in w]
+        if not options:
+            out.append(sentences[i])
+            valid.append(False)
+            continue
+        k, new = options[int(torch.randint(len(options), (1,), generator=gen))]
+        out.append(" ".join([*w[:k], new, *w[k + 1:]]))
+        valid.append(True)
+    return out, valid
+
+
 # ---------------------------------------------------------------------------------------------
 # Losses (pure functions, tested on hand-made inputs)
 # ---------------------------------------------------------------------------------------------
@@ -212,6 +238,10 @@ class FSANConfig:
     # the erased segment is the best one no longer than this share of the video's clips (1 = any; a
     # flat map under outside_stat=mean picks the whole video, which leaves nothing to score)
     erase_max_share: float = 1.0
+    # text only: also a triplet against the caption with one word swapped (``swapped_captions``) on
+    # its own video; paper: no. Same objects, same video: a swapped action is told apart only by
+    # binding the words to what happens in the clips
+    swap_negative: bool = False
     seed: int = 0  # the trainer's seed, kept for the record
     # text query (models/text.py): vocabulary from build_vocab(train captions)
     vocab: list[str] = field(default_factory=list)
@@ -237,6 +267,8 @@ class FSANConfig:
             raise ValueError(f"audio_frontend={self.audio_frontend} needs query=speech, found query={self.query}")
         if not 0 < self.erase_max_share <= 1:
             raise ValueError(f"erase_max_share must lie in (0, 1], found {self.erase_max_share}")
+        if self.swap_negative and self.query != "text":
+            raise ValueError("swap_negative needs query=text (speech steps have no words to swap)")
         if self.weight_temperature <= 0:
             raise ValueError(f"weight_temperature must be positive, found {self.weight_temperature}")
         if self.vocab and self.vocab[:2] != [PAD, UNK]:
@@ -414,6 +446,13 @@ class FSANGrounder(nn.Module):
         out = {"neg_best": self._pair_best(s[j], neg_mask, v, v_mask), "neg_valid": valid}
         if self.cfg.erase_negative:
             out.update(self._erased(s, s_mask, v, v_mask))
+        if self.cfg.swap_negative:  # S~: the caption with one word swapped, on its own video
+            seed = zlib.crc32("\n".join(batch["sentence"]).encode("utf-8"))
+            swapped, ok = swapped_captions(list(batch["sentence"]), list(batch["video_id"]), seed)
+            s_w, len_w = self.tokens({"sentence": swapped})
+            s_w = self.drop(self.query_proj(s_w.to(v.device)))
+            out["swap_best"] = self._pair_best(s_w, lengths_to_mask(len_w.to(v.device), s_w.shape[1]), v, v_mask)
+            out["swap_valid"] = torch.tensor(ok, dtype=torch.bool, device=v.device)
         if self.cfg.negative_video:  # V-: the same query on the nearest item of another video
             jv, valid_v = negative_indices(list(batch["video_id"]), +1)
             jv = jv.to(v.device)
@@ -469,6 +508,8 @@ class FSANGrounder(nn.Module):
         lt = triplet_loss(best, out["neg_best"], out["neg_valid"], self.cfg.margin)
         if "neg_video_best" in out:  # both negatives, summed as in SIL's MIL loss
             lt = lt + triplet_loss(best, out["neg_video_best"], out["neg_video_valid"], self.cfg.margin)
+        if "swap_best" in out:  # and lower with one of its words swapped
+            lt = lt + triplet_loss(best, out["swap_best"], out["swap_valid"], self.cfg.margin)
         if "erased_best" in out:  # the query must score lower once its segment is gone
             lt = lt + triplet_loss(best, out["erased_best"], out["erased_valid"], self.cfg.margin)
         li, lo = inside_outside_losses(out["alignment_map"], out["query_mask"], out["video_mask"], sc,
