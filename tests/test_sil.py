@@ -343,7 +343,16 @@ def test_cross_gate_switch_and_legacy_configs():
         assert torch.isfinite(loss)
     data = json.loads(json.dumps(config_to_dict(tiny_sil())))
     data.pop("cross_gate")
-    assert config_from_dict(data).cross_gate is False
+    data.pop("map_fusion")
+    old = config_from_dict(data)
+    assert old.cross_gate is False and old.map_fusion == "none"
+    fused, bare = build_model(tiny_sil()), build_model(tiny_sil(map_fusion="none"))
+    assert bare.scorer.speech_proj is None and fused.scorer.speech_proj is not None
+    # 2D-TAN fusion: the map depends on the pooled speech through the product; one pair, two speeches
+    fused.eval()
+    with torch.no_grad():
+        other = {**batch, "audio": batch["audio"].flip(0), "audio_lengths": batch["audio_lengths"].flip(0)}
+        assert not torch.allclose(fused(batch)["proposal_logits"], fused(other)["proposal_logits"], atol=1e-5)
     # the gate sits on the fusion's path: closing it (W_a bias -> -inf) changes the proposal map
     gated.eval()
     with torch.no_grad():

@@ -25,11 +25,18 @@ Where the released code (method-notes 5.2, 5.5, 6) departs from the paper, this 
 5. Every cell of the sparse map is a proposal (the code scores only 153 of them). Video clips
    come from the dataset's bin averaging.
 
-One code-only piece is kept, as a switch: the cross-gate v' = sigmoid(W_a q) * v, q' =
-sigmoid(W_b v) * q before the fusion BiGRU (method-notes 5.2.3; ``cross_gate``, default on). The
-paper's plain "concatenate + BiGRU" gives MIL no multiplicative path between a clip and the
-speech: trained on world 4 it never told a matched pair from a negative one (f(K) = 0.50 for both
-in every epoch, docs/RESULTS.md), so the gate is the default and ``cross_gate=false`` the paper.
+Two additions, each a config switch (configs written before them load with both off):
+
+- ``cross_gate`` (default on): the released code's cross-gate v' = sigmoid(W_a q) * v, q' =
+  sigmoid(W_b v) * q before the fusion BiGRU (method-notes 5.2.3; the paper: plain concatenation).
+- ``map_fusion="hadamard"`` (default): 2D-TAN's own fusion on the proposal map, each cell's
+  features times W_s of the pooled speech, L2-normalised over channels (SIL: the map of fused
+  clips alone). Without it, on world 4 MIL collapses to a map that does not depend on the pair
+  (f(K) = 0.50 for matched and negative pairs in every epoch, with or without the cross-gate; on
+  eight repeated batches the matched-minus-negative gap stays at 0.0000 for 160 steps): the
+  symmetric loss first flattens the map, and through concatenation + BiGRU the pairing signal is
+  second order at that point. The product gives it a first-order path (the same probe: gap 0.31 on
+  the seen batches, 0.07 on held-out ones after 160 steps). docs/RESULTS.md, "SIL".
 """
 
 from __future__ import annotations
@@ -236,6 +243,9 @@ class SILConfig:
     top_r: int = 20  # R of f(K)
     use_speech_negative: bool = True  # MIL with (V, S') too (paper); False = video negative only (code)
     cross_gate: bool = True  # released code's cross-gate before the fusion BiGRU; False = the paper's plain concat
+    # 2D-TAN's fusion on the proposal map: each cell's features times a projection of the pooled
+    # speech, then L2-normalised over channels ("hadamard"); "none" = SIL's map of fused clips alone
+    map_fusion: Literal["none", "hadamard"] = "hadamard"
     use_avcl: bool = True  # acoustic-visual contrastive learning (ablation: off)
     avcl_samples: int = 12  # T positive and T negative clips
     avcl_dim: int = 128  # width of the discriminator's projections
@@ -426,18 +436,22 @@ class ProposalScorer(nn.Module):
         super().__init__()
         c, k = cfg.map_dim, cfg.map_kernel
         self.proj = nn.Linear(cfg.model_dim, c)
+        self.speech_proj = nn.Linear(cfg.model_dim, c) if cfg.map_fusion == "hadamard" else None
         self.convs = nn.ModuleList(nn.Conv2d(c, c, k, padding=k // 2) for _ in range(cfg.map_layers))
         self.drop = nn.Dropout(cfg.dropout)
         self.head = nn.Conv2d(c, 1, 1)
 
-    def forward(self, m: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
-        """Args: m float [B, N, d] fused clips, cells bool [B, N, N] proposal cells.
+    def forward(self, m: torch.Tensor, cells: torch.Tensor, speech: torch.Tensor | None = None) -> torch.Tensor:
+        """Args: m float [B, N, d] fused clips, cells bool [B, N, N] proposal cells, speech float
+        [B, d] pooled speech (read with ``map_fusion="hadamard"`` only).
 
         Returns:
             logits float [B, N, N] (meaningful at ``cells`` only; the diagonal = clip scores).
         """
         keep = cells.unsqueeze(1).to(m.dtype)
         h = map_features(self.proj(m)) * keep  # [B, C, N, N], zero outside the proposals (2D-TAN)
+        if self.speech_proj is not None:  # 2D-TAN: F = norm(map * W_s s)
+            h = F.normalize(h * self.speech_proj(speech)[:, :, None, None], dim=1) * keep
         for conv in self.convs:
             h = F.relu(conv(self.drop(h))) * keep
         return self.head(h).squeeze(1)
@@ -482,7 +496,7 @@ class SILGrounder(nn.Module):
         m = run_rnn(self.fusion, torch.cat([v, q], -1), v_mask.sum(1)) * v_mask.unsqueeze(-1).to(v.dtype)
         valid_end = v_mask.unsqueeze(1) & v_mask.unsqueeze(2)  # both clips valid
         cells = self.cells[:n, :n].unsqueeze(0) & valid_end
-        return {"logits": self.scorer(m, cells), "cells": cells, "attention": weights}
+        return {"logits": self.scorer(m, cells, masked_mean(s, s_mask)), "cells": cells, "attention": weights}
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         """Ground a batch (reads ``video``, ``video_mask``, ``audio``, ``audio_lengths`` and, in
