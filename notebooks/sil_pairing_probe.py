@@ -6,18 +6,23 @@ f(K)(matched) - f(K)(negative video) on three of those batches and on three held
 A gap that stays at 0.0000 even on the seen batches means the map collapsed to one that ignores
 the pair. Used for docs/RESULTS.md "SIL" (issue 21)::
 
-    python notebooks/sil_pairing_probe.py --data data/synth_v4 -- --set audio_frontend=whisper_base --set map_fusion=none
-    python notebooks/sil_pairing_probe.py --data data/synth_v4 -- --set audio_frontend=whisper_base
+    python notebooks/sil_pairing_probe.py --data data/synth_v4 -- --set audio_frontend=whisper_base --set cross_gate=true
+    python notebooks/sil_pairing_probe.py --data data/synth_v4 -- --set audio_frontend=whisper_base --set cross_gate=true \
+        --set map_fusion=hadamard
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 import torch
 from torch.utils.data import DataLoader
 
-from svg_core.engine.training import build_parser, build_task
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout, as the other notebooks
+
+from svg_core.engine.training import build_parser, build_task  # noqa: E402
 
 
 def main() -> None:

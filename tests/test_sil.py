@@ -331,22 +331,22 @@ def test_front_end_variant_reads_encoder_features():
 
 
 def test_cross_gate_switch_and_legacy_configs():
-    """cross_gate adds W_a, W_b (d x d + bias each); configs written before the field load as the
-    paper's plain concatenation (their weights have no gate)."""
+    """cross_gate adds W_a, W_b (d x d + bias each), map_fusion adds W_s; both off by default (the
+    paper), so configs written before the fields load as before."""
     batch = batch16([40, 30, 20], seed=9)
-    gated, plain = build_model(tiny_sil()).train(), build_model(tiny_sil(cross_gate=False)).train()
+    gated, plain = build_model(tiny_sil(cross_gate=True)).train(), build_model(tiny_sil()).train()
     assert plain.gate_video is None and gated.gate_video is not None
     d = gated.cfg.model_dim
     assert sum(p.numel() for p in gated.parameters()) - sum(p.numel() for p in plain.parameters()) == 2 * (d * d + d)
     for model in (gated, plain):
         loss, _ = model.loss(model(batch), batch)
         assert torch.isfinite(loss)
-    data = json.loads(json.dumps(config_to_dict(tiny_sil())))
+    data = json.loads(json.dumps(config_to_dict(tiny_sil(cross_gate=True, map_fusion="hadamard"))))
     data.pop("cross_gate")
     data.pop("map_fusion")
     old = config_from_dict(data)
     assert old.cross_gate is False and old.map_fusion == "none"
-    fused, bare = build_model(tiny_sil()), build_model(tiny_sil(map_fusion="none"))
+    fused, bare = build_model(tiny_sil(map_fusion="hadamard")), build_model(tiny_sil())
     assert bare.scorer.speech_proj is None and fused.scorer.speech_proj is not None
     # 2D-TAN fusion: the map depends on the pooled speech through the product; one pair, two speeches
     fused.eval()

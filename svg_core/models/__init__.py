@@ -49,7 +49,6 @@ _BY_NAME = {name: cls for cls, name in FAMILIES.items()}
 LEGACY_DEFAULTS: dict[type, dict[str, Any]] = {
     BaseConfig: {"audio_subsample": 1},  # v2 checkpoints: every 10 ms frame into DAVEnet1
     CPCConfig: {"audio_subsample": 1},  # v2 pre-trained encoders: every 10 ms frame into g_enc
-    SILConfig: {"cross_gate": False, "map_fusion": "none"},  # SIL runs before either: the paper's plain concat
 }
 
 

@@ -25,18 +25,19 @@ Where the released code (method-notes 5.2, 5.5, 6) departs from the paper, this 
 5. Every cell of the sparse map is a proposal (the code scores only 153 of them). Video clips
    come from the dataset's bin averaging.
 
-Two additions, each a config switch (configs written before them load with both off):
+Two switches, both off by default (the paper), tried against the MIL stall below:
 
-- ``cross_gate`` (default on): the released code's cross-gate v' = sigmoid(W_a q) * v, q' =
-  sigmoid(W_b v) * q before the fusion BiGRU (method-notes 5.2.3; the paper: plain concatenation).
-- ``map_fusion="hadamard"`` (default): 2D-TAN's own fusion on the proposal map, each cell's
-  features times W_s of the pooled speech, L2-normalised over channels (SIL: the map of fused
-  clips alone). Without it, on world 4 MIL collapses to a map that does not depend on the pair
-  (f(K) = 0.50 for matched and negative pairs in every epoch, with or without the cross-gate; on
-  eight repeated batches the matched-minus-negative gap stays at 0.0000 for 160 steps): the
-  symmetric loss first flattens the map, and through concatenation + BiGRU the pairing signal is
-  second order at that point. The product gives it a first-order path (the same probe: gap 0.31 on
-  the seen batches, 0.07 on held-out ones after 160 steps). docs/RESULTS.md, "SIL".
+- ``cross_gate``: the released code's cross-gate v' = sigmoid(W_a q) * v, q' = sigmoid(W_b v) * q
+  before the fusion BiGRU (method-notes 5.2.3; the paper: plain concatenation).
+- ``map_fusion="hadamard"``: 2D-TAN's own fusion on the proposal map, each cell's features times
+  W_s of the pooled speech, L2-normalised over channels (SIL: the map of fused clips alone).
+
+The stall (open, docs/RESULTS.md "SIL"): on world 4, MIL settles on a map that does not depend on
+the pair, f(K) = 0.50 for matched and negative pairs, in every epoch of every run so far (plain,
+cross-gate, cross-gate + Hadamard). ``notebooks/sil_pairing_probe.py`` trains on eight batches
+only: the matched-minus-negative gap stays at 0.0000 for 160 steps without the product; with it,
+one run (two threads) escaped (gap 0.31 on the seen batches, 0.07 held-out) and the committed
+one-thread run did not (0.0003): the escape is fragile, not a fix.
 """
 
 from __future__ import annotations
@@ -242,10 +243,10 @@ class SILConfig:
     proposal_scales: tuple[int, ...] = (16, 8, 8)  # sparse 2D-TAN map, see proposal_mask
     top_r: int = 20  # R of f(K)
     use_speech_negative: bool = True  # MIL with (V, S') too (paper); False = video negative only (code)
-    cross_gate: bool = True  # released code's cross-gate before the fusion BiGRU; False = the paper's plain concat
+    cross_gate: bool = False  # True: the released code's cross-gate before the fusion BiGRU (paper: plain concat)
     # 2D-TAN's fusion on the proposal map: each cell's features times a projection of the pooled
     # speech, then L2-normalised over channels ("hadamard"); "none" = SIL's map of fused clips alone
-    map_fusion: Literal["none", "hadamard"] = "hadamard"
+    map_fusion: Literal["none", "hadamard"] = "none"
     use_avcl: bool = True  # acoustic-visual contrastive learning (ablation: off)
     avcl_samples: int = 12  # T positive and T negative clips
     avcl_dim: int = 128  # width of the discriminator's projections
