@@ -32,12 +32,8 @@ Two switches, both off by default (the paper), tried against the MIL stall below
 - ``map_fusion="hadamard"``: 2D-TAN's own fusion on the proposal map, each cell's features times
   W_s of the pooled speech, L2-normalised over channels (SIL: the map of fused clips alone).
 
-The stall (open, docs/RESULTS.md "SIL"): on world 4, MIL settles on a map that does not depend on
-the pair, f(K) = 0.50 for matched and negative pairs, in every epoch of every run so far (plain,
-cross-gate, cross-gate + Hadamard). ``notebooks/sil_pairing_probe.py`` trains on eight batches
-only: the matched-minus-negative gap stays at 0.0000 for 160 steps without the product; with it,
-one run (two threads) escaped (gap 0.31 on the seen batches, 0.07 held-out) and the committed
-one-thread run did not (0.0003): the escape is fragile, not a fix.
+Neither fixes the open MIL stall (f(K) = 0.50 for matched and negative pairs in every epoch on
+world 4): docs/RESULTS.md "SIL" and ``notebooks/sil_pairing_probe.py``.
 """
 
 from __future__ import annotations
