@@ -16,6 +16,13 @@ TINY_FSAN = dict(n_video_frames=16, model_dim=32, heads=2, layers=1, map_dim=16,
                  dropout=0.0)
 
 
+def four_items() -> dict:
+    """Four queries on three videos (v0 twice), 16 clips: every item has a negative of another video."""
+    batch = make_batch([300, 0, 120, 250], n_video=16)
+    batch["video_id"] = ["v0", "v0", "v1", "v2"]
+    return batch
+
+
 def tiny_fsan(query: str = "text", **overrides) -> FSANConfig:
     vocab = build_vocab(SENTENCES) if query == "text" else []
     return FSANConfig.small(**{**TINY_FSAN, "query": query, "vocab": vocab, **overrides})
@@ -100,8 +107,7 @@ def test_smoke_output_contract_and_loss(query):
     torch.manual_seed(0)
     cfg = tiny_fsan(query)
     model = build_model(cfg)
-    batch = make_batch([300, 0, 120, 250], n_video=16)
-    batch["video_id"] = ["v0", "v0", "v1", "v2"]
+    batch = four_items()
     out = model.train()(batch)
     n = 16
     assert out["proposal_scores"].shape == (4, n, n) and out["alignment_map"].shape[0::2] == (4, n)
@@ -216,8 +222,7 @@ def test_outside_mean_statistic_and_weight_temperature():
 def test_negative_video_adds_a_second_triplet():
     """negative_video: the query's best score on another video; L_t sums both triplets."""
     torch.manual_seed(0)
-    batch = make_batch([300, 0, 120, 250], n_video=16)
-    batch["video_id"] = ["v0", "v0", "v1", "v2"]
+    batch = four_items()
     model = build_model(tiny_fsan("text", negative_video=True)).train()
     out = model(batch)
     assert out["neg_video_best"].shape == (4,) and out["neg_video_valid"].all()
@@ -235,8 +240,7 @@ def test_erase_negative_scores_only_segments_apart_from_the_chosen_one():
     """erase_negative: the chosen segment's clips leave the video; the erased score is the best SC
     over segments wholly before or after the gap, computed with those clips masked out."""
     torch.manual_seed(0)
-    batch = make_batch([300, 0, 120, 250], n_video=16)
-    batch["video_id"] = ["v0", "v0", "v1", "v2"]
+    batch = four_items()
     model = build_model(tiny_fsan("text", erase_negative=True)).train()
     n = batch["video"].shape[1]
     seen = []
@@ -269,8 +273,7 @@ def test_erase_negative_scores_only_segments_apart_from_the_chosen_one():
 def test_erase_max_share_caps_the_erased_segment():
     """The erased gap is the best segment no longer than erase_max_share of the clips: a map high
     on clips 2..12 loses all 11 of them at share 1, at most 4 of 16 at share 0.25."""
-    batch = make_batch([300, 0, 120, 250], n_video=16)
-    batch["video_id"] = ["v0", "v0", "v1", "v2"]
+    batch = four_items()
     batch.pop("video_mask", None)
     n = batch["video"].shape[1]
     for share, want_gap in ((1.0, 11), (0.25, 4)):
@@ -311,8 +314,7 @@ def test_swapped_captions_replace_one_word_at_the_same_position():
 
 def test_swap_negative_adds_a_triplet_on_the_own_video():
     torch.manual_seed(0)
-    batch = make_batch([300, 0, 120, 250], n_video=16)
-    batch["video_id"] = ["v0", "v0", "v1", "v2"]
+    batch = four_items()
     model = build_model(tiny_fsan("text", swap_negative=True)).train()
     out = model(batch)
     assert out["swap_best"].shape == (4,) and out["swap_valid"].dtype == torch.bool
