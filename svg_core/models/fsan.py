@@ -49,6 +49,12 @@ def segment_cells(v_mask: torch.Tensor) -> torch.Tensor:
     return upper.unsqueeze(0) & v_mask.unsqueeze(1) & v_mask.unsqueeze(2)
 
 
+def segment_lengths(n: int, device: torch.device) -> torch.Tensor:
+    """e - s + 1 at (start s, end e), int64 [N, N] (<= 0 below the diagonal, where end < start)."""
+    idx = torch.arange(n, device=device)
+    return idx.unsqueeze(0) - idx.unsqueeze(1) + 1
+
+
 def _span_sums(col: torch.Tensor) -> torch.Tensor:
     """Sum of ``col`` [B, N] over clips s..e for every (s, e): float [B, N, N] via prefix sums."""
     prefix = F.pad(col.cumsum(1), (1, 0))  # [B, N + 1], prefix[k] = sum_{j < k}
@@ -65,9 +71,7 @@ def span_means(inside_col: torch.Tensor, outside_col: torch.Tensor, v_mask: torc
         (inside [B, N, N], outside [B, N, N]); outside is 0 where no valid clip lies outside.
     """
     keep = v_mask.to(inside_col.dtype)
-    n = v_mask.shape[1]
-    idx = torch.arange(n, device=v_mask.device)
-    length = (idx.unsqueeze(0) - idx.unsqueeze(1) + 1).clamp_min(1).to(inside_col.dtype)  # [s, e] -> e - s + 1
+    length = segment_lengths(v_mask.shape[1], v_mask.device).clamp_min(1).to(inside_col.dtype)
     inside = _span_sums(inside_col * keep) / length
     n_out = keep.sum(1).view(-1, 1, 1) - length
     out_sum = (outside_col * keep).sum(1).view(-1, 1, 1) - _span_sums(outside_col * keep)
@@ -122,8 +126,7 @@ def segment_scores(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.Tensor,
         keep = v_mask.to(p.dtype)
         n_valid = keep.sum(1).view(-1, 1, 1)  # [B, 1, 1]
         baseline = ((col_min * keep).sum(1) / keep.sum(1).clamp_min(1)).view(-1, 1, 1)  # [B, 1, 1]
-        idx = torch.arange(p.shape[2], device=p.device)
-        length = (idx.unsqueeze(0) - idx.unsqueeze(1) + 1).to(p.dtype)  # [N, N]: e - s + 1
+        length = segment_lengths(p.shape[2], p.device).to(p.dtype)
         outside = torch.where(length.unsqueeze(0) >= n_valid, baseline.expand_as(outside), outside)
     return inside - outside
 
@@ -409,9 +412,7 @@ class FSANGrounder(nn.Module):
         v_mask = batch.get("video_mask")
         v_mask = torch.ones(video.shape[:2], dtype=torch.bool, device=video.device) if v_mask is None else v_mask.to(video.device)
         v = self.drop(self.video_proj(video) + self.video_pos[: video.shape[1]]) * v_mask.unsqueeze(-1).to(video.dtype)
-        s, lengths = self.tokens(batch)  # [B, T_q, d]
-        s_mask = lengths_to_mask(lengths.to(video.device), s.shape[1])
-        s = self.drop(self.query_proj(s))
+        s, s_mask = self._query(batch, video.device)
         p = self.align(s, s_mask, v, v_mask)
         sc = self._segment_scores(p, s_mask, v_mask)
         cells = segment_cells(v_mask)
@@ -427,11 +428,12 @@ class FSANGrounder(nn.Module):
         inside = token_stats(p, s_mask)[0] * v_mask
         out["inside_prob"], out["inside_logits"] = inside, torch.logit(inside.clamp(1e-6, 1 - 1e-6))
         if self.training:
-            out.update(self._negative(batch, s, s_mask, v, v_mask))
+            out.update(self._negative(batch, s, s_mask, v, v_mask, sc.detach()))
         return out
 
-    def _negative(self, batch: dict, s, s_mask, v, v_mask) -> dict[str, torch.Tensor]:
-        """S-: the nearest query of another video; text tokens shared with the positive are masked."""
+    def _negative(self, batch: dict, s, s_mask, v, v_mask, sc: torch.Tensor) -> dict[str, torch.Tensor]:
+        """S-: the nearest query of another video; text tokens shared with the positive are masked.
+        ``sc`` [B, N, N]: the matched pair's (detached) segment scores, read by ``erase_negative``."""
         j, valid = negative_indices(list(batch["video_id"]), -1)
         j, valid = j.to(v.device), valid.to(v.device)
         neg_mask = s_mask[j]
@@ -445,13 +447,11 @@ class FSANGrounder(nn.Module):
             neg_mask = neg_mask | (all_gone.unsqueeze(1) & s_mask[j])  # keep the row finite; item dropped
         out = {"neg_best": self._pair_best(s[j], neg_mask, v, v_mask), "neg_valid": valid}
         if self.cfg.erase_negative:
-            out.update(self._erased(s, s_mask, v, v_mask))
+            out.update(self._erased(s, s_mask, v, v_mask, sc))
         if self.cfg.swap_negative:  # S~: the caption with one word swapped, on its own video
             seed = zlib.crc32("\n".join(batch["sentence"]).encode("utf-8"))
             swapped, ok = swapped_captions(list(batch["sentence"]), list(batch["video_id"]), seed)
-            s_w, len_w = self.tokens({"sentence": swapped})
-            s_w = self.drop(self.query_proj(s_w.to(v.device)))
-            out["swap_best"] = self._pair_best(s_w, lengths_to_mask(len_w.to(v.device), s_w.shape[1]), v, v_mask)
+            out["swap_best"] = self._pair_best(*self._query({"sentence": swapped}, v.device), v, v_mask)
             out["swap_valid"] = torch.tensor(ok, dtype=torch.bool, device=v.device)
         if self.cfg.negative_video:  # V-: the same query on the nearest item of another video
             jv, valid_v = negative_indices(list(batch["video_id"]), +1)
@@ -460,18 +460,24 @@ class FSANGrounder(nn.Module):
             out["neg_video_valid"] = valid_v.to(v.device)
         return out
 
-    def _erased(self, s, s_mask, v, v_mask) -> dict[str, torch.Tensor]:
+    def _query(self, batch: dict, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The query's tokens, projected: S float [B, T_q, d] and its mask bool [B, T_q]."""
+        s, lengths = self.tokens(batch)
+        s_mask = lengths_to_mask(lengths.to(device), s.shape[1])
+        return self.drop(self.query_proj(s.to(device))), s_mask
+
+    def _erased(self, s, s_mask, v, v_mask, sc: torch.Tensor) -> dict[str, torch.Tensor]:
         """V without its moment: the query's best score on its own video once the clips of its best
-        segment (detached; at most ``erase_max_share`` of the clips) are masked out; only segments
-        wholly before or after the gap count.
+        segment under ``sc`` (the forward pass's detached segment scores [B, N, N]; at most
+        ``erase_max_share`` of the clips) are masked out; only segments wholly before or after the
+        gap count.
 
         Returns ``erased_best`` float [B] and ``erased_valid`` bool [B] (False when nothing is left).
         """
         with torch.no_grad():
-            sc = self._segment_scores(self.align(s, s_mask, v, v_mask), s_mask, v_mask)
             n = v.shape[1]
             clips = torch.arange(n, device=v.device).unsqueeze(0)
-            length = clips - clips.transpose(0, 1) + 1  # [N, N]: e - s + 1 at (s, e)
+            length = segment_lengths(n, v.device)
             longest = (v_mask.sum(1) * self.cfg.erase_max_share).floor().clamp_min(1).view(-1, 1, 1)  # [B, 1, 1]
             allowed = segment_cells(v_mask) & (length.unsqueeze(0) <= longest)
             best = sc.masked_fill(~allowed, float("-inf")).flatten(1).argmax(1)

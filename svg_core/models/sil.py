@@ -493,7 +493,8 @@ class SILGrounder(nn.Module):
         m = run_rnn(self.fusion, torch.cat([v, q], -1), v_mask.sum(1)) * v_mask.unsqueeze(-1).to(v.dtype)
         valid_end = v_mask.unsqueeze(1) & v_mask.unsqueeze(2)  # both clips valid
         cells = self.cells[:n, :n].unsqueeze(0) & valid_end
-        return {"logits": self.scorer(m, cells, masked_mean(s, s_mask)), "cells": cells, "attention": weights}
+        pooled = masked_mean(s, s_mask) if self.cfg.map_fusion == "hadamard" else None  # only the product reads it
+        return {"logits": self.scorer(m, cells, pooled), "cells": cells, "attention": weights}
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
         """Ground a batch (reads ``video``, ``video_mask``, ``audio``, ``audio_lengths`` and, in
