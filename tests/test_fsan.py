@@ -323,3 +323,54 @@ def test_swap_negative_adds_a_triplet_on_the_own_video():
     assert "swap_best" not in build_model(tiny_fsan("text")).train()(batch)
     with pytest.raises(ValueError, match="swap_negative needs query=text"):
         tiny_fsan("speech", swap_negative=True)
+
+
+def test_sibling_loss_known_answer():
+    from svg_core.models.fsan import sibling_loss
+
+    v_mask = torch.ones(1, 3, dtype=torch.bool)
+    sc = torch.full((1, 3, 3), -1.0)
+    sib = torch.full((1, 3, 3), -1.0)
+    sc[0, 0, 0], sib[0, 0, 0] = 0.8, 0.5  # the caption's best segment (0, 0): sibling there 0.5
+    sib[0, 2, 2], sc[0, 2, 2] = 0.9, 0.0  # the sibling's best (2, 2): the caption there 0.0
+    sc[0, 1, 0] = sib[0, 1, 0] = 5.0  # below the diagonal: never a segment
+    ok = torch.tensor([True])
+    # max(0, 0.5 - 0.8 + 0.5) + max(0, 0.5 - 0.9 + 0.0) = 0.2 + 0
+    assert float(sibling_loss(sc, sib, v_mask, ok, 0.5)) == pytest.approx(0.2, abs=1e-6)
+    assert float(sibling_loss(sc, sib, v_mask, torch.tensor([False]), 0.5)) == 0.0
+    sc.requires_grad_(True)
+    sibling_loss(sc, sib, v_mask, ok, 0.5).backward()
+    assert float(sc.grad[0, 0, 0]) < 0 and float(sc.grad[0, 2, 2]) == 0  # raise own score where it won
+
+
+def test_sibling_negative_reads_the_sibling_caption_and_trains():
+    torch.manual_seed(0)
+    batch = four_items()
+    model = build_model(tiny_fsan("text", sibling_negative=True, video_positions=False)).train()
+    with pytest.raises(ValueError, match="sibling_sentence"):
+        model(batch)
+    batch["sibling_sentence"] = [batch["sentence"][1], batch["sentence"][0], batch["sentence"][2], batch["sentence"][3]]
+    batch["sibling_valid"] = [True, True, False, False]
+    out = model(batch)
+    assert out["sibling_scores"].shape == (4, 16, 16) and out["sibling_valid"].tolist() == [True, True, False, False]
+    loss, _ = model.loss(out, batch)
+    loss.backward()
+    assert torch.isfinite(loss) and model.tokens.encoder.embed.weight.grad is not None
+    assert "sibling_scores" not in build_model(tiny_fsan("text")).train()(batch)
+    with pytest.raises(ValueError, match="sibling_negative needs query=text"):
+        tiny_fsan("speech", sibling_negative=True)
+
+
+def test_video_positions_switch():
+    """video_positions=False: the map of a clip follows its content, so reversing the clips reverses the map."""
+    torch.manual_seed(0)
+    model = build_model(tiny_fsan("text", video_positions=False)).eval()
+    batch = four_items()
+    batch["video_mask"] = torch.ones(4, 16, dtype=torch.bool)
+    flipped = dict(batch, video=batch["video"].flip(1))
+    with torch.no_grad():
+        p, q = model(batch)["alignment_map"], model(flipped)["alignment_map"]
+    torch.testing.assert_close(p.flip(2), q, atol=1e-5, rtol=1e-4)
+    with_pos = build_model(tiny_fsan("text")).eval()
+    with torch.no_grad():
+        assert not torch.allclose(with_pos(batch)["alignment_map"].flip(2), with_pos(flipped)["alignment_map"], atol=1e-3)

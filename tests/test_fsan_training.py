@@ -156,3 +156,21 @@ def test_app_cascade_keeps_the_supervised_text_model_beside_a_text_fsan(tmp_path
     backend = Backend(AppConfig(checkpoints_dir=tmp_path))
     assert list(backend.text_models) == ["text", "fsan_text (weakly supervised)"]
     assert type(backend.text_grounder().cfg).__name__ == "TextConfig"
+
+
+def test_sibling_captions_come_from_the_same_video_and_rotate(tiny_dataset_dir, tmp_path):
+    from svg_core.data.annotations import QueryRecord
+    from svg_core.engine.sil_training import sibling_captions
+
+    rec = lambda vid, s: QueryRecord(video_id=vid, duration_sec=10.0, start_sec=0.0, end_sec=1.0, sentence=s,  # noqa: E731
+                                     wav_name=None, index=0)
+    siblings = {"v0": ["a", "b", "c"], "v1": ["d"]}
+    first, ok = sibling_captions([rec("v0", "a"), rec("v1", "d")], siblings, 0)
+    second, _ = sibling_captions([rec("v0", "a"), rec("v1", "d")], siblings, 1)
+    assert ok == [True, False] and first[0] in ("b", "c") and first[1] == "d"
+    assert {first[0], second[0]} == {"b", "c"}  # the next batch offers the other sibling
+    run = tmp_path / "sib"
+    assert train.main(["--data", str(tiny_dataset_dir), "--model", "fsan_text", "--out", str(run), *FAST, *SMALLER,
+                       "--set", "sibling_negative=true", "--set", "video_positions=false"]) == 0
+    _, cfg, _ = load_checkpoint(run / "best")
+    assert cfg.sibling_negative and not cfg.video_positions

@@ -11,14 +11,15 @@ import torch
 from svg_core.engine.spans import decode_proposals
 from svg_core.models import ASPConfig, SILConfig, build_model, build_vocab, config_from_dict, config_to_dict
 from svg_core.models.asp import cif_integrate, info_nce
-from svg_core.models.sil import (
+from svg_core.models.sil import map_features, proposal_mask
+from svg_core.models.sil_losses import (
     avcl_samples,
     diversity_loss,
     js_mi_loss,
-    map_features,
     mil_loss,
+    mil_softmax_loss,
     negative_indices,
-    proposal_mask,
+    negative_sets,
     top_r_mean,
 )
 from tests.model_batches import SENTENCES, make_batch, select
@@ -360,3 +361,71 @@ def test_cross_gate_switch_and_legacy_configs():
         gated.gate_video.weight.zero_()
         gated.gate_video.bias.fill_(-1e4)
         assert not torch.allclose(before, gated(batch)["proposal_logits"], atol=1e-4)
+
+
+# --- several negatives per pair (mil_negatives, mil_form; not in the paper) --------------------
+
+
+def test_negative_sets_take_one_item_per_other_video():
+    index, valid = negative_sets(["a", "a", "b", "c", "b"], +1, 2)
+    assert index.tolist()[0] == [2, 3] and valid[0].all()  # walks on, skips a's second item
+    assert index.tolist()[2] == [3, 0] and valid[2].all()  # b's own other item (4) is never a negative
+    assert index.tolist()[3] == [4, 0] and valid[3].all()  # c: b (4), then a (0); the second b (2) is skipped
+    index, valid = negative_sets(["a", "b", "b"], -1, 3)
+    assert valid.tolist() == [[True, False, False], [True, False, False], [True, False, False]]
+    assert index[valid].tolist() == [2, 0, 0] and index[~valid].tolist() == [0, 0, 1, 1, 2, 2]
+    one, ok = negative_indices(["a", "a", "b"], -1)
+    assert one.tolist() == [2, 2, 1] and ok.all()
+
+
+def test_mil_losses_with_several_negatives_known_answers():
+    pos, valid = torch.tensor([0.6]), torch.tensor([[True, True, False]])
+    neg = torch.tensor([[0.2, 0.4, 0.99]])  # the invalid third negative must be ignored
+    expected = -math.log(0.6) - (math.log(0.8) + math.log(0.6)) / 2
+    assert float(mil_loss(pos, neg, None, valid, None)) == pytest.approx(expected, rel=1e-5)
+    one = mil_loss(pos, neg[:, :1], neg[:, 1:2], valid[:, :1], valid[:, 1:2])
+    assert float(one) == pytest.approx(float(mil_loss(pos, neg[:, 0], neg[:, 1], valid[:, 0], valid[:, 1])), rel=1e-6)
+    flat = torch.full((2, 3), 0.5)
+    every = torch.ones(2, 3, dtype=torch.bool)
+    assert float(mil_softmax_loss(torch.full((2,), 0.5), [flat, flat], [every, every], 0.1)) == pytest.approx(2 * math.log(4), rel=1e-5)
+    skip = mil_softmax_loss(pos, [neg], [valid], 0.1)
+    assert float(skip) == pytest.approx(math.log(1 + math.exp(-4.0) + math.exp(-2.0)), rel=1e-5)
+    better = mil_softmax_loss(torch.tensor([0.9]), [neg], [valid], 0.1)
+    assert float(better) < float(skip)
+
+
+@pytest.mark.parametrize("form", ["bce", "softmax"])
+def test_several_negatives_shapes_and_training(form):
+    torch.manual_seed(0)
+    cfg = tiny_sil(dropout=0.0, mil_negatives=3, mil_form=form)
+    model = build_model(cfg).train()
+    batch = batch16([60, 45, 30, 50], seed=6, ids=["v_0", "v_1", "v_2", "v_0"])
+    out = model(batch)
+    assert out["neg_video_logits"].shape == (4, 3, 16, 16) and out["neg_speech_logits"].shape == (4, 3, 16, 16)
+    assert out["neg_video_valid"].tolist() == [[True, True, False], [True, True, False], [True, True, False],
+                                               [True, True, False]]
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(40):
+        loss, logs = model.loss(model(batch), batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert torch.isfinite(loss) and float(logs["pos_score"]) > float(logs["neg_score"]) + 0.2, logs
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+    with pytest.raises(ValueError, match="mil_negatives"):
+        tiny_sil(mil_negatives=0)
+
+
+def test_one_negative_keeps_the_papers_loss():
+    """mil_negatives=1, mil_form=bce: the loss equals Eq. 10 on the nearest negatives."""
+    torch.manual_seed(0)
+    model = build_model(tiny_sil(dropout=0.0, use_avcl=False, div_weight=0.0)).train()
+    batch = batch16([40, 30, 20], seed=9)
+    out = model(batch)
+    loss, _ = model.loss(out, batch)
+    cells = out["proposal_mask"].reshape(3, -1)
+    f = lambda x, c: top_r_mean(torch.sigmoid(x.reshape(3, -1)), c.reshape(3, -1), 5)  # noqa: E731
+    jv, _ = negative_indices(batch["video_id"], +1)
+    expected = mil_loss(f(out["proposal_logits"], cells), f(out["neg_video_logits"][:, 0], out["proposal_mask"][jv]),
+                        f(out["neg_speech_logits"][:, 0], cells), torch.ones(3, dtype=torch.bool), torch.ones(3, dtype=torch.bool))
+    torch.testing.assert_close(loss, expected)

@@ -58,5 +58,10 @@ def build_fsan_task(args: Any) -> WeakGroundingTask:
     torch.manual_seed(args.seed)
     model = build_model(cfg)
     notes = dict(WEAK_NOTES, query_tokens="caption words" if cfg.query == "text" else "speech encoder steps")
+    siblings = None
+    if cfg.sibling_negative:  # every training caption per video (no timestamps)
+        siblings = {}
+        for r in train_records:
+            siblings.setdefault(r.video_id, []).append(r.sentence)
     return WeakGroundingTask(model, cfg, train, val, args.eval_batch_size, not args.no_progress, notes,
-                             keep_sentence=cfg.query == "text")
+                             keep_sentence=cfg.query == "text", siblings=siblings)

@@ -60,6 +60,25 @@ def weak_collate(items: list[dict], keep_sentence: bool = False) -> dict:
     return batch
 
 
+def sibling_captions(records: list, siblings: dict[str, list[str]], turn: int) -> tuple[list[str], list[bool]]:
+    """Per record, another caption of its video: the ``turn``-th (cyclic, offset by a hash of the
+    caption) of the video's other distinct captions in ``siblings``. Reads no timestamp.
+
+    Returns:
+        (captions, valid): valid False (caption returned as is) where the video has no other caption.
+    """
+    out, valid = [], []
+    for r in records:
+        others = [x for x in dict.fromkeys(siblings.get(r.video_id, [])) if x != r.sentence]
+        if not others:
+            out.append(r.sentence)
+            valid.append(False)
+            continue
+        out.append(others[(zlib.crc32(r.sentence.encode("utf-8")) + turn) % len(others)])
+        valid.append(True)
+    return out, valid
+
+
 # ---------------------------------------------------------------------------------------------
 # Sentence embeddings for L_seq (the text side of ASP)
 # ---------------------------------------------------------------------------------------------
@@ -227,9 +246,18 @@ class WeakGroundingTask:
     progress: bool = True
     run_notes: dict = dataclasses.field(default_factory=lambda: dict(WEAK_NOTES))
     keep_sentence: bool = False  # True when the caption is the query (FSAN text)
+    # FSAN sibling_negative: every training caption of each video (no timestamps); the batch then
+    # carries, per item, another caption of its video (``sibling_sentence``, ``sibling_valid``)
+    siblings: dict[str, list[str]] | None = None
+    _batches: int = 0  # batches collated so far: rotates which sibling an item gets
 
     def collate(self, items: list[dict]) -> dict:
-        return weak_collate(items, self.keep_sentence)
+        batch = weak_collate(items, self.keep_sentence)
+        if self.siblings is not None:
+            batch["sibling_sentence"], batch["sibling_valid"] = sibling_captions(
+                [it["record"] for it in items], self.siblings, self._batches)
+            self._batches += 1
+        return batch
 
     def move(self, batch: dict, device: torch.device) -> dict:
         return move_batch(batch, device)

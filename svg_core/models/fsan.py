@@ -34,7 +34,7 @@ from torch.nn import functional as F
 
 from svg_core.models.base import BaseConfig, build_audio_encoder
 from svg_core.models.blocks import lengths_to_mask
-from svg_core.models.sil import negative_indices
+from svg_core.models.sil_losses import negative_indices
 from svg_core.models.text import PAD, UNK, TextQueryEncoder, tokenize
 
 # ---------------------------------------------------------------------------------------------
@@ -177,6 +177,28 @@ def triplet_loss(best_pos: torch.Tensor, best_neg: torch.Tensor, valid: torch.Te
     return loss.sum() / valid.sum().clamp_min(1)
 
 
+def sibling_loss(sc: torch.Tensor, sc_sib: torch.Tensor, v_mask: torch.Tensor, valid: torch.Tensor,
+                 margin: float) -> torch.Tensor:
+    """Two captions of one video, each at the other's best segment (chosen on detached scores):
+    max(0, delta - SC(seg) + SC_sib(seg)) at the caption's best segment, plus the same with the
+    roles swapped at the sibling's best segment; mean over items with a sibling.
+
+    Args:
+        sc, sc_sib: float [B, N, N] segment scores of the caption and of its sibling on the video;
+        v_mask: bool [B, N]; valid: bool [B]; margin: delta.
+    """
+    cells = segment_cells(v_mask)
+    b = sc.shape[0]
+
+    def at_best(chooser: torch.Tensor, *read: torch.Tensor) -> list[torch.Tensor]:
+        idx = chooser.detach().masked_fill(~cells, float("-inf")).flatten(1).argmax(1, keepdim=True)
+        return [x.reshape(b, -1).gather(1, idx).squeeze(1) for x in read]
+
+    own, sib = at_best(sc, sc, sc_sib)
+    sib_own, own_there = at_best(sc_sib, sc_sib, sc)
+    return triplet_loss(own, sib, valid, margin) + triplet_loss(sib_own, own_there, valid, margin)
+
+
 def inside_outside_losses(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.Tensor, sc: torch.Tensor,
                           eps: float = 1e-6, temperature: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """L_i (Eq. 9-10) and L_o (Eq. 11-12), weighted by w = softmax over valid segments of the
@@ -245,6 +267,14 @@ class FSANConfig:
     # its own video; paper: no. Same objects, same video: a swapped action is told apart only by
     # binding the words to what happens in the clips
     swap_negative: bool = False
+    # text only: also a contrast with another caption of the same video (``sibling_sentence``, given
+    # by the weak task; no timestamps): at the caption's best segment it must beat the sibling by
+    # ``margin``, and at the sibling's best segment lose to it; paper: no. Both name objects of
+    # this video, so matching the video as a whole never satisfies it: only when each acts does
+    sibling_negative: bool = False
+    # learnable clip positions added to the video (paper: yes). Off, the map of a clip depends on its
+    # content alone, so no caption word can be tied to a place in the video regardless of what is there
+    video_positions: bool = True
     seed: int = 0  # the trainer's seed, kept for the record
     # text query (models/text.py): vocabulary from build_vocab(train captions)
     vocab: list[str] = field(default_factory=list)
@@ -272,6 +302,8 @@ class FSANConfig:
             raise ValueError(f"erase_max_share must lie in (0, 1], found {self.erase_max_share}")
         if self.swap_negative and self.query != "text":
             raise ValueError("swap_negative needs query=text (speech steps have no words to swap)")
+        if self.sibling_negative and self.query != "text":
+            raise ValueError("sibling_negative needs query=text (the weak task gives the sibling's caption)")
         if self.weight_temperature <= 0:
             raise ValueError(f"weight_temperature must be positive, found {self.weight_temperature}")
         if self.vocab and self.vocab[:2] != [PAD, UNK]:
@@ -411,7 +443,8 @@ class FSANGrounder(nn.Module):
             raise ValueError(f"video must be [batch, <= {self.video_pos.shape[0]} clips, dim], found {tuple(video.shape)}")
         v_mask = batch.get("video_mask")
         v_mask = torch.ones(video.shape[:2], dtype=torch.bool, device=video.device) if v_mask is None else v_mask.to(video.device)
-        v = self.drop(self.video_proj(video) + self.video_pos[: video.shape[1]]) * v_mask.unsqueeze(-1).to(video.dtype)
+        v = self.video_proj(video) + (self.video_pos[: video.shape[1]] if self.cfg.video_positions else 0.0)
+        v = self.drop(v) * v_mask.unsqueeze(-1).to(video.dtype)
         s, s_mask = self._query(batch, video.device)
         p = self.align(s, s_mask, v, v_mask)
         sc = self._segment_scores(p, s_mask, v_mask)
@@ -453,6 +486,12 @@ class FSANGrounder(nn.Module):
             swapped, ok = swapped_captions(list(batch["sentence"]), list(batch["video_id"]), seed)
             out["swap_best"] = self._pair_best(*self._query({"sentence": swapped}, v.device), v, v_mask)
             out["swap_valid"] = torch.tensor(ok, dtype=torch.bool, device=v.device)
+        if self.cfg.sibling_negative:  # S^: another caption of the same video, on that video
+            if "sibling_sentence" not in batch:
+                raise ValueError("sibling_negative needs batch['sibling_sentence'] (the weak task's collate gives it)")
+            s_j, m_j = self._query({"sentence": list(batch["sibling_sentence"])}, v.device)
+            out["sibling_scores"] = self._segment_scores(self.align(s_j, m_j, v, v_mask), m_j, v_mask)
+            out["sibling_valid"] = torch.as_tensor(batch["sibling_valid"], dtype=torch.bool, device=v.device)
         if self.cfg.negative_video:  # V-: the same query on the nearest item of another video
             jv, valid_v = negative_indices(list(batch["video_id"]), +1)
             jv = jv.to(v.device)
@@ -516,6 +555,8 @@ class FSANGrounder(nn.Module):
             lt = lt + triplet_loss(best, out["neg_video_best"], out["neg_video_valid"], self.cfg.margin)
         if "swap_best" in out:  # and lower with one of its words swapped
             lt = lt + triplet_loss(best, out["swap_best"], out["swap_valid"], self.cfg.margin)
+        if "sibling_scores" in out:  # each caption wins its own best segment against its sibling
+            lt = lt + sibling_loss(sc, out["sibling_scores"], out["video_mask"], out["sibling_valid"], self.cfg.margin)
         if "erased_best" in out:  # the query must score lower once its segment is gone
             lt = lt + triplet_loss(best, out["erased_best"], out["erased_valid"], self.cfg.margin)
         li, lo = inside_outside_losses(out["alignment_map"], out["query_mask"], out["video_mask"], sc,

@@ -32,7 +32,11 @@ Two switches, both off by default (the paper), tried against the MIL stall below
 - ``map_fusion="hadamard"``: 2D-TAN's own fusion on the proposal map, each cell's features times
   W_s of the pooled speech, L2-normalised over channels (SIL: the map of fused clips alone).
 
-Neither fixes the open MIL stall (f(K) = 0.50 for matched and negative pairs in every epoch on
+And one against it, not in the paper either: ``mil_negatives`` K > 1 negatives of each kind per
+pair (one per other video of the batch), with ``mil_form="softmax"`` reading them as a
+classification of the matched pair among them (AVLnet's batch loss) instead of Eq. 10.
+
+Neither of the first two fixes the open MIL stall (f(K) = 0.50 for matched and negative pairs in every epoch on
 world 4): docs/RESULTS.md "SIL" and ``notebooks/sil_pairing_probe.py``.
 """
 
@@ -47,6 +51,15 @@ from torch.nn import functional as F
 
 from svg_core.models.asp import ASPConfig, SpeechEncoder, masked_mean
 from svg_core.models.blocks import lengths_to_mask, masked_softmax, run_rnn
+from svg_core.models.sil_losses import (
+    avcl_samples,
+    diversity_loss,
+    js_mi_loss,
+    mil_loss,
+    mil_softmax_loss,
+    negative_sets,
+    top_r_mean,
+)
 from svg_core.models.speech_frontend import WHISPER_BASE_DIM, SpeechAdapter, check_frontend_fields, input_frames
 
 # ---------------------------------------------------------------------------------------------
@@ -97,126 +110,6 @@ def map_features(x: torch.Tensor) -> torch.Tensor:
     return cells
 
 
-def negative_indices(video_ids: list[str], step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """For each item, the nearest other item (walking by ``step``, cyclic) from another video.
-
-    Deterministic (no RNG): step +1 picks the negative video, -1 the negative speech.
-
-    Returns:
-        int64 [B] indices and bool [B], False where the batch holds no other video.
-    """
-    n = len(video_ids)
-    index, valid = list(range(n)), [False] * n
-    for i in range(n):
-        for k in range(1, n):
-            j = (i + step * k) % n
-            if video_ids[j] != video_ids[i]:
-                index[i], valid[i] = j, True
-                break
-    return torch.tensor(index, dtype=torch.long), torch.tensor(valid, dtype=torch.bool)
-
-
-# ---------------------------------------------------------------------------------------------
-# Losses (pure functions, tested on hand-made inputs)
-# ---------------------------------------------------------------------------------------------
-
-
-def top_r_mean(scores: torch.Tensor, mask: torch.Tensor, r: int) -> torch.Tensor:
-    """f(K): mean of the top-R proposal scores (paper 3.2).
-
-    Args:
-        scores: float [B, P] in [0, 1] (flattened cells); mask: bool [B, P] proposal cells.
-        r: R (20 in the paper); fewer cells -> all of them.
-
-    Returns:
-        float [B].
-    """
-    r = max(1, min(r, int(mask.sum(1).min())))
-    return scores.masked_fill(~mask, -1.0).topk(r, dim=1).values.clamp_min(0.0).mean(1)
-
-
-def mil_loss(f_pos: torch.Tensor, f_neg_video: torch.Tensor, f_neg_speech: torch.Tensor | None,
-             valid_video: torch.Tensor, valid_speech: torch.Tensor | None, eps: float = 1e-10) -> torch.Tensor:
-    """L_base of Eq. 10: -log f(K) - log(1 - f(K_V')) - log f(K) - log(1 - f(K_S')), batch mean.
-
-    Args:
-        f_pos: float [B], f(K) of the matched pairs; f_neg_video / f_neg_speech: float [B] of
-            (V', S) and (V, S'), or ``f_neg_speech`` None (ablation: video negative only).
-        valid_video, valid_speech: bool [B], False where the batch had no negative (term dropped).
-
-    Returns:
-        the scalar loss (0 for a perfect ranking f_pos = 1, f_neg = 0).
-    """
-    pos = -torch.log(f_pos.clamp_min(eps))
-    loss = pos - torch.log((1 - f_neg_video).clamp_min(eps)) * valid_video.to(f_pos.dtype)
-    if f_neg_speech is not None and valid_speech is not None:
-        loss = loss + pos - torch.log((1 - f_neg_speech).clamp_min(eps)) * valid_speech.to(f_pos.dtype)
-    return loss.mean()
-
-
-def diversity_loss(scores: torch.Tensor, mask: torch.Tensor, r: int) -> torch.Tensor:
-    """L_div of Eq. 11: entropy of the softmax over the top-R proposal scores, batch mean.
-
-    Args:
-        scores: float [B, P]; mask: bool [B, P]; r: R.
-
-    Returns:
-        scalar; log R when the top-R scores are all equal, lower when they spread.
-    """
-    r = max(1, min(r, int(mask.sum(1).min())))
-    top = scores.masked_fill(~mask, float("-inf")).topk(r, dim=1).values
-    p = top.softmax(1)
-    return -(p * torch.log(p.clamp_min(1e-12))).sum(1).mean()
-
-
-def js_mi_loss(phi_pos: torch.Tensor, pos_mask: torch.Tensor, phi_neg: torch.Tensor, neg_mask: torch.Tensor) -> torch.Tensor:
-    """L_AVCL of Eq. 6 with the Jensen-Shannon estimator (Hjelm et al. 2018).
-
-    L = E_N[softplus(phi) - log 2] - E_P[log 2 - softplus(-phi)], i.e. minus the JSD bound on
-    the mutual information between the speech and its clips: 0 when phi = 0 everywhere, down
-    to -2 log 2 as phi -> +inf on positives and -inf on negatives.
-
-    Args:
-        phi_pos, phi_neg: float [B, N] discriminator scores phi(S, v_i); pos_mask, neg_mask:
-            bool [B, N] selected positive / negative clips.
-
-    Returns:
-        the scalar loss (means over the selected clips of the whole batch).
-    """
-    log2 = torch.log(torch.tensor(2.0, dtype=phi_pos.dtype, device=phi_pos.device))
-    e_pos = ((log2 - F.softplus(-phi_pos)) * pos_mask).sum() / pos_mask.sum().clamp_min(1)
-    e_neg = ((F.softplus(phi_neg) - log2) * neg_mask).sum() / neg_mask.sum().clamp_min(1)
-    return e_neg - e_pos
-
-
-def avcl_samples(clip_scores: torch.Tensor, inside: torch.Tensor, valid: torch.Tensor,
-                 n_samples: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Positive and negative clips of AVCL (paper 3.4: location-based selection + score mining).
-
-    Positives: the ``n_samples`` highest-scoring clips inside the pseudo-moment. Negatives: the
-    lowest-scoring clips outside it, then (when too few are outside) the lowest-scoring inside
-    clips that are not positives. The two sets never overlap.
-
-    Args:
-        clip_scores: float [B, N] (detached); inside: bool [B, N], the top proposal's clips;
-        valid: bool [B, N] valid clips; n_samples: T (12 in the paper).
-
-    Returns:
-        (positives, negatives), bool [B, N] each.
-    """
-    n = clip_scores.shape[1]
-    t = max(1, min(n_samples, n // 2))
-    inside = inside & valid
-    big = 1e4
-    pos_rank = torch.where(inside, clip_scores, -big).argsort(1, descending=True).argsort(1)
-    pos = (pos_rank < inside.sum(1).clamp(max=t).unsqueeze(1)) & inside
-    # outside clips first (by low score), then inside non-positives, never positives or padding
-    key = torch.where(inside, clip_scores + big, clip_scores).masked_fill(pos | ~valid, 4 * big)
-    neg_rank = key.argsort(1).argsort(1)
-    neg = (neg_rank < t) & ~pos & valid
-    return pos, neg
-
-
 # ---------------------------------------------------------------------------------------------
 # Config
 # ---------------------------------------------------------------------------------------------
@@ -239,6 +132,12 @@ class SILConfig:
     proposal_scales: tuple[int, ...] = (16, 8, 8)  # sparse 2D-TAN map, see proposal_mask
     top_r: int = 20  # R of f(K)
     use_speech_negative: bool = True  # MIL with (V, S') too (paper); False = video negative only (code)
+    # negatives of each kind per matched pair, one per other video of the batch (paper: 1), and how
+    # MIL reads them: "bce" = Eq. 10 with the negatives' terms averaged; "softmax" = cross-entropy of
+    # the matched pair among its negatives at mil_temperature, as AVLnet's batch loss (not the paper)
+    mil_negatives: int = 1
+    mil_form: Literal["bce", "softmax"] = "bce"
+    mil_temperature: float = 0.1
     cross_gate: bool = False  # True: the released code's cross-gate before the fusion BiGRU (paper: plain concat)
     # 2D-TAN's fusion on the proposal map: each cell's features times a projection of the pooled
     # speech, then L2-normalised over channels ("hadamard"); "none" = SIL's map of fused clips alone
@@ -273,6 +172,9 @@ class SILConfig:
             raise ValueError(f"model_dim must be even and divide by heads, found {self.model_dim}, {self.heads}")
         if self.video_kernel % 2 != 1 or self.map_kernel % 2 != 1:
             raise ValueError(f"kernels must be odd, found {self.video_kernel} and {self.map_kernel}")
+        if self.mil_negatives < 1 or self.mil_temperature <= 0:
+            raise ValueError(f"mil_negatives must be >= 1 and mil_temperature > 0, found {self.mil_negatives}, "
+                             f"{self.mil_temperature}")
         if not bool(proposal_mask(self.n_video_frames, self.proposal_scales).any()):
             raise ValueError(f"proposal_scales {self.proposal_scales} give no proposal on {self.n_video_frames} clips")
 
@@ -523,17 +425,24 @@ class SILGrounder(nn.Module):
         out["inside_prob"] = torch.sigmoid(diag) * v_mask
         out["inside_logits"] = diag
         if self.training:
-            ids = list(batch["video_id"])
-            jv, valid_v = negative_indices(ids, +1)
-            js, valid_s = negative_indices(ids, -1)
-            jv, js = jv.to(video.device), js.to(video.device)
-            out["neg_video_logits"] = self.score_pair(v[jv], v_mask[jv], s, s_mask)["logits"]
-            out["neg_video_cells"] = cells[jv]
-            out["neg_video_valid"] = valid_v.to(video.device)
-            if self.cfg.use_speech_negative:
-                out["neg_speech_logits"] = self.score_pair(v, v_mask, s[js], s_mask[js])["logits"]
-                out["neg_speech_valid"] = valid_s.to(video.device)
+            out.update(self._negatives(batch, v, v_mask, s, s_mask, cells))
             out["video_features"], out["speech_pooled"] = v, masked_mean(s, s_mask)
+        return out
+
+    def _negatives(self, batch: dict, v, v_mask, s, s_mask, cells) -> dict[str, torch.Tensor]:
+        """The negative pairs' logits [B, K, N, N], their cells and validity [B, K] (K = mil_negatives)."""
+        ids, k, dev = list(batch["video_id"]), self.cfg.mil_negatives, v.device
+        b, n = v.shape[:2]
+        jv, valid_v = negative_sets(ids, +1, k)
+        jv = jv.to(dev).reshape(-1)
+        mine = torch.arange(b, device=dev).repeat_interleave(k)  # [B K]: the item each negative belongs to
+        out = {"neg_video_logits": self.score_pair(v[jv], v_mask[jv], s[mine], s_mask[mine])["logits"].reshape(b, k, n, n),
+               "neg_video_cells": cells[jv].reshape(b, k, n, n), "neg_video_valid": valid_v.to(dev)}
+        if self.cfg.use_speech_negative:
+            js, valid_s = negative_sets(ids, -1, k)
+            js = js.to(dev).reshape(-1)
+            out["neg_speech_logits"] = self.score_pair(v[mine], v_mask[mine], s[js], s_mask[js])["logits"].reshape(b, k, n, n)
+            out["neg_speech_valid"] = valid_s.to(dev)
         return out
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -550,14 +459,24 @@ class SILGrounder(nn.Module):
         cells = flat(out["proposal_mask"])
         pos_scores = torch.sigmoid(flat(out["proposal_logits"]).float())
         f_pos = top_r_mean(pos_scores, cells, cfg.top_r)
-        f_nv = top_r_mean(torch.sigmoid(flat(out["neg_video_logits"]).float()), flat(out["neg_video_cells"]), cfg.top_r)
-        f_ns = (top_r_mean(torch.sigmoid(flat(out["neg_speech_logits"]).float()), cells, cfg.top_r)
-                if cfg.use_speech_negative else None)
-        mil = mil_loss(f_pos, f_nv, f_ns, out["neg_video_valid"], out.get("neg_speech_valid"))
+        k = cfg.mil_negatives
+        neg_cells = out["neg_video_cells"].reshape(b * k, n * n)
+        f_nv = top_r_mean(torch.sigmoid(out["neg_video_logits"].reshape(b * k, n * n).float()), neg_cells, cfg.top_r).reshape(b, k)
+        f_neg, valid = [f_nv], [out["neg_video_valid"]]
+        if cfg.use_speech_negative:
+            own_cells = cells.repeat_interleave(k, 0)
+            f_ns = top_r_mean(torch.sigmoid(out["neg_speech_logits"].reshape(b * k, n * n).float()), own_cells, cfg.top_r)
+            f_neg.append(f_ns.reshape(b, k))
+            valid.append(out["neg_speech_valid"])
+        if cfg.mil_form == "softmax":
+            mil = mil_softmax_loss(f_pos, f_neg, valid, cfg.mil_temperature)
+        else:
+            mil = mil_loss(f_pos, f_neg[0], f_neg[1] if len(f_neg) > 1 else None, valid[0], valid[1] if len(valid) > 1 else None)
         div = diversity_loss(pos_scores, cells, cfg.top_r)
         total = mil + cfg.div_weight * div
+        first = valid[0][:, 0]  # the nearest negative video, as with one negative
         logs = {"mil_loss": mil.detach(), "div_loss": div.detach(), "pos_score": f_pos.mean().detach(),
-                "neg_score": f_nv.mean().detach()}
+                "neg_score": (f_nv[:, 0] * first).sum().detach() / first.sum().clamp_min(1)}
         if cfg.use_avcl:
             avcl = self.avcl_loss(out)
             total = total + cfg.avcl_weight * avcl
