@@ -50,6 +50,22 @@ def main() -> None:
             logs = [model.loss(model(b), b)[1] for b in batches]
         return sum(float(x["pos_score"]) - float(x["neg_score"]) for x in logs) / len(logs)
 
+    active: list[float] = []  # share of the map's post-ReLU units above 0, over proposal cells
+    for conv in model.scorer.convs:
+        conv.register_forward_hook(lambda m, i, o: active.append(float((o > 0).float().mean())) if record else None)
+    record = False
+
+    def map_state(batch: dict) -> str:
+        """Dead-map check: post-ReLU activity and the spread of the matched pairs' logits."""
+        nonlocal record
+        active.clear()
+        record = True
+        with torch.no_grad():
+            out = model(batch)
+        record = False
+        logits = out["proposal_logits"][out["proposal_mask"]]
+        return f"map active {sum(active) / max(len(active), 1):.3f}  logit mean {float(logits.mean()):+.3f} std {float(logits.std()):.4f}"
+
     for step in range(args.steps):
         batch = seen[step % len(seen)]
         loss, _ = model.loss(model(batch), batch)
@@ -57,7 +73,8 @@ def main() -> None:
         loss.backward()
         opt.step()
         if (step + 1) % 20 == 0:
-            print(f"step {step + 1:4d}  gap on seen batches {gap(seen[:3]):+.4f}  held-out {gap(held):+.4f}", flush=True)
+            print(f"step {step + 1:4d}  gap on seen batches {gap(seen[:3]):+.4f}  held-out {gap(held):+.4f}  "
+                  f"{map_state(seen[0])}", flush=True)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from svg_core.models import FSANConfig, build_model, build_vocab, config_from_dict, config_to_dict
-from svg_core.models.fsan import inside_outside_losses, segment_cells, segment_scores, triplet_loss
+from svg_core.models.fsan_losses import inside_outside_losses, segment_cells, segment_scores, triplet_loss
 from tests.model_batches import SENTENCES, make_batch, select
 
 TINY_FSAN = dict(n_video_frames=16, model_dim=32, heads=2, layers=1, map_dim=16, embed_dim=16, audio_width=16,
@@ -296,7 +296,7 @@ def test_erase_max_share_caps_the_erased_segment():
 
 
 def test_swapped_captions_replace_one_word_at_the_same_position():
-    from svg_core.models.fsan import swapped_captions
+    from svg_core.models.fsan_losses import swapped_captions
 
     sents = ["the red box spins", "the blue ring bounces", "the red box spins"]
     out, ok = swapped_captions(sents, ["v0", "v1", "v0"], seed=3)
@@ -326,7 +326,7 @@ def test_swap_negative_adds_a_triplet_on_the_own_video():
 
 
 def test_sibling_loss_known_answer():
-    from svg_core.models.fsan import sibling_loss
+    from svg_core.models.fsan_losses import sibling_loss
 
     v_mask = torch.ones(1, 3, dtype=torch.bool)
     sc = torch.full((1, 3, 3), -1.0)
@@ -374,3 +374,32 @@ def test_video_positions_switch():
     with_pos = build_model(tiny_fsan("text")).eval()
     with torch.no_grad():
         assert not torch.allclose(with_pos(batch)["alignment_map"].flip(2), with_pos(flipped)["alignment_map"], atol=1e-3)
+
+
+def test_word_reconstruction_reads_the_clips_each_word_aligns_to():
+    torch.manual_seed(0)
+    batch = four_items()
+    model = build_model(tiny_fsan("text", recon_weight=1.0, recon_temperature=0.05)).train()
+    out = model(batch)
+    b, t_q, n = out["alignment_map"].shape
+    assert out["recon_logits"].shape == (b, t_q, len(model.cfg.vocab)) and out["recon_targets"].shape == (b, t_q)
+    assert bool((out["recon_targets"][~out["query_mask"]] == -100).all())
+    assert bool((out["recon_targets"][out["query_mask"]] > 1).any())
+    loss, logs = model.loss(out, batch)
+    loss.backward()
+    assert "recon_loss" in logs and float(logs["recon_loss"]) > 0 and model.recon_head.weight.grad is not None
+    # the words' rows of P get gradient from the reconstruction alone (the map decides which clips are read)
+    model.zero_grad()
+    only = build_model(tiny_fsan("text", recon_weight=1.0)).train()
+    o = only(batch)
+    torch.nn.functional.cross_entropy(o["recon_logits"].flatten(0, 1), o["recon_targets"].flatten(), ignore_index=-100).backward()
+    assert float(only.w_s.weight.grad.abs().sum()) > 0
+    unknown = dict(batch, sentence=["zzqx"] * 4)  # nothing known to predict: a finite zero term
+    _, logs = model.loss(model(unknown), unknown)
+    assert float(logs["recon_loss"]) == 0.0
+    assert "recon_logits" not in build_model(tiny_fsan("text")).train()(batch)
+    for bad in (dict(recon_weight=-1.0), dict(recon_weight=1.0, recon_temperature=0.0)):
+        with pytest.raises(ValueError, match="recon_"):
+            tiny_fsan("text", **bad)
+    with pytest.raises(ValueError, match="recon_weight > 0 needs query=text"):
+        tiny_fsan("speech", recon_weight=1.0)
