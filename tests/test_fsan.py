@@ -401,5 +401,32 @@ def test_word_reconstruction_reads_the_clips_each_word_aligns_to():
     for bad in (dict(recon_weight=-1.0), dict(recon_weight=1.0, recon_temperature=0.0)):
         with pytest.raises(ValueError, match="recon_"):
             tiny_fsan("text", **bad)
-    with pytest.raises(ValueError, match="recon_weight > 0 needs query=text"):
+
+
+def test_bag_of_words_nll_known_answer():
+    from svg_core.models.fsan_losses import bag_of_words_nll
+
+    # two steps, three words; step 0 says word 1 surely, step 1 word 2 surely (logits +-20)
+    logits = torch.tensor([[[-20.0, 20.0, -20.0], [-20.0, -20.0, 20.0]]])
+    steps = torch.tensor([[True, True]])
+    # each word is said by one of the two steps: mixture probability 1/2 each
+    assert float(bag_of_words_nll(logits, steps, torch.tensor([[1, 2]]))) == pytest.approx(math.log(2), rel=1e-4)
+    assert float(bag_of_words_nll(logits, torch.tensor([[True, False]]), torch.tensor([[1, -100]]))) == pytest.approx(0.0, abs=1e-4)
+    assert float(bag_of_words_nll(logits, steps, torch.tensor([[-100, -100]]))) == 0.0
+
+
+def test_speech_word_reconstruction_predicts_the_caption_words():
+    torch.manual_seed(0)
+    batch = four_items()
+    model = build_model(tiny_fsan("speech", recon_weight=1.0, vocab=build_vocab(SENTENCES))).train()
+    out = model(batch)
+    assert out["recon_bag_targets"].shape[0] == 4 and out["recon_step_mask"].shape == out["query_mask"].shape
+    loss, logs = model.loss(out, batch)
+    loss.backward()
+    assert float(logs["recon_loss"]) > 0 and model.recon_head.weight.grad is not None
+    with pytest.raises(ValueError, match="needs vocab"):
         tiny_fsan("speech", recon_weight=1.0)
+    model.eval()
+    no_caption = {k: v for k, v in batch.items() if k != "sentence"}
+    with torch.no_grad():
+        assert model(no_caption)["proposal_scores"].shape[0] == 4  # inference never reads the caption

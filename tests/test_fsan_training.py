@@ -174,3 +174,16 @@ def test_sibling_captions_come_from_the_same_video_and_rotate(tiny_dataset_dir, 
                        "--set", "sibling_negative=true", "--set", "video_positions=false"]) == 0
     _, cfg, _ = load_checkpoint(run / "best")
     assert cfg.sibling_negative and not cfg.video_positions
+
+
+def test_spoken_fsan_with_word_reconstruction_trains_and_stays_blind(tiny_dataset_dir, tmp_path):
+    """fsan_speech + recon_weight: the vocabulary comes from the train captions, the batches keep the
+    caption (read by the reconstruction only) and still carry no timestamps."""
+    bad = _corrupted_copy(tiny_dataset_dir, tmp_path / "bad")
+    for name, data in (("real", tiny_dataset_dir), ("bad", bad)):
+        assert train.main(["--data", str(data), "--model", "fsan_speech", "--out", str(tmp_path / f"run_{name}"),
+                           "--log-every", "1", *FAST, *SMALLER, "--set", "recon_weight=1.0"]) == 0
+    real_steps, bad_steps = _rows(tmp_path / "run_real" / "steps.csv"), _rows(tmp_path / "run_bad" / "steps.csv")
+    assert [r["loss"] for r in real_steps] == [r["loss"] for r in bad_steps]
+    _, cfg, _ = load_checkpoint(tmp_path / "run_real" / "best")
+    assert cfg.query == "speech" and cfg.recon_weight == 1.0 and len(cfg.vocab) > 2

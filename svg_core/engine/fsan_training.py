@@ -14,7 +14,6 @@ then mIoU, which reads the val split's timestamps; metrics.json and summary.json
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 import torch
@@ -35,10 +34,10 @@ def fsan_config(args: Any, train_sentences: list[str]) -> FSANConfig:
     if "query" in fields and fields["query"] != QUERY_OF_MODEL[args.model]:
         raise ValueError(f"--model {args.model} sets query={QUERY_OF_MODEL[args.model]}; drop --set query=...")
     factory = FSANConfig.small if args.preset == "small" else FSANConfig.paper
-    cfg = factory(**{"seed": args.seed, **fields, "query": QUERY_OF_MODEL[args.model]})
-    if cfg.query == "text":
-        cfg = replace(cfg, vocab=build_vocab(train_sentences, cfg.min_count))
-    return cfg
+    query = QUERY_OF_MODEL[args.model]
+    if query == "text" or float(fields.get("recon_weight", 0.0)) > 0:  # the words read or predicted
+        fields["vocab"] = build_vocab(train_sentences, int(fields.get("min_count", 1)))
+    return factory(**{"seed": args.seed, **fields, "query": query})
 
 
 def build_fsan_task(args: Any) -> WeakGroundingTask:
@@ -64,4 +63,4 @@ def build_fsan_task(args: Any) -> WeakGroundingTask:
         for r in train_records:
             siblings.setdefault(r.video_id, []).append(r.sentence)
     return WeakGroundingTask(model, cfg, train, val, args.eval_batch_size, not args.no_progress, notes,
-                             keep_sentence=cfg.query == "text", siblings=siblings)
+                             keep_sentence=cfg.query == "text" or cfg.recon_weight > 0, siblings=siblings)

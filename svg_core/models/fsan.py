@@ -35,6 +35,7 @@ from torch.nn import functional as F
 from svg_core.models.base import BaseConfig, build_audio_encoder
 from svg_core.models.blocks import lengths_to_mask, masked_softmax
 from svg_core.models.fsan_losses import (
+    bag_of_words_nll,
     best_segment_score,
     inside_outside_losses,
     segment_cells,
@@ -46,7 +47,7 @@ from svg_core.models.fsan_losses import (
     triplet_loss,
 )
 from svg_core.models.sil_losses import negative_indices
-from svg_core.models.text import PAD, UNK, TextQueryEncoder
+from svg_core.models.text import PAD, UNK, TextQueryEncoder, tokenize
 
 # ---------------------------------------------------------------------------------------------
 # Config
@@ -92,11 +93,13 @@ class FSANConfig:
     # learnable clip positions added to the video (paper: yes). Off, the map of a clip depends on its
     # content alone, so no caption word can be tied to a place in the video regardless of what is there
     video_positions: bool = True
-    # text only: also predict each caption word from the clips its alignment row picks (softmax over
-    # clips of the row's cosine / recon_temperature, applied to the query-free clip projections), a
-    # cross-entropy weighted by recon_weight (0 = off, the paper). A word naming an action can only be
-    # predicted from clips where the action happens, which anchors that word's row of P in time; the
-    # contrastive losses above compare segments the map chose itself and never do
+    # also predict each caption word from the clips its alignment row picks (softmax over clips of the
+    # row's cosine / recon_temperature, applied to the query-free clip projections), a cross-entropy
+    # weighted by recon_weight (0 = off, the paper). A word naming an action can only be predicted from
+    # clips where the action happens, which anchors that word's row of P in time; the contrastive
+    # losses above compare segments the map chose itself and never do. Text: word i from row i.
+    # Speech (the caption is read in training only): each caption word from the mixture of all speech
+    # steps' predictions (``bag_of_words_nll``), so some step must read clips that show it
     recon_weight: float = 0.0
     recon_temperature: float = 0.1
     seed: int = 0  # the trainer's seed, kept for the record
@@ -129,8 +132,8 @@ class FSANConfig:
         if self.recon_weight < 0 or self.recon_temperature <= 0:
             raise ValueError(f"recon_weight must be >= 0 and recon_temperature > 0, found {self.recon_weight}, "
                              f"{self.recon_temperature}")
-        if self.recon_weight > 0 and self.query != "text":
-            raise ValueError("recon_weight > 0 needs query=text (speech steps have no words to predict)")
+        if self.recon_weight > 0 and not self.vocab:
+            raise ValueError("recon_weight > 0 needs vocab (build_vocab(train captions)): the words to predict")
         if self.sibling_negative and self.query != "text":
             raise ValueError("sibling_negative needs query=text (the weak task gives the sibling's caption)")
         if self.weight_temperature <= 0:
@@ -257,6 +260,7 @@ class FSANGrounder(nn.Module):
         self.layers = nn.ModuleList(InteractionLayer(cfg) for _ in range(cfg.layers))
         self.w_s, self.w_v = nn.Linear(d, cfg.map_dim, bias=False), nn.Linear(d, cfg.map_dim, bias=False)
         self.recon_head = nn.Linear(d, len(cfg.vocab)) if cfg.recon_weight > 0 else None  # clips -> word
+        self.word_index = {w: i for i, w in enumerate(cfg.vocab)}
 
     def align(self, s: torch.Tensor, s_mask: torch.Tensor, v: torch.Tensor, v_mask: torch.Tensor) -> torch.Tensor:
         """Interaction + alignment map for pairs (S_b, V_b). Returns P float [B, T_q, N] in (0, 1)."""
@@ -298,14 +302,24 @@ class FSANGrounder(nn.Module):
 
     def _reconstruction(self, batch: dict, p: torch.Tensor, s_mask: torch.Tensor, video: torch.Tensor,
                         v_mask: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Each word predicted from the clips its row of P picks: ``recon_logits`` [B, T_q, V] and
-        ``recon_targets`` int64 [B, T_q] (-100 at padding and unknown words: ignored)."""
+        """Words predicted from the clips each token's row of P picks: ``recon_logits`` [B, T_q, V];
+        text: ``recon_targets`` int64 [B, T_q] (token i's word), speech: ``recon_bag_targets`` int64
+        [B, W] (the caption's words) with ``recon_step_mask`` [B, T_q]; -100 = padding or unknown."""
         cos = 2 * p - 1  # P was rescaled from the cosine
         weights = masked_softmax(cos / self.cfg.recon_temperature, v_mask.unsqueeze(1), dim=2)  # [B, T_q, N]
         clips = self.video_proj(video)  # query-free: the word cannot be read back from the clips
-        ids = self.tokens.ids(list(batch["sentence"])).to(p.device)[:, : p.shape[1]]
-        targets = ids.masked_fill(~s_mask[:, : ids.shape[1]] | (ids <= 1), -100)  # 0 = padding, 1 = unknown
-        return {"recon_logits": self.recon_head(weights @ clips), "recon_targets": targets}
+        logits = self.recon_head(weights @ clips)
+        words = [[self.word_index.get(w, 1) for w in tokenize(x)][: self.cfg.max_words] for x in batch["sentence"]]
+        ids = torch.zeros(len(words), max([len(w) for w in words] + [1]), dtype=torch.long)
+        for i, row in enumerate(words):
+            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        ids = ids.to(p.device).masked_fill(ids.to(p.device) <= 1, -100)  # 0 = padding, 1 = unknown
+        if self.cfg.query == "speech":
+            return {"recon_logits": logits, "recon_bag_targets": ids, "recon_step_mask": s_mask}
+        t = min(ids.shape[1], p.shape[1])
+        targets = torch.full(p.shape[:2], -100, dtype=torch.long, device=p.device)
+        targets[:, :t] = ids[:, :t].masked_fill(~s_mask[:, :t], -100)
+        return {"recon_logits": logits, "recon_targets": targets}
 
     def _negative(self, batch: dict, s, s_mask, v, v_mask, sc: torch.Tensor) -> dict[str, torch.Tensor]:
         """S-: the nearest query of another video; text tokens shared with the positive are masked.
@@ -406,10 +420,13 @@ class FSANGrounder(nn.Module):
                                        temperature=self.cfg.weight_temperature)
         total = (lt + li + lo) / 3
         extra = {}
-        if "recon_logits" in out:
+        if "recon_bag_targets" in out:
+            rec = bag_of_words_nll(out["recon_logits"], out["recon_step_mask"], out["recon_bag_targets"])
+        elif "recon_logits" in out:
             targets = out["recon_targets"].flatten()
             rec = (F.cross_entropy(out["recon_logits"].flatten(0, 1), targets, ignore_index=-100) if bool((targets >= 0).any())
                    else out["recon_logits"].sum() * 0.0)  # no known word in the batch: nothing to predict
+        if "recon_logits" in out:
             total, extra = total + self.cfg.recon_weight * rec, {"recon_loss": rec.detach()}
         logs = {**extra, "loss": total.detach(), "triplet_loss": lt.detach(), "inside_loss": li.detach(),
                 "outside_loss": lo.detach(), "pos_score": best.mean().detach(), "neg_score": out["neg_best"].mean().detach()}

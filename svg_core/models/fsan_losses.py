@@ -202,3 +202,25 @@ def inside_outside_losses(p: torch.Tensor, q_mask: torch.Tensor, v_mask: torch.T
     col_min = p.masked_fill(~q_mask.unsqueeze(-1), 1.0).amin(1)
     _, outer = span_means(col_min, -torch.log1p(-col_min), v_mask)
     return (w * inner).sum((1, 2)).mean(), (w * outer).sum((1, 2)).mean()
+
+
+def bag_of_words_nll(logits: torch.Tensor, step_mask: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """-log of each caption word's probability under the mixture of the query steps' predictions
+    (uniform over valid steps), mean over the known words of the batch: the speech case of FSAN's word
+    reconstruction, where no step is known to say which word.
+
+    Args:
+        logits: float [B, T_q, V] per-step word logits; step_mask: bool [B, T_q];
+        targets: int64 [B, W] word ids, -100 where there is none.
+
+    Returns:
+        a scalar (0 when no target is known).
+    """
+    logp = logits.log_softmax(-1)  # [B, T_q, V]
+    known = targets >= 0
+    if not bool(known.any()):
+        return logits.sum() * 0.0
+    picked = logp.gather(2, targets.clamp_min(0).unsqueeze(1).expand(-1, logp.shape[1], -1))  # [B, T_q, W]
+    steps = step_mask.sum(1).clamp_min(1).to(logp.dtype)  # [B]
+    mix = torch.logsumexp(picked.masked_fill(~step_mask.unsqueeze(-1), float("-inf")), 1) - torch.log(steps).unsqueeze(1)
+    return -(mix * known).sum() / known.sum()
