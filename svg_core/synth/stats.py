@@ -113,8 +113,9 @@ def best_prior(train_fracs: np.ndarray, step: float = 0.01) -> tuple[float, floa
     return best
 
 
-def blind_prior(root: str | Path, eval_split: str = "test") -> dict:
-    """Blind-prior metrics on ``eval_split`` (prior fitted on train; see module docstring)."""
+def prior_predictions(root: str | Path, eval_split: str = "test") -> tuple[list[dict], float, float]:
+    """The blind prior's prediction records on ``eval_split`` (prior fitted on train), in the
+    evaluator's record format, and the (start, end) fractions it predicts for every query."""
     layout = DatasetLayout.from_dir(root)
     train, _ = layout.records("train")
     fracs = np.array([[r.start_sec / r.duration_sec, r.end_sec / r.duration_sec] for r in train])
@@ -130,6 +131,12 @@ def blind_prior(root: str | Path, eval_split: str = "test") -> dict:
         }
         for r in test
     ]
+    return preds, a, b
+
+
+def blind_prior(root: str | Path, eval_split: str = "test") -> dict:
+    """Blind-prior metrics on ``eval_split`` (prior fitted on train; see module docstring)."""
+    preds, a, b = prior_predictions(root, eval_split)
     metrics = compute_metrics(preds)
     return {"prior_start_frac": a, "prior_end_frac": b, "split": eval_split, **metrics}
 
