@@ -430,3 +430,20 @@ def test_speech_word_reconstruction_predicts_the_caption_words():
     no_caption = {k: v for k, v in batch.items() if k != "sentence"}
     with torch.no_grad():
         assert model(no_caption)["proposal_scores"].shape[0] == 4  # inference never reads the caption
+
+
+def test_loss_weights_remove_a_loss():
+    torch.manual_seed(0)
+    batch = four_items()
+    full = build_model(tiny_fsan("text")).train()
+    out = full(batch)
+    _, logs = full.loss(out, batch)
+    no_t = build_model(tiny_fsan("text", loss_weights=(0.0, 1.0, 1.0))).train()
+    no_t.load_state_dict(full.state_dict())
+    loss, _ = no_t.loss(out, batch)
+    expected = (logs["inside_loss"] + logs["outside_loss"]) / 3
+    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    cfg = tiny_fsan("text", loss_weights=(1.0, 0.0, 0.5))
+    assert config_from_dict(json.loads(json.dumps(config_to_dict(cfg)))) == cfg
+    with pytest.raises(ValueError, match="loss_weights"):
+        tiny_fsan("text", loss_weights=(1.0, -1.0, 1.0))

@@ -102,6 +102,8 @@ class FSANConfig:
     # steps' predictions (``bag_of_words_nll``), so some step must read clips that show it
     recon_weight: float = 0.0
     recon_temperature: float = 0.1
+    # weights of L_t, L_i, L_o (the paper: all 1); a 0 removes that loss (the ablation of issue 23)
+    loss_weights: tuple[float, float, float] = (1.0, 1.0, 1.0)
     seed: int = 0  # the trainer's seed, kept for the record
     # text query (models/text.py): vocabulary from build_vocab(train captions)
     vocab: list[str] = field(default_factory=list)
@@ -129,6 +131,8 @@ class FSANConfig:
             raise ValueError(f"erase_max_share must lie in (0, 1], found {self.erase_max_share}")
         if self.swap_negative and self.query != "text":
             raise ValueError("swap_negative needs query=text (speech steps have no words to swap)")
+        if len(self.loss_weights) != 3 or any(x < 0 for x in self.loss_weights):
+            raise ValueError(f"loss_weights must be three weights >= 0 (L_t, L_i, L_o), found {self.loss_weights}")
         if self.recon_weight < 0 or self.recon_temperature <= 0:
             raise ValueError(f"recon_weight must be >= 0 and recon_temperature > 0, found {self.recon_weight}, "
                              f"{self.recon_temperature}")
@@ -398,7 +402,7 @@ class FSANGrounder(nn.Module):
         return best_segment_score(self._segment_scores(self.align(s, s_mask, v, v_mask), s_mask, v_mask), v_mask)
 
     def loss(self, out: dict[str, torch.Tensor], batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """L = (L_t + L_i + L_o) / 3; reads no timestamp.
+        """L = (w_t L_t + w_i L_i + w_o L_o) / 3 (+ recon_weight L_rec); reads no timestamp.
 
         Returns:
             (scalar loss, {"loss", "triplet_loss", "inside_loss", "outside_loss", "pos_score", "neg_score"}).
@@ -418,7 +422,8 @@ class FSANGrounder(nn.Module):
             lt = lt + triplet_loss(best, out["erased_best"], out["erased_valid"], self.cfg.margin)
         li, lo = inside_outside_losses(out["alignment_map"], out["query_mask"], out["video_mask"], sc,
                                        temperature=self.cfg.weight_temperature)
-        total = (lt + li + lo) / 3
+        w = self.cfg.loss_weights
+        total = (w[0] * lt + w[1] * li + w[2] * lo) / 3
         extra = {}
         if "recon_bag_targets" in out:
             rec = bag_of_words_nll(out["recon_logits"], out["recon_step_mask"], out["recon_bag_targets"])
