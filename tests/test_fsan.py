@@ -442,7 +442,7 @@ def test_loss_weights_remove_a_loss():
     no_t.load_state_dict(full.state_dict())
     loss, _ = no_t.loss(out, batch)
     expected = (logs["inside_loss"] + logs["outside_loss"]) / 3
-    assert float(loss) == pytest.approx(float(expected), rel=1e-5)
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
     cfg = tiny_fsan("text", loss_weights=(1.0, 0.0, 0.5))
     assert config_from_dict(json.loads(json.dumps(config_to_dict(cfg)))) == cfg
     with pytest.raises(ValueError, match="loss_weights"):
