@@ -270,6 +270,10 @@ def test_weak_and_search_plans(tmp_path):
     assert front.after == ("cache:frontend_normal",)
     assert "--model fsan_speech --set audio_frontend=whisper_base" in " ".join(front.args)
     assert "--set" not in weak["train:fsan_speech_s0"].args and "eval:fsan_whisper_s0_normal" in weak
+    recon = " ".join(weak["train:fsan_whisper_recon_s0"].args)
+    assert weak["train:fsan_whisper_recon_s0"].after == ("cache:frontend_normal",)
+    assert "--set outside_stat=mean --set recon_weight=1.0" in recon and "--model fsan_speech" in recon
+    assert "--set recon_weight=1.0" in " ".join(weak["train:fsan_text_recon_s0"].args)
     search = {job.key: job for job in runs.plan_jobs("search", settings)}
     assert search["train:avlnet_whisper_s0"].after == ("cache:frontend_normal",)
     assert "--set audio_frontend=whisper_base" in " ".join(search["train:avlnet_whisper_s0"].args)

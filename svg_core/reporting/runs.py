@@ -28,7 +28,8 @@ Plans. A plan is a list of lanes; each lane adds jobs to one graph (a job two la
   ``taught`` = text and the five taught lanes (the recipe of the shipped checkpoints); ``table3``;
   ``table4``; ``listening`` = shipped; ``weak`` = sil_whisper (SIL on the speech front-end), sil_base
   (SIL's Base: no ASP), fsan_text, fsan_whisper (spoken FSAN on the front-end's steps; the front-end
-  lanes after the encoder cache), fsan_speech (on log-Mel), all trained without timestamps;
+  lanes after the encoder cache), fsan_speech (on log-Mel), fsan_text_recon and fsan_whisper_recon (the same
+  with word reconstruction and the token-mean outside term), all trained without timestamps;
   ``search`` = avlnet_whisper (AVLnet on the front-end's cached features), avlnet (log-Mel), each
   trained, then ``python -m svg_core.search evaluate --no-vcmr`` (video R@k) over the test split;
   ``all`` = table2, fig4, table3, table4, then archive once every other job finished.
@@ -67,7 +68,8 @@ from svg_core.errors import UserInputError, run_cli
 from svg_core.reporting.run_jobs import ArchiveJob, Job, Outcome, ReportJob, TrainJob, archived_files, run_jobs
 
 LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
-         "vgcl_tt", "text_d256", "text_f128kl", "fsan_text", "fsan_speech", "fsan_whisper", "sil_base", "sil_whisper", "avlnet",
+         "vgcl_tt", "text_d256", "text_f128kl", "fsan_text", "fsan_speech", "fsan_whisper", "fsan_text_recon", "fsan_whisper_recon", "sil_base",
+         "sil_whisper", "avlnet",
          "avlnet_whisper",
          "extra",
          "cascade", "table3", "table4", "variant", "shipped", "archive")
@@ -78,7 +80,7 @@ PLANS: dict[str, tuple[str, ...]] = {
     "fig4": ("base", "vgcl", "base_whisper", "text", "base_whisper_tt", "extra", "cascade"),
     "listening": ("shipped",),
     "taught": ("text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt"),  # the shipped recipe
-    "weak": ("sil_whisper", "sil_base", "fsan_text", "fsan_whisper", "fsan_speech"),  # weakly supervised: no timestamps in training
+    "weak": ("sil_whisper", "sil_base", "fsan_text", "fsan_whisper", "fsan_speech", "fsan_text_recon", "fsan_whisper_recon"),  # weakly supervised: no timestamps in training
     "search": ("avlnet_whisper", "avlnet"),
     "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
             "vgcl_tt", "text_d256", "text_f128kl", "extra", "cascade",
@@ -92,6 +94,10 @@ LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base")
                 "text_f128kl": ("text", "--set", "n_video_frames=128", "--boundary-loss", "kl"),  # finer grid
                 "fsan_text": ("fsan_text",), "fsan_speech": ("fsan_speech",),  # weak (engine/fsan_training.py)
                 "fsan_whisper": ("fsan_speech", "--set", "audio_frontend=whisper_base"),  # speech steps of the front-end
+                # FSAN with word reconstruction and the token-mean outside term (docs/RESULTS.md "Word reconstruction")
+                "fsan_text_recon": ("fsan_text", "--set", "outside_stat=mean", "--set", "recon_weight=1.0"),
+                "fsan_whisper_recon": ("fsan_speech", "--set", "audio_frontend=whisper_base", "--set", "outside_stat=mean",
+                                       "--set", "recon_weight=1.0"),
                 "sil_base": ("sil",),  # the SIL paper's Base: speech encoder from scratch, no ASP, no CIF
                 "sil_whisper": ("sil", "--set", "audio_frontend=whisper_base")}  # SIL on the speech front-end
 # lanes taught by the same seed's text run (svg_core.engine.text_teacher): weights copied, then distilled
