@@ -128,16 +128,21 @@ def test_garbage_in_audio_padding_changes_nothing():
         torch.testing.assert_close(model(batch)["proposal_scores"], model(noisy)["proposal_scores"])
 
 
-def test_mil_training_ranks_the_matched_pair_first():
-    torch.manual_seed(0)
-    model = build_model(tiny_sil(dropout=0.0)).train()
-    batch = batch16([60, 45, 30, 50], seed=6)
+def train_steps(model, batch, steps: int = 40) -> tuple[torch.Tensor, dict]:
+    """Adam 3e-3 on one batch; the last step's loss and logs."""
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(40):
+    for _ in range(steps):
         loss, logs = model.loss(model(batch), batch)
         opt.zero_grad()
         loss.backward()
         opt.step()
+    return loss, logs
+
+
+def test_mil_training_ranks_the_matched_pair_first():
+    torch.manual_seed(0)
+    model = build_model(tiny_sil(dropout=0.0)).train()
+    _, logs = train_steps(model, batch16([60, 45, 30, 50], seed=6))
     assert float(logs["pos_score"]) > float(logs["neg_score"]) + 0.2, logs
 
 
@@ -404,12 +409,7 @@ def test_several_negatives_shapes_and_training(form):
     assert out["neg_video_logits"].shape == (4, 3, 16, 16) and out["neg_speech_logits"].shape == (4, 3, 16, 16)
     assert out["neg_video_valid"].tolist() == [[True, True, False], [True, True, False], [True, True, False],
                                                [True, True, False]]
-    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
-    for _ in range(40):
-        loss, logs = model.loss(model(batch), batch)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    loss, logs = train_steps(model, batch)
     assert torch.isfinite(loss) and float(logs["pos_score"]) > float(logs["neg_score"]) + 0.2, logs
     assert config_from_dict(config_to_dict(cfg)) == cfg
     with pytest.raises(ValueError, match="mil_negatives"):
