@@ -44,7 +44,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from svg_core.models.blocks import SelfAttentionEncoder, conv_out_lengths, lengths_to_mask, run_rnn
-from svg_core.models.text import tokenize
+from svg_core.models.text import tokenize, word_ids
 
 CHARS = " abcdefghijklmnopqrstuvwxyz0123456789'"  # CTC character units; blank = 0, char i -> i + 1
 WAVE_CONVS = ((10, 5), (8, 4), (4, 2), (4, 2), (4, 2), (4, 2), (4, 2))  # (kernel, stride): 640 samples = 40 ms
@@ -349,15 +349,6 @@ class SpeechEncoder(nn.Module):
 # ---------------------------------------------------------------------------------------------
 # Pre-training model and losses
 # ---------------------------------------------------------------------------------------------
-
-
-def word_ids(sentences: list[str], index: dict[str, int], max_words: int, device: torch.device) -> torch.Tensor:
-    """Word ids [B, W] of captions (0 = padding, 1 = unknown); an empty caption gives one <unk>."""
-    rows = [[index.get(w, 1) for w in tokenize(s)][:max_words] or [1] for s in sentences]
-    ids = torch.zeros(len(rows), max(len(r) for r in rows), dtype=torch.long)
-    for i, row in enumerate(rows):
-        ids[i, : len(row)] = torch.tensor(row)
-    return ids.to(device)
 
 
 def char_ids(sentences: list[str], max_chars: int, device: torch.device) -> torch.Tensor:

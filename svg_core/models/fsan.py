@@ -47,7 +47,7 @@ from svg_core.models.fsan_losses import (
     triplet_loss,
 )
 from svg_core.models.sil_losses import negative_indices
-from svg_core.models.text import PAD, UNK, TextQueryEncoder, tokenize
+from svg_core.models.text import PAD, UNK, TextQueryEncoder, word_ids
 
 # ---------------------------------------------------------------------------------------------
 # Config
@@ -313,11 +313,8 @@ class FSANGrounder(nn.Module):
         weights = masked_softmax(cos / self.cfg.recon_temperature, v_mask.unsqueeze(1), dim=2)  # [B, T_q, N]
         clips = self.video_proj(video)  # query-free: the word cannot be read back from the clips
         logits = self.recon_head(weights @ clips)
-        words = [[self.word_index.get(w, 1) for w in tokenize(x)][: self.cfg.max_words] for x in batch["sentence"]]
-        ids = torch.zeros(len(words), max([len(w) for w in words] + [1]), dtype=torch.long)
-        for i, row in enumerate(words):
-            ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-        ids = ids.to(p.device).masked_fill(ids.to(p.device) <= 1, -100)  # 0 = padding, 1 = unknown
+        ids = word_ids(list(batch["sentence"]), self.word_index, self.cfg.max_words, p.device)
+        ids = ids.masked_fill(ids <= 1, -100)  # 0 = padding, 1 = unknown
         if self.cfg.query == "speech":
             return {"recon_logits": logits, "recon_bag_targets": ids, "recon_step_mask": s_mask}
         t = min(ids.shape[1], p.shape[1])
@@ -425,17 +422,23 @@ class FSANGrounder(nn.Module):
         w = self.cfg.loss_weights
         total = (w[0] * lt + w[1] * li + w[2] * lo) / 3
         extra = {}
-        if "recon_bag_targets" in out:
-            rec = bag_of_words_nll(out["recon_logits"], out["recon_step_mask"], out["recon_bag_targets"])
-        elif "recon_logits" in out:
-            targets = out["recon_targets"].flatten()
-            rec = (F.cross_entropy(out["recon_logits"].flatten(0, 1), targets, ignore_index=-100) if bool((targets >= 0).any())
-                   else out["recon_logits"].sum() * 0.0)  # no known word in the batch: nothing to predict
         if "recon_logits" in out:
+            rec = reconstruction_loss(out)
             total, extra = total + self.cfg.recon_weight * rec, {"recon_loss": rec.detach()}
         logs = {**extra, "loss": total.detach(), "triplet_loss": lt.detach(), "inside_loss": li.detach(),
                 "outside_loss": lo.detach(), "pos_score": best.mean().detach(), "neg_score": out["neg_best"].mean().detach()}
         return total, logs
+
+
+def reconstruction_loss(out: dict[str, torch.Tensor]) -> torch.Tensor:
+    """L_rec of ``FSANGrounder._reconstruction``'s output: per-token cross-entropy (text) or the
+    bag-of-words mixture (speech); 0 when the batch holds no known word."""
+    if "recon_bag_targets" in out:
+        return bag_of_words_nll(out["recon_logits"], out["recon_step_mask"], out["recon_bag_targets"])
+    targets = out["recon_targets"].flatten()
+    if not bool((targets >= 0).any()):
+        return out["recon_logits"].sum() * 0.0
+    return F.cross_entropy(out["recon_logits"].flatten(0, 1), targets, ignore_index=-100)
 
 
 def build_fsan(cfg: FSANConfig) -> FSANGrounder:

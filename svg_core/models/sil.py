@@ -460,21 +460,23 @@ class SILGrounder(nn.Module):
         pos_scores = torch.sigmoid(flat(out["proposal_logits"]).float())
         f_pos = top_r_mean(pos_scores, cells, cfg.top_r)
         k = cfg.mil_negatives
-        neg_cells = out["neg_video_cells"].reshape(b * k, n * n)
-        f_nv = top_r_mean(torch.sigmoid(out["neg_video_logits"].reshape(b * k, n * n).float()), neg_cells, cfg.top_r).reshape(b, k)
-        f_neg, valid = [f_nv], [out["neg_video_valid"]]
-        if cfg.use_speech_negative:
-            own_cells = cells.repeat_interleave(k, 0)
-            f_ns = top_r_mean(torch.sigmoid(out["neg_speech_logits"].reshape(b * k, n * n).float()), own_cells, cfg.top_r)
-            f_neg.append(f_ns.reshape(b, k))
-            valid.append(out["neg_speech_valid"])
+
+        def f_of(logits: torch.Tensor, neg_cells: torch.Tensor) -> torch.Tensor:
+            """f(K) of negative pairs: logits [B, K, N, N], cells [B K, N N] -> [B, K]."""
+            return top_r_mean(torch.sigmoid(logits.reshape(b * k, n * n).float()), neg_cells, cfg.top_r).reshape(b, k)
+
+        f_nv, valid_v = f_of(out["neg_video_logits"], out["neg_video_cells"].reshape(b * k, n * n)), out["neg_video_valid"]
+        f_ns = valid_s = None
+        if cfg.use_speech_negative:  # the speech negatives score on the item's own video: its own cells
+            f_ns, valid_s = f_of(out["neg_speech_logits"], cells.repeat_interleave(k, 0)), out["neg_speech_valid"]
         if cfg.mil_form == "softmax":
-            mil = mil_softmax_loss(f_pos, f_neg, valid, cfg.mil_temperature)
+            kinds = [(f_nv, valid_v)] + ([(f_ns, valid_s)] if f_ns is not None else [])
+            mil = mil_softmax_loss(f_pos, [f for f, _ in kinds], [v for _, v in kinds], cfg.mil_temperature)
         else:
-            mil = mil_loss(f_pos, f_neg[0], f_neg[1] if len(f_neg) > 1 else None, valid[0], valid[1] if len(valid) > 1 else None)
+            mil = mil_loss(f_pos, f_nv, f_ns, valid_v, valid_s)
         div = diversity_loss(pos_scores, cells, cfg.top_r)
         total = mil + cfg.div_weight * div
-        first = valid[0][:, 0]  # the nearest negative video, as with one negative
+        first = valid_v[:, 0]  # the nearest negative video, as with one negative
         logs = {"mil_loss": mil.detach(), "div_loss": div.detach(), "pos_score": f_pos.mean().detach(),
                 "neg_score": (f_nv[:, 0] * first).sum().detach() / first.sum().clamp_min(1)}
         if cfg.use_avcl:

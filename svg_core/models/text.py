@@ -74,6 +74,16 @@ class TextConfig(GroundingConfig):
         return cls(**{**shared, "embed_dim": 64, **overrides})
 
 
+def word_ids(sentences: list[str], index: dict[str, int], max_words: int, device: torch.device) -> torch.Tensor:
+    """Word ids [B, W] of captions under a vocabulary ``index`` (0 = padding, 1 = unknown; at most
+    ``max_words`` per caption); an empty caption gives one <unk>."""
+    rows = [[index.get(w, 1) for w in tokenize(s)][:max_words] or [1] for s in sentences]
+    ids = torch.zeros(len(rows), max(len(r) for r in rows), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row)
+    return ids.to(device)
+
+
 class TextQueryEncoder(nn.Module):
     """Word ids -> embeddings -> BiGRU -> A [B, T_q, D].
 
@@ -98,12 +108,8 @@ class TextQueryEncoder(nn.Module):
         Returns:
             ids int64 [B, T_w] (0 = padding) and lengths int64 [B], on the embedding's device.
         """
-        rows = [[self.index.get(w, 1) for w in tokenize(s)][: self.max_words] or [1] for s in sentences]
-        ids = torch.zeros(len(rows), max(len(r) for r in rows), dtype=torch.long)
-        for i, row in enumerate(rows):
-            ids[i, : len(row)] = torch.tensor(row)
-        device = self.embed.weight.device
-        return ids.to(device), torch.tensor([len(r) for r in rows], device=device)
+        ids = word_ids(sentences, self.index, self.max_words, self.embed.weight.device)
+        return ids, (ids > 0).sum(1)  # every row's words are ids >= 1, its padding 0
 
     def forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """Args: batch with ``sentence`` (list[str]). Returns A [B, T_w, D], lengths [B], {}."""
