@@ -429,3 +429,42 @@ def test_one_negative_keeps_the_papers_loss():
     expected = mil_loss(f(out["proposal_logits"], cells), f(out["neg_video_logits"][:, 0], out["proposal_mask"][jv]),
                         f(out["neg_speech_logits"][:, 0], cells), torch.ones(3, dtype=torch.bool), torch.ones(3, dtype=torch.bool))
     torch.testing.assert_close(loss, expected)
+
+
+def test_diversity_on_logits_peaks_the_map_where_scores_cannot():
+    """div_form=logits: L_div reads the top-R logits, so training lowers it well below log R; on
+    sigmoid scores (the paper) it cannot fall below the entropy of one 1 among R - 1 zeros."""
+    r = TINY_SIL["top_r"]
+    floor = diversity_loss(torch.tensor([[1.0] + [0.0] * (r - 1)]), torch.ones(1, r, dtype=torch.bool), r)
+    assert float(floor) > math.log(r) - 0.2  # the paper's form: nearly flat even at its best
+    batch = batch16([60, 45, 30, 50], seed=6)
+    logs = {}
+    for form in ("scores", "logits"):
+        torch.manual_seed(0)
+        model = build_model(tiny_sil(dropout=0.0, use_avcl=False, div_form=form)).train()
+        _, logs[form] = train_steps(model, batch)
+    assert float(logs["scores"]["div_loss"]) >= float(floor) - 1e-4
+    assert float(logs["logits"]["div_loss"]) < math.log(r) - 0.5, logs["logits"]
+    assert config_from_dict(config_to_dict(tiny_sil(div_form="logits"))).div_form == "logits"
+
+
+def test_product_fusion_keeps_the_match_local():
+    """clip_fusion=product, video_attention=False: a clip's map input depends on that clip and its
+    conv neighbourhood only, so changing the far end of the video leaves a short early proposal's
+    score alone; the BiGRU (paper) carries the change to every clip."""
+    batch = batch16([40, 30], seed=11)
+    far = dict(batch)
+    far["video"] = batch["video"].clone()
+    far["video"][:, -4:] += 3.0
+    changed = {}
+    for fusion in ("bigru", "product"):
+        torch.manual_seed(0)
+        model = build_model(tiny_sil(dropout=0.0, clip_fusion=fusion, video_attention=False, video_conv_layers=1,
+                                     video_kernel=3)).eval()
+        with torch.no_grad():
+            a, b = model(batch)["proposal_logits"], model(far)["proposal_logits"]
+        changed[fusion] = float((a[:, 0, 1] - b[:, 0, 1]).abs().max())  # the proposal [clip 0, clip 1]
+    assert changed["product"] == pytest.approx(0.0, abs=1e-6) and changed["bigru"] > 1e-4, changed
+    cfg = tiny_sil(clip_fusion="product", video_attention=False)
+    assert config_from_dict(config_to_dict(cfg)) == cfg
+    assert build_model(cfg).video_encoder.attn is None and build_model(cfg).fusion is None

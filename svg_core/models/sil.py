@@ -142,11 +142,21 @@ class SILConfig:
     # 2D-TAN's fusion on the proposal map: each cell's features times a projection of the pooled
     # speech, then L2-normalised over channels ("hadamard"); "none" = SIL's map of fused clips alone
     map_fusion: Literal["none", "hadamard"] = "none"
+    # how a clip and its attended speech meet before the map: "bigru" = concat -> BiGRU (paper);
+    # "product" = their element-wise product, no recurrence (not in the paper): the BiGRU carries
+    # "this speech matches this video" to every clip, so MIL can be met by a query-wide offset
+    # while the map's shape, and so the argmax, stays the video's; a product keeps a match local
+    clip_fusion: Literal["bigru", "product"] = "bigru"
+    video_attention: bool = True  # the video encoder's self-attention block (False: convolutions only)
     use_avcl: bool = True  # acoustic-visual contrastive learning (ablation: off)
     avcl_samples: int = 12  # T positive and T negative clips
     avcl_dim: int = 128  # width of the discriminator's projections
     avcl_weight: float = 0.1  # lambda_3
     div_weight: float = 1.0  # weight of L_div (not given in the paper)
+    # what L_div's softmax reads: "scores" = the top-R sigmoid scores (paper; in [0, 1], so its
+    # entropy cannot fall below ~2.8 of log 20 = 3.0 and its gradient is nearly nil: the map stays
+    # flat), "logits" = the same R cells' logits (not in the paper: a peak can form)
+    div_form: Literal["scores", "logits"] = "scores"
     n_mels: int = 128
     max_audio_frames: int = 2048  # longer log-Mels are truncated (20 s)
     speech_layers: int = 2  # acoustic and semantic layers of a speech encoder trained from scratch
@@ -232,7 +242,7 @@ class VideoEncoder(nn.Module):
         self.pos = nn.Parameter(torch.randn(cfg.n_video_frames, d) * 0.02)
         self.convs = nn.ModuleList(ConvBlock(d, cfg.video_kernel, cfg.dropout) for _ in range(cfg.video_conv_layers))
         self.attn_norm, self.ffn_norm = nn.LayerNorm(d), nn.LayerNorm(d)
-        self.attn = nn.MultiheadAttention(d, cfg.heads, dropout=cfg.dropout, batch_first=True)
+        self.attn = nn.MultiheadAttention(d, cfg.heads, dropout=cfg.dropout, batch_first=True) if cfg.video_attention else None
         self.ffn = nn.Sequential(nn.Linear(d, 2 * d), nn.ReLU(), nn.Linear(2 * d, d))
         self.drop = nn.Dropout(cfg.dropout)
 
@@ -244,8 +254,9 @@ class VideoEncoder(nn.Module):
         h = (self.proj(self.drop_in(video)) + self.pos[: video.shape[1]]) * keep
         for block in self.convs:
             h = block(h, mask)
-        a = self.attn_norm(h)
-        h = h + self.drop(self.attn(a, a, a, key_padding_mask=~mask, need_weights=False)[0])
+        if self.attn is not None:  # video_attention=False: each clip sees its conv neighbourhood only
+            a = self.attn_norm(h)
+            h = h + self.drop(self.attn(a, a, a, key_padding_mask=~mask, need_weights=False)[0])
         h = h + self.drop(self.ffn(self.ffn_norm(h)))
         return h * keep
 
@@ -381,7 +392,7 @@ class SILGrounder(nn.Module):
         self.attention = ClipSpeechAttention(d)
         self.gate_video = nn.Linear(d, d) if cfg.cross_gate else None  # W_a: speech -> gate on the clip
         self.gate_speech = nn.Linear(d, d) if cfg.cross_gate else None  # W_b: clip -> gate on the speech
-        self.fusion = nn.GRU(2 * d, d // 2, batch_first=True, bidirectional=True)
+        self.fusion = nn.GRU(2 * d, d // 2, batch_first=True, bidirectional=True) if cfg.clip_fusion == "bigru" else None
         self.scorer = ProposalScorer(cfg)
         self.phi_video, self.phi_speech = nn.Linear(d, cfg.avcl_dim), nn.Linear(d, cfg.avcl_dim)
         self.register_buffer("cells", proposal_mask(cfg.n_video_frames, cfg.proposal_scales), persistent=False)
@@ -392,7 +403,10 @@ class SILGrounder(nn.Module):
         q, weights = self.attention(v, s, s_mask)
         if self.gate_video is not None:
             v, q = torch.sigmoid(self.gate_video(q)) * v, torch.sigmoid(self.gate_speech(v)) * q
-        m = run_rnn(self.fusion, torch.cat([v, q], -1), v_mask.sum(1)) * v_mask.unsqueeze(-1).to(v.dtype)
+        if self.fusion is not None:
+            m = run_rnn(self.fusion, torch.cat([v, q], -1), v_mask.sum(1)) * v_mask.unsqueeze(-1).to(v.dtype)
+        else:  # product: each clip's match with what it attends to, nothing carried between clips
+            m = v * q * v_mask.unsqueeze(-1).to(v.dtype)
         valid_end = v_mask.unsqueeze(1) & v_mask.unsqueeze(2)  # both clips valid
         cells = self.cells[:n, :n].unsqueeze(0) & valid_end
         pooled = masked_mean(s, s_mask) if self.cfg.map_fusion == "hadamard" else None  # only the product reads it
@@ -474,7 +488,8 @@ class SILGrounder(nn.Module):
             mil = mil_softmax_loss(f_pos, [f for f, _ in kinds], [v for _, v in kinds], cfg.mil_temperature)
         else:
             mil = mil_loss(f_pos, f_nv, f_ns, valid_v, valid_s)
-        div = diversity_loss(pos_scores, cells, cfg.top_r)
+        div_input = pos_scores if cfg.div_form == "scores" else flat(out["proposal_logits"]).float()
+        div = diversity_loss(div_input, cells, cfg.top_r)
         total = mil + cfg.div_weight * div
         first = valid_v[:, 0]  # the nearest negative video, as with one negative
         logs = {"mil_loss": mil.detach(), "div_loss": div.detach(), "pos_score": f_pos.mean().detach(),

@@ -69,7 +69,7 @@ from svg_core.reporting.run_jobs import ArchiveJob, Job, Outcome, ReportJob, Tra
 
 LANES = ("vgcl", "cpc", "base", "vslnet", "text", "base_whisper", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
          "vgcl_tt", "text_d256", "text_f128kl", "fsan_text", "fsan_speech", "fsan_whisper", "fsan_text_recon", "fsan_whisper_recon", "sil_base",
-         "sil_whisper", "avlnet",
+         "sil_whisper", "sil_whisper_k4", "sil_base_k4", "avlnet",
          "avlnet_whisper",
          "extra",
          "cascade", "table3", "table4", "variant", "shipped", "archive")
@@ -80,12 +80,14 @@ PLANS: dict[str, tuple[str, ...]] = {
     "fig4": ("base", "vgcl", "base_whisper", "text", "base_whisper_tt", "extra", "cascade"),
     "listening": ("shipped",),
     "taught": ("text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt"),  # the shipped recipe
-    "weak": ("sil_whisper", "sil_base", "fsan_text", "fsan_whisper", "fsan_speech", "fsan_text_recon", "fsan_whisper_recon"),  # weakly supervised: no timestamps in training
+    "weak": ("sil_whisper", "sil_base", "sil_whisper_k4", "sil_base_k4", "fsan_text", "fsan_whisper", "fsan_speech", "fsan_text_recon", "fsan_whisper_recon"),  # weakly supervised: no timestamps in training
     "search": ("avlnet_whisper", "avlnet"),
     "all": ("base", "cpc", "vslnet", "vgcl", "base_whisper", "text", "base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt",
             "vgcl_tt", "text_d256", "text_f128kl", "extra", "cascade",
             "table3", "table4", "archive"),
 }
+SIL_K4 = ("--set", "mil_negatives=4", "--set", "mil_form=softmax", "--set", "use_speech_negative=false",
+          "--set", "div_form=logits")
 # lanes that train an existing model with a recipe of their own: (--model, extra flags)
 LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base"),  # frozen encoder + adapter
                 "base_whisper_tt": ("base", "--set", "audio_frontend=whisper_base"),  # + the text teacher below
@@ -99,7 +101,11 @@ LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base")
                 "fsan_whisper_recon": ("fsan_speech", "--set", "audio_frontend=whisper_base", "--set", "outside_stat=mean",
                                        "--set", "recon_weight=1.0"),
                 "sil_base": ("sil",),  # the SIL paper's Base: speech encoder from scratch, no ASP, no CIF
-                "sil_whisper": ("sil", "--set", "audio_frontend=whisper_base")}  # SIL on the speech front-end
+                "sil_whisper": ("sil", "--set", "audio_frontend=whisper_base"),  # SIL on the speech front-end
+                # SIL with four video negatives in a softmax and the diversity loss on logits (not the
+                # paper; docs/RESULTS.md "SIL on the speech front-end"), on the front-end and from scratch
+                "sil_whisper_k4": ("sil", "--set", "audio_frontend=whisper_base", *SIL_K4),
+                "sil_base_k4": ("sil", *SIL_K4)}
 # lanes taught by the same seed's text run (svg_core.engine.text_teacher): weights copied, then distilled
 TAUGHT_LANES = ("base_whisper_tt", "base_tt", "vslnet_tt", "cpc_tt", "vgcl_tt")
 FRONTEND_CACHE_FILE = "frontend_cache_whisper_base_pool2_normal.h5"  # frontend_cache.default_cache_path's name
