@@ -154,8 +154,10 @@ class SILConfig:
     avcl_weight: float = 0.1  # lambda_3
     div_weight: float = 1.0  # weight of L_div (not given in the paper)
     # what L_div's softmax reads: "scores" = the top-R sigmoid scores (paper; in [0, 1], so its
-    # entropy cannot fall below ~2.8 of log 20 = 3.0 and its gradient is nearly nil: the map stays
-    # flat), "logits" = the same R cells' logits (not in the paper: a peak can form)
+    # entropy cannot fall below 2.95 of log 20 = 3.00 and its gradient is nearly nil: the map stays
+    # flat), "logits" = the same R cells' logits (not in the paper: a peak can form; from the first
+    # step it pushes every top logit up until the sigmoids saturate at 1 and MIL's gradient dies,
+    # so it only helps once the pairing is learned; docs/RESULTS.md "SIL on the speech front-end")
     div_form: Literal["scores", "logits"] = "scores"
     n_mels: int = 128
     max_audio_frames: int = 2048  # longer log-Mels are truncated (20 s)

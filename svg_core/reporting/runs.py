@@ -87,7 +87,7 @@ PLANS: dict[str, tuple[str, ...]] = {
             "table3", "table4", "archive"),
 }
 SIL_K4 = ("--set", "mil_negatives=4", "--set", "mil_form=softmax", "--set", "use_speech_negative=false",
-          "--set", "div_form=logits")
+          "--set", "clip_fusion=product", "--set", "video_attention=false")
 # lanes that train an existing model with a recipe of their own: (--model, extra flags)
 LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base"),  # frozen encoder + adapter
                 "base_whisper_tt": ("base", "--set", "audio_frontend=whisper_base"),  # + the text teacher below
@@ -102,8 +102,9 @@ LANE_RECIPES = {"base_whisper": ("base", "--set", "audio_frontend=whisper_base")
                                        "--set", "recon_weight=1.0"),
                 "sil_base": ("sil",),  # the SIL paper's Base: speech encoder from scratch, no ASP, no CIF
                 "sil_whisper": ("sil", "--set", "audio_frontend=whisper_base"),  # SIL on the speech front-end
-                # SIL with four video negatives in a softmax and the diversity loss on logits (not the
-                # paper; docs/RESULTS.md "SIL on the speech front-end"), on the front-end and from scratch
+                # SIL with four video negatives in a softmax and a local clip-speech product in place of
+                # the fusion BiGRU (not the paper; docs/RESULTS.md "SIL on the speech front-end"), on the
+                # front-end and with the speech encoder from scratch (the weak Base)
                 "sil_whisper_k4": ("sil", "--set", "audio_frontend=whisper_base", *SIL_K4),
                 "sil_base_k4": ("sil", *SIL_K4)}
 # lanes taught by the same seed's text run (svg_core.engine.text_teacher): weights copied, then distilled
