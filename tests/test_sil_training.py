@@ -209,3 +209,20 @@ def test_sil_on_the_speech_front_end_trains_and_grounds_a_wave(tiny_dataset_dir,
     assert evaluate_main(["--checkpoint", str(run / "best"), "--data", str(tiny_dataset_dir), "--split", "test",
                           "--listening", "--out", str(tmp_path / "sil_fe_test.jsonl")]) == 0
     assert len((tmp_path / "sil_fe_test.jsonl").read_text().splitlines()) == len(layout.records("test")[0])
+
+
+def test_shipped_sil_checkpoint_loads_strictly_and_its_map_follows_the_query():
+    """checkpoints/sil_whisper: the card's recipe is in its config (product fusion, four video
+    negatives), the weights fit exactly, and two different speeches on one video give two different
+    proposal maps (the paper's BiGRU model's maps differ only by an offset; this one's argmax can
+    move). Encoder features stand in for the frozen Whisper encoder's output."""
+    model, cfg, _ = load_checkpoint(ROOT / "checkpoints" / "sil_whisper")
+    assert (cfg.clip_fusion, cfg.video_attention, cfg.mil_negatives, cfg.audio_frontend) == ("product", False, 4, "whisper_base")
+    g = torch.Generator().manual_seed(0)
+    video = torch.randn(1, cfg.n_video_frames, cfg.video_dim_in, generator=g).expand(2, -1, -1)
+    speech = torch.randn(2, 60, 512, generator=g)
+    with torch.no_grad():
+        out = model.eval()({"video": video, "audio": speech, "audio_lengths": torch.tensor([60, 60])})
+    scores, cells = out["proposal_scores"], out["proposal_mask"]
+    assert bool(cells.any()) and not torch.allclose(scores[0][cells[0]], scores[1][cells[1]], atol=1e-4)
+    assert "Below the blind prior" in (ROOT / "checkpoints" / "sil_whisper" / "README.md").read_text()  # the card says so
