@@ -36,8 +36,12 @@ And one against it, not in the paper either: ``mil_negatives`` K > 1 negatives o
 pair (one per other video of the batch), with ``mil_form="softmax"`` reading them as a
 classification of the matched pair among them (AVLnet's batch loss) instead of Eq. 10.
 
-Neither of the first two fixes the open MIL stall (f(K) = 0.50 for matched and negative pairs in every epoch on
-world 4): docs/RESULTS.md "SIL" and ``notebooks/sil_pairing_probe.py``.
+Neither of the first two fixes the MIL stall (f(K) = 0.50 for matched and negative pairs in every epoch on
+world 4); the third does, with video negatives only: docs/RESULTS.md "SIL" and
+``notebooks/sil_pairing_probe.py``. Once the pairing is learned, two more switches (not the paper):
+``div_form="logits"`` (L_div on the logits; on [0, 1] scores it is inert) and
+``clip_fusion="product"`` with ``video_attention=False`` (a local clip-speech match; through the
+BiGRU the match reaches every clip and the map's argmax ignores the query).
 """
 
 from __future__ import annotations
