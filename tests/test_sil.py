@@ -467,4 +467,5 @@ def test_product_fusion_keeps_the_match_local():
     assert changed["product"] == pytest.approx(0.0, abs=1e-6) and changed["bigru"] > 1e-4, changed
     cfg = tiny_sil(clip_fusion="product", video_attention=False)
     assert config_from_dict(config_to_dict(cfg)) == cfg
-    assert build_model(cfg).video_encoder.attn is None and build_model(cfg).fusion is None
+    model = build_model(cfg)
+    assert model.video_encoder.attn is None and model.fusion is None

@@ -415,7 +415,7 @@ class SILGrounder(nn.Module):
             m = v * q * v_mask.unsqueeze(-1).to(v.dtype)
         valid_end = v_mask.unsqueeze(1) & v_mask.unsqueeze(2)  # both clips valid
         cells = self.cells[:n, :n].unsqueeze(0) & valid_end
-        pooled = masked_mean(s, s_mask) if self.cfg.map_fusion == "hadamard" else None  # only the product reads it
+        pooled = masked_mean(s, s_mask) if self.cfg.map_fusion == "hadamard" else None  # only map_fusion="hadamard" reads it
         return {"logits": self.scorer(m, cells, pooled), "cells": cells, "attention": weights}
 
     def forward(self, batch: dict) -> dict[str, torch.Tensor]:
