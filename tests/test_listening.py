@@ -161,3 +161,43 @@ def test_discrimination_by_groups_splits_the_same_pairs(tmp_path, capsys):
     assert grow.split()[-2:] == ["25.0", "2"]
     assert cli.main([str(pred), "--scenes", str(tmp_path / "missing.json")]) == 2
     assert capsys.readouterr().err.strip().startswith("error:")
+
+
+def _videos(n_videos: int, right: int):
+    """n_videos copies of the 3-query video; in the first ``right`` every query is predicted on its
+    own moment (100 %), in the rest every query on moment 0 (query-blind: 50 %)."""
+    out = []
+    for v in range(n_videos):
+        recs = records(MOMENTS if v < right else [MOMENTS[0]] * 3)
+        for rec in recs:
+            rec["video_id"], rec["query_id"] = f"v{v}", f"v{v}_{rec['query_id']}"
+        out += recs
+    return out
+
+
+def test_discrimination_interval_is_clustered_by_video_and_pairs_a_difference(tmp_path, capsys):
+    from svg_core.errors import UserInputError
+    from svg_core.reporting import discrimination as cli
+
+    mixed = _videos(10, right=6)  # 6 videos at 100 %, 4 at 50 %: 80 % overall
+    got = cli.discrimination_interval(mixed)
+    assert got["pct"] == pytest.approx(within_video_discrimination(mixed)["discrimination_pct"]) == pytest.approx(80.0)
+    assert 50.0 <= got["ci_low"] < 80.0 < got["ci_high"] <= 100.0 and got["n_videos"] == 10 and got["n_pairs"] == 60
+    oracle = _videos(10, right=10)
+    top = cli.discrimination_interval(oracle)
+    assert (top["pct"], top["ci_low"], top["ci_high"]) == (100.0, 100.0, 100.0)
+    # A - B on the same pairs: the oracle gains 20 points over the mixed run, and nothing over itself
+    diff = cli.discrimination_interval(oracle, against=mixed)
+    assert diff["pct"] == pytest.approx(20.0) and 0.0 <= diff["ci_low"] < 20.0 < diff["ci_high"] <= 50.0
+    assert cli.discrimination_interval(mixed, against=mixed)["ci_low"] == 0.0
+    with pytest.raises(UserInputError, match="same queries"):
+        cli.discrimination_interval(mixed, against=mixed[:-1])
+    with pytest.raises(UserInputError, match="two"):
+        cli.discrimination_interval(records(MOMENTS))
+    # the command
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    for path, recs in ((a, oracle), (b, mixed)):
+        path.write_text("\n".join(__import__("json").dumps(r) for r in recs) + "\n")
+    assert cli.main([str(a), "--interval", "--against", str(b)]) == 0
+    assert capsys.readouterr().out.startswith("discrimination a.jsonl - b.jsonl: +20.00 % 95% [")
+    assert cli.main([str(a)]) == 2 and capsys.readouterr().err.startswith("error: give --scenes")
