@@ -21,7 +21,7 @@ from svg_core.synth.captions import caption_scene
 from svg_core.synth.render import render_frames
 from svg_core.synth.scene import ACTIONS, BACKGROUNDS, COLOURS, MOVING_ACTIONS, SHAPES, sample_scene
 from svg_core.synth.speech import VOICE_SPLITS, speakers
-from svg_core.synth.stats import best_prior, blind_prior, dataset_stats
+from svg_core.synth.stats import action_counts, best_prior, blind_prior, dataset_stats
 
 BUNDLE = Path(__file__).resolve().parents[1] / "assets" / "demo_bundle"
 TINY_FPS, TINY_SIZE = 4.0, 64
@@ -273,6 +273,11 @@ def test_blind_prior_and_stats(tiny, capsys):
     assert synth_main(["stats", str(tiny)]) == 0
     text = capsys.readouterr().out
     assert "ActivityNet Speech" in text and "blind prior" in text and "R@1 IoU=0.7" in text
+    # queries per action: every query of a split counted once, rarest first
+    actions = action_counts(tiny)
+    assert sum(actions["test"].values()) == stats["_counts"]["test"]["queries"]
+    assert list(actions["train"].values()) == sorted(actions["train"].values())
+    assert "train queries per action (rarest first): " in text
 
 
 def test_bad_build_config_raises(tmp_path):

@@ -141,12 +141,31 @@ def blind_prior(root: str | Path, eval_split: str = "test") -> dict:
     return {"prior_start_frac": a, "prior_end_frac": b, "split": eval_split, **metrics}
 
 
-def format_report(stats: dict, prior: dict | None) -> str:
+def action_counts(root: str | Path) -> dict[str, dict[str, int]] | None:
+    """Queries per action of their event, per split, from a synthetic build's ``scenes.json``
+    (None for a folder without one, e.g. real ActivityNet data). Rare actions are the ones a
+    model sees least in training (docs/RESULTS.md, "World 4 at twice the size")."""
+    path = Path(root) / "scenes.json"
+    if not path.is_file():
+        return None
+    counts: dict[str, dict[str, int]] = {}
+    for scene in json.loads(path.read_text()):
+        split = counts.setdefault(scene["split"], {})
+        for q in scene.get("queries", []):
+            action = scene["events"][q["event"]]["action"]
+            split[action] = split.get(action, 0) + 1
+    return {split: dict(sorted(c.items(), key=lambda kv: (kv[1], kv[0]))) for split, c in counts.items()}
+
+
+def format_report(stats: dict, prior: dict | None, actions: dict | None = None) -> str:
     """The two tables as text."""
     lines = [f"{'figure':48s} {'ActivityNet Speech':>26s}   {'this dataset':>26s}"]
     for key, ref in ANET.items():
         lines.append(f"{key:48s} {ref:>26s}   {stats.get(key, 'n/a'):>26s}")
     lines.append("counts: " + ", ".join(f"{s} {c['videos']} videos / {c['queries']} queries" for s, c in stats["_counts"].items()))
+    if actions and "train" in actions:
+        lines.append("train queries per action (rarest first): "
+                     + " ".join(f"{a} {n}" for a, n in actions["train"].items()))
     if prior is not None:
         lines.append("")
         lines.append(
@@ -163,8 +182,9 @@ def main_stats(root: str | Path, json_out: str | Path | None = None) -> str:
     stats = dataset_stats(root)
     layout = DatasetLayout.from_dir(root)
     prior = blind_prior(root) if {"train", "test"} <= set(layout.annotations) else None
-    text = format_report(stats, prior)
+    actions = action_counts(root)
+    text = format_report(stats, prior, actions)
     print(text)
     if json_out is not None:
-        Path(json_out).write_text(json.dumps({"stats": stats, "blind_prior": prior}, indent=1))
+        Path(json_out).write_text(json.dumps({"stats": stats, "blind_prior": prior, "actions": actions}, indent=1))
     return text
