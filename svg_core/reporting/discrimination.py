@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from svg_core.engine.listening import discrimination_by, discrimination_pairs
+from svg_core.engine.listening import discrimination_by
 from svg_core.engine.metrics import read_predictions
 from svg_core.errors import MissingInputError, UserInputError, run_cli
 
@@ -56,14 +56,10 @@ def format_groups(table: dict[str, dict]) -> str:
 
 
 def video_scores(records: list[dict]) -> dict[str, tuple[float, int]]:
-    """video id -> (sum of its pairs' scores, its number of pairs), over the pairs of
-    :func:`svg_core.engine.listening.discrimination_pairs` (a missing prediction scores 0)."""
-    out: dict[str, list[float]] = {}
-    for ri, _, s in discrimination_pairs(records):
-        acc = out.setdefault(str(ri["video_id"]), [0.0, 0])
-        acc[0] += s or 0.0
-        acc[1] += 1
-    return {v: (a, int(n)) for v, (a, n) in out.items()}
+    """video id -> (sum of its pairs' scores, its number of pairs): :func:`discrimination_by`
+    grouped by video (a missing prediction scores 0)."""
+    per_video = discrimination_by(records, lambda ri, rj: [str(ri["video_id"])])
+    return {v: (g["discrimination_pct"] * g["n_pairs"] / 100.0, g["n_pairs"]) for v, g in per_video.items()}
 
 
 def discrimination_interval(records: list[dict], against: list[dict] | None = None, n_boot: int = 10000,
