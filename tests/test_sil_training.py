@@ -225,4 +225,8 @@ def test_shipped_sil_checkpoint_loads_strictly_and_its_map_follows_the_query():
         out = model.eval()({"video": video, "audio": speech, "audio_lengths": torch.tensor([60, 60])})
     scores, cells = out["proposal_scores"], out["proposal_mask"]
     assert bool(cells.any()) and not torch.allclose(scores[0][cells[0]], scores[1][cells[1]], atol=1e-4)
+    shift = scores[0][cells[0]] - scores[1][cells[1]]
+    assert float(shift.max() - shift.min()) > 1e-3  # not one offset over the whole map
+    top = [int(scores[i].masked_fill(~cells[i], float("-inf")).argmax()) for i in range(2)]
+    assert top[0] != top[1]  # the best proposal moves with the speech
     assert "Below the blind prior" in (ROOT / "checkpoints" / "sil_whisper" / "README.md").read_text()  # the card says so
