@@ -19,9 +19,11 @@ from svg_core.synth.build import BuildConfig, build, plan_video, split_of
 from svg_core.synth.bundle import MAX_BUNDLE_BYTES, folder_bytes
 from svg_core.synth.captions import caption_scene
 from svg_core.synth.render import render_frames
-from svg_core.synth.scene import ACTIONS, BACKGROUNDS, COLOURS, MOVING_ACTIONS, SHAPES, sample_scene
+from svg_core.synth.scene import (ACTIONS, BACKGROUNDS, COLOURS, MAX_STATE_ACTION_SEC, MOVING_ACTIONS, SHAPES,
+                                  STATE_ACTIONS, sample_scene)
 from svg_core.synth.speech import VOICE_SPLITS, speakers
 from svg_core.synth.stats import action_counts, best_prior, blind_prior, dataset_stats
+from svg_core.synth.worlds import world
 
 BUNDLE = Path(__file__).resolve().parents[1] / "assets" / "demo_bundle"
 TINY_FPS, TINY_SIZE = 4.0, 64
@@ -161,7 +163,29 @@ def test_scene_sampler_covers_the_world_and_matches_activitynet():
             assert all(b[0] >= a[1] for a, b in zip(own, own[1:]))
 
 
-@pytest.mark.parametrize("version", [1, 2])
+def test_generator_3_keeps_the_moments_and_favours_state_actions():
+    """World 5 (generator 3) draws the same moments as world 4 for every video, so its blind prior
+    is world 4's, and gives state actions a larger share of the short events, within the rules."""
+    short, state = {2: 0, 3: 0}, {2: 0, 3: 0}
+    for i in range(300):
+        scenes = {v: sample_scene(np.random.default_rng([5, i]), f"v{i}", "train", version=v) for v in (2, 3)}
+        old, new = scenes[2], scenes[3]
+        assert (old.duration_sec, [(o.shape, o.colour) for o in old.objects]) == \
+            (new.duration_sec, [(o.shape, o.colour) for o in new.objects])
+        assert [(e.obj, e.start_sec, e.end_sec) for e in old.events] == [(e.obj, e.start_sec, e.end_sec) for e in new.events]
+        for v, scene in scenes.items():
+            for e in scene.events:
+                if e.end_sec - e.start_sec <= MAX_STATE_ACTION_SEC:
+                    short[v] += 1
+                    state[v] += e.action in STATE_ACTIONS
+                else:
+                    assert e.action not in STATE_ACTIONS  # long events stay periodic in every version
+    assert short[2] == short[3] > 100
+    assert state[3] / short[3] > 0.5 > 0.4 > state[2] / short[2]  # about 0.57 and 0.32 over 2,000 scenes
+    assert world(5).generator_version == 3 and world(5).extractor == world(4).extractor
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
 def test_captions_are_groundable_sentences(version):
     vocab, kinds = set(), set()
     for i in range(150):

@@ -9,6 +9,10 @@ the app) asks this module for the extractor of that name, so features never mix 
 | 2 | 1 | ``synth-pixels-v2`` | global motion blocks; objects may share a colour |
 | 3 | 2 | ``synth-pixels-v3`` | one slot per colour binds shape and motion to the object; colours unique per scene |
 | 4 | 2 | ``synth-pixels-v4`` | v3's slots plus each slot's change over 2, 6 and 12 s (slow state actions) |
+| 5 | 3 | ``synth-pixels-v4`` | world 4's moments and extractor; short events favour state actions |
+
+World 5 keeps every video's moments (the generator draws them before the actions), so its blind
+prior equals world 4's at the same ``--videos``.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ class World:
 
 
 WORLDS = {2: World(2, 1, extractor_v2.EXTRACTOR_NAME), 3: World(3, 2, extractor_v3.EXTRACTOR_NAME),
-          4: World(4, 2, extractor_v4.EXTRACTOR_NAME)}
+          4: World(4, 2, extractor_v4.EXTRACTOR_NAME), 5: World(5, 3, extractor_v4.EXTRACTOR_NAME)}
 DEFAULT_WORLD = 4
 
 
