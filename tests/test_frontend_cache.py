@@ -191,3 +191,55 @@ def test_subset_cache_copies_the_parent_entries_and_passes_the_subset_version(ca
         from svg_core.data.frontend_cache import subset_frontend_cache
 
         subset_frontend_cache(parent_path, DatasetLayout.from_dir(sub), tmp_path / "x.h5", progress=False)
+
+
+class _StopAfter:
+    """A front-end that encodes ``n`` waves, then raises (a build killed half-way), counting calls."""
+
+    def __init__(self, features, n: int | None):
+        self.features, self.n, self.calls = features, n, 0
+        self.pool = features.pool
+
+    def describe(self) -> dict:
+        return self.features.describe()
+
+    def numpy(self, wave):
+        if self.n is not None and self.calls >= self.n:
+            raise KeyboardInterrupt("stopped")
+        self.calls += 1
+        return self.features.numpy(wave)
+
+
+def test_a_stopped_build_resumes_from_its_parts_and_equals_one_run(cached, tmp_path):
+    from svg_core.audio.whisper_encoder import SpeechFeatures
+    from svg_core.data.frontend_cache import build_frontend_cache, default_cache_path, parts_dir
+
+    layout = DatasetLayout.from_dir(cached)
+    reference = default_cache_path(layout, "whisper_base", 2, "normal")  # one uninterrupted run (the fixture)
+    out = tmp_path / "resumed.h5"
+    features = SpeechFeatures(pool=2, device="cpu")
+    kwargs = dict(draws=2, seed=0, progress=False, shard_queries=3)
+    stopped = _StopAfter(features, n=9)  # train has 8 wavs x 2 draws: parts 1 (3 wavs) and 1/2 of part 2
+    with pytest.raises(KeyboardInterrupt):
+        build_frontend_cache(layout, out, stopped, "whisper_base", NOISE, **kwargs)
+    assert not out.exists() and sorted(p.name for p in parts_dir(out).glob("*.h5")) == ["train_00000.h5"]
+
+    other_seed = _StopAfter(features, n=0)  # other settings: the parts are discarded, not reused
+    with pytest.raises(KeyboardInterrupt):
+        build_frontend_cache(layout, out, other_seed, "whisper_base", NOISE, **{**kwargs, "seed": 1})
+    assert not list(parts_dir(out).glob("*.h5"))
+
+    with pytest.raises(KeyboardInterrupt):
+        build_frontend_cache(layout, out, _StopAfter(features, n=6), "whisper_base", NOISE, **kwargs)
+    resumed = _StopAfter(features, n=None)
+    summary = build_frontend_cache(layout, out, resumed, "whisper_base", NOISE, **kwargs)
+    assert summary["resumed_queries"] == 3 and resumed.calls == (8 - 3) * 2 + 8  # the rest of train, all of val
+    assert summary["queries"] == {"train": 8, "val": 8} and not parts_dir(out).exists()
+    with h5py.File(reference) as want, h5py.File(out) as got:
+        assert json.loads(got.attrs["version"]) == json.loads(want.attrs["version"])
+        for split in ("train", "val"):
+            assert dict(got[split].attrs) == dict(want[split].attrs)
+            for kind in ("feat", "span_sec", "snr_db"):
+                assert sorted(got[f"{split}/{kind}"]) == sorted(want[f"{split}/{kind}"])
+                for name in want[f"{split}/{kind}"]:
+                    np.testing.assert_array_equal(got[f"{split}/{kind}/{name}"][()], want[f"{split}/{kind}/{name}"][()])

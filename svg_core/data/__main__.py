@@ -129,7 +129,9 @@ def _frontend_cache(args: argparse.Namespace) -> int:
              for split in summary["queries"]]
     print(f"wrote {out}: {', '.join(parts)}; {summary['file_bytes'] / 1e6:.1f} MB on disk, "
           f"{summary['mb_per_1000_train_queries']:.0f} MB per 1000 training queries at {summary['draws'].get('train', 0)} "
-          f"draws; median encode {summary['encode_ms_median']:.0f} ms per query")
+          f"draws; median encode {summary['encode_ms_median']:.0f} ms per query"
+          + (f"; {summary['resumed_queries']} queries resumed from an earlier stopped run"
+             if summary["resumed_queries"] else ""))
     return 0
 
 
@@ -151,7 +153,8 @@ def _main(argv: list[str]) -> int:
     cache.add_argument("--out", default=None, help="cache file (default: DIR/speech_cache.h5)")
     cache.set_defaults(func=_cache)
     fc = sub.add_parser("frontend-cache", help="cache frozen Whisper base encoder features (K noise draws per "
-                                               "training query) for training a speech front-end model")
+                                               "training query) for training a speech front-end model; "
+                                               "run it again after a stop to resume")
     fc.add_argument("dir", help="dataset folder (ActivityNet Speech layout)")
     fc.add_argument("--draws", type=int, default=4, help="noise draws per training query (K; val gets its one draw)")
     fc.add_argument("--noise", default="normal", choices=["clean", "normal", "large"],

@@ -26,6 +26,10 @@ rebuilds the cache (``--frontend-cache none`` encodes live instead). The extract
 benchmark's identity although the cached audio does not depend on it: a refeatured folder needs
 a rebuilt cache (conservative, and cheap to reason about).
 
+Resume: the encoding is written in parts of ``SHARD_QUERIES`` queries (``.<cache name>.parts/``
+beside the cache, each part atomic); running the same command again after a stop keeps the
+finished parts and encodes the rest. The cache file appears only when every part is done.
+
 File layout (HDF5): attrs ``version`` and ``info`` (JSON); per cached split
 ``<split>/feat/<wav_name>`` float16 [K, T_e, 512], ``<split>/snr_db/<wav_name>`` float32 [K]
 (nan when clean), ``<split>/span_sec/<wav_name>`` float32 [K, 2].
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 
@@ -178,10 +183,44 @@ class FrontendCache:
         return feat, (span[0], span[1]), float(group[f"snr_db/{wav_name}"][k])
 
 
+SHARD_QUERIES = 256  # queries per resumable part file: ~10 s of encoding each on one core
+
+
+def parts_dir(out_path: str | Path) -> Path:
+    """Where an unfinished build keeps its finished part files: ``.<name>.parts`` beside the cache."""
+    out_path = Path(out_path)
+    return out_path.with_name(f".{out_path.name}.parts")
+
+
+def _open_parts(out_path: Path, plan: dict) -> Path:
+    """The parts folder for ``plan`` (version, draws, seeds, part size), emptied when it holds another plan."""
+    folder = parts_dir(out_path)
+    marker = folder / "plan.json"
+    if folder.is_dir():
+        try:
+            same = json.loads(marker.read_text()) == plan
+        except (OSError, ValueError):
+            same = False
+        if same:
+            return folder
+        shutil.rmtree(folder)  # parts of another encoder, noise or benchmark: of no use
+    folder.mkdir(parents=True)
+    marker.write_text(json.dumps(plan, sort_keys=True))
+    return folder
+
+
 def build_frontend_cache(layout: DatasetLayout, out_path: str | Path, features, audio_frontend: str,
                          noise: NoiseConfig | None, draws: int, seed: int = 0,
-                         splits: tuple[str, ...] = CACHED_SPLITS, progress: bool = True) -> dict:
-    """Encode every query of ``splits`` once per noise draw into a cache file (atomic write).
+                         splits: tuple[str, ...] = CACHED_SPLITS, progress: bool = True,
+                         shard_queries: int = SHARD_QUERIES) -> dict:
+    """Encode every query of ``splits`` once per noise draw into a cache file; resumable.
+
+    The queries are encoded in parts of ``shard_queries`` wavs, each written atomically to
+    :func:`parts_dir` as soon as it is done; the cache file is assembled from the parts at the end
+    (atomic write) and the parts removed. A build that was stopped resumes from its finished parts
+    when run again with the same settings (the draw of query ``i`` depends only on its seed, draw
+    and index, so the result is the same as one uninterrupted run); parts of other settings are
+    discarded.
 
     Args:
         layout: the dataset folder.
@@ -193,13 +232,17 @@ def build_frontend_cache(layout: DatasetLayout, out_path: str | Path, features, 
         draws: K, noise draws per training query (val always gets its one validation draw).
         seed: the training ``--seed``; val uses ``seed + VAL_SEED_OFFSET`` as training does.
         splits: subset of ("train", "val").
+        shard_queries: wavs per part file.
 
     Returns:
         summary: ``queries`` and ``draws`` per split, ``bytes``, ``mb_per_1000_train_queries``,
-        ``encode_ms_median``, ``path``.
+        ``encode_ms_median`` (of the queries encoded by this call), ``resumed_queries`` (taken from
+        parts of an earlier, stopped call), ``path``.
     """
     if draws < 1:
         raise UserInputError(f"--draws must be >= 1, found {draws}")
+    if shard_queries < 1:
+        raise UserInputError(f"shard_queries must be >= 1, found {shard_queries}")
     unknown = sorted(set(splits) - set(CACHED_SPLITS))
     if unknown:
         raise UserInputError(f"front-end caches hold {CACHED_SPLITS} only (test is always encoded live), found {unknown}")
@@ -210,44 +253,73 @@ def build_frontend_cache(layout: DatasetLayout, out_path: str | Path, features, 
     describe = features.describe()
     version = cache_version(layout, audio_frontend, describe["name"], features.pool, noise)
     out_path = Path(out_path)
-    summary: dict = {"path": str(out_path), "queries": {}, "draws": {}, "bytes": {}}
+    cached = [split for split in CACHED_SPLITS if split in splits and split in layout.annotations]
+    k_draws = {split: 1 if clean or split == "val" else draws for split in cached}
+    seeds = {split: seed + VAL_SEED_OFFSET if split == "val" else seed for split in cached}
+    folder = _open_parts(out_path, {"version": version, "draws": k_draws, "seeds": seeds,
+                                       "shard_queries": shard_queries})
+    summary: dict = {"path": str(out_path), "queries": {}, "draws": dict(k_draws), "bytes": {}, "resumed_queries": 0}
     encode_ms: list[float] = []
+    shards: dict[str, list[Path]] = {}
 
-    def write(tmp: str) -> None:
+    for split in cached:
+        ds = GroundingDataset(layout, split, noise=noise, seed=seeds[split], with_audio=True)
+        first_index: dict[str, int] = {}  # a wav read by several items is encoded once, at its first item
+        for index, record in enumerate(ds.records):
+            if record.wav_name is not None:
+                first_index.setdefault(record.wav_name, index)
+        names = list(first_index)
+        groups = [names[i:i + shard_queries] for i in range(0, len(names), shard_queries)]
+        shards[split] = [folder / f"{split}_{g:05d}.h5" for g in range(len(groups))]
+        summary["queries"][split], summary["bytes"][split] = len(names), 0
+        bar = tqdm(total=len(names), desc=f"encode {split}", disable=not progress)
+        for group_names, shard in zip(groups, shards[split]):
+            if shard.is_file():
+                summary["resumed_queries"] += len(group_names)
+                bar.update(len(group_names))
+                continue
+
+            def write(tmp: str, group_names=group_names) -> None:
+                with h5py.File(tmp, "w") as handle:
+                    for wav_name in group_names:
+                        feats, spans, snrs = [], [], []
+                        for k in range(k_draws[split]):
+                            ds.set_epoch(k)
+                            wave, span, snr_db = ds.noisy_wave(first_index[wav_name])
+                            began = time.perf_counter()
+                            feats.append(features.numpy(wave).astype(np.float16))
+                            encode_ms.append(1000 * (time.perf_counter() - began))
+                            spans.append(span)
+                            snrs.append(snr_db)
+                        stack = np.stack(feats)  # [K, T_e, 512]
+                        handle.create_dataset(f"feat/{wav_name}", data=stack, chunks=(1, *stack.shape[1:]))
+                        handle.create_dataset(f"span_sec/{wav_name}", data=np.asarray(spans, np.float32))
+                        handle.create_dataset(f"snr_db/{wav_name}", data=np.asarray(snrs, np.float32))
+                        bar.update(1)
+
+            atomic_write(shard, write)
+        bar.close()
+
+    def assemble(tmp: str) -> None:
         with h5py.File(tmp, "w") as handle:
-            for split in splits:
-                if split not in layout.annotations:
-                    continue
-                k_draws = 1 if clean or split == "val" else draws
-                split_seed = seed + VAL_SEED_OFFSET if split == "val" else seed
-                ds = GroundingDataset(layout, split, noise=noise, seed=split_seed, with_audio=True)
+            for split in cached:
                 group = handle.create_group(split)
-                group.attrs["draws"], group.attrs["seed"] = k_draws, split_seed
-                n_bytes, names = 0, set()
-                for index, record in enumerate(tqdm(ds.records, desc=f"encode {split}", disable=not progress)):
-                    if record.wav_name is None or record.wav_name in names:
-                        continue
-                    names.add(record.wav_name)
-                    feats, spans, snrs = [], [], []
-                    for k in range(k_draws):
-                        ds.set_epoch(k)
-                        wave, span, snr_db = ds.noisy_wave(index)
-                        began = time.perf_counter()
-                        feats.append(features.numpy(wave).astype(np.float16))
-                        encode_ms.append(1000 * (time.perf_counter() - began))
-                        spans.append(span)
-                        snrs.append(snr_db)
-                    stack = np.stack(feats)  # [K, T_e, 512]
-                    group.create_dataset(f"feat/{record.wav_name}", data=stack, chunks=(1, *stack.shape[1:]))
-                    group.create_dataset(f"span_sec/{record.wav_name}", data=np.asarray(spans, np.float32))
-                    group.create_dataset(f"snr_db/{record.wav_name}", data=np.asarray(snrs, np.float32))
-                    n_bytes += stack.nbytes
-                summary["queries"][split], summary["draws"][split], summary["bytes"][split] = len(names), k_draws, n_bytes
+                group.attrs["draws"], group.attrs["seed"] = k_draws[split], seeds[split]
+                for shard in tqdm(shards[split], desc=f"assemble {split}", disable=not progress):
+                    with open_hdf5(shard) as part:
+                        for kind in ("feat", "span_sec", "snr_db"):
+                            if kind not in part:  # an empty split has no entries
+                                continue
+                            for wav_name in part[kind]:
+                                part.copy(part[f"{kind}/{wav_name}"], group.require_group(kind), name=wav_name)
+                                if kind == "feat":
+                                    summary["bytes"][split] += part[f"{kind}/{wav_name}"].nbytes
             handle.attrs["version"] = json.dumps(version, sort_keys=True)
             handle.attrs["info"] = json.dumps({"encoder": describe, "noise_seed": seed, "draws": summary["draws"],
                                                "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
 
-    atomic_write(out_path, write)
+    atomic_write(out_path, assemble)
+    shutil.rmtree(folder)
     n_train = summary["queries"].get("train", 0)
     summary["mb_per_1000_train_queries"] = (summary["bytes"].get("train", 0) / n_train * 1000 / 1e6) if n_train else 0.0
     summary["encode_ms_median"] = float(np.median(encode_ms)) if encode_ms else 0.0
