@@ -51,6 +51,8 @@ def test_init_copies_the_grounding_side_and_not_the_query_encoder(text_ck):
 def test_teacher_must_match_the_students_grounding_side(text_ck, tmp_path):
     with pytest.raises(UserInputError, match="n_video_frames=16.*the student 64"):
         load_text_teacher(text_ck, _student_cfg(n_video_frames=64))
+    with pytest.raises(UserInputError, match="video_kernel=1, the student 3: train both with the same --set video_kernel"):
+        load_text_teacher(text_ck, _student_cfg(video_kernel=3))  # the video conv would not be copied
     with pytest.raises(UserInputError, match="has no config.json"):
         load_text_teacher(tmp_path, _student_cfg())
 

@@ -27,8 +27,11 @@ from svg_core.engine.checkpoint import load_checkpoint, unwrap_model
 from svg_core.errors import UserInputError
 
 # what makes the two models' outputs share a grid and their shared modules one meaning; the heads may
-# differ (VSLNet's highlighting predictor): init_from_teacher copies only tensors of equal shape
-MATCHED_FIELDS = ("model_dim", "chunk_num", "n_video_frames", "video_dim_in", "attn_layers", "attn_heads")
+# differ (VSLNet's highlighting predictor): init_from_teacher copies only tensors of equal shape, so
+# a field that changes a shared tensor's shape (video_kernel: the video conv) must match too, or the
+# copy would leave that tensor out without a word
+MATCHED_FIELDS = ("model_dim", "chunk_num", "n_video_frames", "video_dim_in", "video_kernel", "video_rnn",
+                  "attn_layers", "attn_heads")
 SHARED_PREFIXES = ("video_encoder.", "video_attention.", "cqa.", "predictor.")
 
 
