@@ -104,6 +104,14 @@ def test_frontend_model_smoke_zero_length_and_batch_consistency(family):
     assert model.query_encoder.encoder.stage1.adapter.proj.weight.grad is not None
 
 
+def test_a_wider_frontend_model_needs_no_davenet2_setting():
+    # the front-end path has no DAVEnet 2: model_dim alone sets the width (a D = 256 student)
+    model = build_model(BaseConfig.small(model_dim=256, audio_frontend="whisper_base"))
+    assert model.query_encoder.encoder.out_dim == 256
+    with pytest.raises(ValueError, match="davenet2_dims\\[-1\\] must equal model_dim, found 128 and 256"):
+        BaseConfig.small(model_dim=256)  # the log-Mel model does use it
+
+
 def test_config_without_the_new_fields_builds_the_old_model():
     shipped = json.loads((ROOT / "checkpoints" / "base" / "config.json").read_text())
     # a config.json written before the front-end existed (the world-2 checkpoints): no front-end keys

@@ -89,7 +89,7 @@ class BaseConfig(GroundingConfig):
     davenet1_blocks: tuple[int, ...] = (1, 1)
     audio_gru_dim: int = 256  # unidirectional GRU after DAVEnet1
     davenet2_stem: int = 256
-    davenet2_dims: tuple[int, ...] = (512, 1024)  # the last must equal model_dim
+    davenet2_dims: tuple[int, ...] = (512, 1024)  # the last must equal model_dim (log-Mel models)
     davenet2_blocks: tuple[int, ...] = (2, 2)
     audio_kernel: int = 9
     pretrained_encoder: str | None = None  # CPC/VGCL checkpoint dir replacing DAVEnet1 + GRU
@@ -110,7 +110,8 @@ class BaseConfig(GroundingConfig):
         check_frontend_fields(self)
         if self.audio_subsample < 1:
             raise ValueError(f"audio_subsample must be >= 1, found {self.audio_subsample}")
-        if self.davenet2_dims[-1] != self.model_dim:
+        # whisper_base replaces both DAVEnets (a stem projects to model_dim), so davenet2_dims is unused
+        if self.audio_frontend == "logmel" and self.davenet2_dims[-1] != self.model_dim:
             raise ValueError(
                 f"davenet2_dims[-1] must equal model_dim, found {self.davenet2_dims[-1]} and {self.model_dim}"
             )
