@@ -184,6 +184,18 @@ class FrontendCache:
 
 
 SHARD_QUERIES = 256  # queries per resumable part file: ~10 s of encoding each on one core
+ENTRY_KINDS = ("feat", "span_sec", "snr_db")  # the datasets cached per wav, one group each
+
+
+def _copy_entry(src: h5py.Group, dst: h5py.Group, wav_name: str) -> int:
+    """Copy one wav's cached datasets (``ENTRY_KINDS``) from split group ``src`` to ``dst``.
+
+    Returns:
+        the bytes of its features (``feat``).
+    """
+    for kind in ENTRY_KINDS:
+        src.copy(src[f"{kind}/{wav_name}"], dst.require_group(kind), name=wav_name)
+    return src[f"feat/{wav_name}"].nbytes
 
 
 def parts_dir(out_path: str | Path) -> Path:
@@ -307,13 +319,8 @@ def build_frontend_cache(layout: DatasetLayout, out_path: str | Path, features, 
                 group.attrs["draws"], group.attrs["seed"] = k_draws[split], seeds[split]
                 for shard in tqdm(shards[split], desc=f"assemble {split}", disable=not progress):
                     with open_hdf5(shard) as part:
-                        for kind in ("feat", "span_sec", "snr_db"):
-                            if kind not in part:  # an empty split has no entries
-                                continue
-                            for wav_name in part[kind]:
-                                part.copy(part[f"{kind}/{wav_name}"], group.require_group(kind), name=wav_name)
-                                if kind == "feat":
-                                    summary["bytes"][split] += part[f"{kind}/{wav_name}"].nbytes
+                        for wav_name in part["feat"] if "feat" in part else ():  # an empty part has none
+                            summary["bytes"][split] += _copy_entry(part, group, wav_name)
             handle.attrs["version"] = json.dumps(version, sort_keys=True)
             handle.attrs["info"] = json.dumps({"encoder": describe, "noise_seed": seed, "draws": summary["draws"],
                                                "built_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
@@ -381,8 +388,7 @@ def subset_frontend_cache(src_path: str | Path, layout: DatasetLayout, out_path:
                     if not _same_audio(layout.audio_dir / wav, src_audio / wav):
                         raise UserInputError(f"{layout.audio_dir / wav} is not the parent's {src_audio / wav}: "
                                              "its cached features would not be this wav's")
-                    for kind in ("feat", "span_sec", "snr_db"):
-                        src.copy(src[f"{split}/{kind}/{wav}"], group.require_group(kind), name=wav)
+                    _copy_entry(src[split], group, wav)
                 summary["queries"][split] = len(names)
             dst.attrs["version"] = json.dumps(version, sort_keys=True)
             dst.attrs["info"] = json.dumps({**parent.info, "subset_of": str(src_path), "frontend": frontend,
