@@ -155,7 +155,7 @@ def test_invalid_configs_raise():
     with pytest.raises(ValueError, match="chunk_num"):
         BaseConfig(model_dim=100, chunk_num=8)
     with pytest.raises(ValueError, match="davenet2_dims"):
-        BaseConfig.small(model_dim=256)
+        BaseConfig.small(model_dim=256, davenet2_dims=(128, 128))
     with pytest.raises(ValueError, match="no model family"):
         build_model(object())  # type: ignore[arg-type]
 
@@ -193,3 +193,14 @@ def test_build_model_refuses_an_unread_pretrained_encoder(tmp_path):
     cfg = BaseConfig.small(pretrained_encoder=str(tmp_path / "cpc"))
     with pytest.raises(ValueError, match="build_with_pretrained"):
         build_model(cfg)
+
+
+def test_the_small_preset_widens_its_last_davenet2_stage_with_model_dim():
+    # --set model_dim=256 alone builds a log-Mel model (the world-5 recipe), for Base and VSLNet alike
+    for family in (BaseConfig, VSLNetConfig):
+        cfg = family.small(model_dim=256)
+        assert cfg.davenet2_dims == (128, 256) and cfg.model_dim == 256
+        assert build_model(cfg).query_encoder.encoder.out_dim == 256
+        assert family.small().davenet2_dims == (128, 128)
+        assert family.small(model_dim=256, davenet2_dims=(64, 256)).davenet2_dims == (64, 256)  # set wins
+    assert VSLNetConfig.small(model_dim=256).head_rnn == "lstm"

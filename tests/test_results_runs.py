@@ -174,7 +174,8 @@ def test_dry_run_prints_the_commands_in_run_order_and_runs_nothing(tmp_path):
 
 
 @pytest.mark.parametrize("args", [("tabel2",), ("vgcl", "extra"), ("variant",), ("base", "--jobs", "0"),
-                                  ("variant", "_x", "--", "--pacing", "linear", "--dry-run")])
+                                  ("variant", "_x", "--", "--pacing", "linear", "--dry-run"),
+                                  ("taught", "--grounding-set", "model_dim")])
 def test_bad_input_is_one_error_line_and_exit_2(tmp_path, args):
     done = _run(*args, "--out", str(tmp_path / "runs"), "--dry-run")
     assert done.returncode == 2
@@ -282,3 +283,23 @@ def test_weak_and_search_plans(tmp_path):
     args = list(report.args)
     assert args[:3] == ["-m", "svg_core.search", "evaluate"]
     assert args[args.index("--checkpoint") + 1] == str(tmp_path / "avlnet_s0" / "best")
+
+
+def test_grounding_sets_reach_every_supervised_grounding_run_and_no_pretraining(tmp_path):
+    """The world-5 recipe (D = 256, video kernel 3) for the teacher and every taught lane alike;
+    pre-training and the weak families keep their own configs."""
+    settings = runs.RunSettings(data=Path("d"), out=tmp_path, archive=tmp_path / "archive", seeds=(0,),
+                                grounding_sets=("model_dim=256", "video_kernel=3"))
+    jobs = {job.key: " ".join(job.args) for job in runs.plan_jobs("taught", settings) if job.key.startswith("train:")}
+    sets = "--set model_dim=256 --set video_kernel=3"
+    grounding = ("text_s0", "base_whisper_tt_s0", "base_tt_s0", "vslnet_tt_s0", "cpc_base_tt_s0", "vgcl_base_tt_s0")
+    assert {f"train:{name}" for name in grounding} | {"train:cpc_pre_s0", "train:vgcl_pre_s0"} == set(jobs)
+    for name in grounding:
+        assert sets in jobs[f"train:{name}"], name
+    for name in ("cpc_pre_s0", "vgcl_pre_s0"):
+        assert "--set" not in jobs[f"train:{name}"]
+    weak = {job.key: " ".join(job.args) for job in runs.plan_jobs("weak", settings) if job.key.startswith("train:")}
+    assert not any("model_dim" in line for line in weak.values())
+    dry = _run("text", "--seeds", "0", "--dry-run", "--out", str(tmp_path), "--data", "d",
+               "--grounding-set", "model_dim=256", "--grounding-set", "video_kernel=3")
+    assert dry.returncode == 0 and f"--model text {sets} --epochs 10" in dry.stdout, dry.stderr

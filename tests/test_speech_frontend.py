@@ -109,7 +109,7 @@ def test_a_wider_frontend_model_needs_no_davenet2_setting():
     model = build_model(BaseConfig.small(model_dim=256, audio_frontend="whisper_base"))
     assert model.query_encoder.encoder.out_dim == 256
     with pytest.raises(ValueError, match="davenet2_dims\\[-1\\] must equal model_dim, found 128 and 256"):
-        BaseConfig.small(model_dim=256)  # the log-Mel model does use it
+        BaseConfig.small(model_dim=256, davenet2_dims=(128, 128))  # the log-Mel model does use it
 
 
 def test_config_without_the_new_fields_builds_the_old_model():

@@ -131,14 +131,22 @@ class BaseConfig(GroundingConfig):
         validation split (text model, 4 epochs, v1 features: R1@0.5 48.6 vs 38.8; run with
         ``python -m svg_core.train --model text --set chunk_num=1``). ``--set chunk_num=4`` restores it.
         ``audio_subsample`` keeps the new-config default (4); ``--set audio_subsample=1`` gives the
-        v2 small preset that the shipped checkpoints use.
+        v2 small preset that the shipped checkpoints use. A wider ``model_dim`` widens the last
+        DAVEnet-2 stage with it (``--set model_dim=256`` alone gives ``davenet2_dims`` (128, 256)),
+        unless ``davenet2_dims`` is set too.
         """
-        base = dict(
-            model_dim=128, chunk_num=1, attn_layers=1, max_audio_frames=800,
-            davenet1_stem=64, davenet1_dims=(64, 128), audio_gru_dim=128,
-            davenet2_stem=128, davenet2_dims=(128, 128), davenet2_blocks=(1, 1), audio_kernel=7,
-        )  # fmt: skip
-        return cls(**{**base, **overrides})
+        return cls(**small_preset_fields(overrides))
+
+
+def small_preset_fields(overrides: dict) -> dict:
+    """The small preset's Base fields under ``overrides``; the last DAVEnet-2 width follows ``model_dim``."""
+    model_dim = overrides.get("model_dim", 128)
+    base = dict(
+        model_dim=128, chunk_num=1, attn_layers=1, max_audio_frames=800,
+        davenet1_stem=64, davenet1_dims=(64, 128), audio_gru_dim=128,
+        davenet2_stem=128, davenet2_dims=(128, model_dim), davenet2_blocks=(1, 1), audio_kernel=7,
+    )  # fmt: skip
+    return {**base, **overrides}
 
 
 class VideoEncoder(nn.Module):

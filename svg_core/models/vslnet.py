@@ -21,6 +21,7 @@ from svg_core.models.base import (
     GroundingConfig,
     VideoEncoder,
     build_audio_encoder,
+    small_preset_fields,
 )
 from svg_core.models.blocks import AttentionPool, RecurrentPredictor
 
@@ -41,10 +42,8 @@ class VSLNetConfig(BaseConfig):
 
     @classmethod
     def small(cls, **overrides) -> "VSLNetConfig":
-        """CPU size, same encoders as ``BaseConfig.small()``."""
-        small = BaseConfig.small()
-        fields = {k: getattr(small, k) for k in small.__dataclass_fields__}
-        return cls(**{**fields, "head_rnn": "lstm", **overrides})
+        """CPU size, same encoders as ``BaseConfig.small()`` (with the same ``model_dim`` rule)."""
+        return cls(**{"head_rnn": "lstm", **small_preset_fields(overrides)})
 
 
 class HighlightPredictor(nn.Module):

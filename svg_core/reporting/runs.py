@@ -133,6 +133,10 @@ class RunSettings:
         archive: where the archive job copies the logged results.
         variant_tag: run-name tag of the variant lane, e.g. ``_log10``.
         variant_args: extra pre-training flags of the variant lane.
+        grounding_sets: ``KEY=VALUE`` config overrides passed as ``--set`` to every supervised grounding
+            run (text, Base, VSLNet, and the grounding stage of CPC/VGCL), never to pre-training or the
+            weak and search families: the world-5 recipe is ``model_dim=256`` and ``video_kernel=3``,
+            which a taught run must share with its teacher.
     """
 
     data: Path
@@ -146,6 +150,7 @@ class RunSettings:
     cascade_limit: int = 100
     variant_tag: str = ""
     variant_args: tuple[str, ...] = ()
+    grounding_sets: tuple[str, ...] = ()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -172,6 +177,11 @@ def _evaluate(s: RunSettings, name: str, noise: str, checkpoint: Path | None = N
                      report=stem.with_name(f"{stem.name}.txt"), args=args)
 
 
+def _grounding_sets(s: RunSettings) -> tuple[str, ...]:
+    """``--set KEY=VALUE`` for each of ``s.grounding_sets``."""
+    return tuple(flag for kv in s.grounding_sets for flag in ("--set", kv))
+
+
 def _taught(s: RunSettings, seed: int) -> tuple[str, ...]:
     """Flags of a run taught by ``OUT/text_sN/best`` (weights copied, then distilled)."""
     teacher = str(s.out / f"text_s{seed}" / "best")
@@ -189,8 +199,8 @@ def _pretrain_then_ground(s: RunSettings, family: str, seed: int, tag: str = "",
     pre_job = _train(s, pre, "--stage", "pretrain", "--model", family, "--epochs", str(s.pre_epochs),
                      "--seed", str(seed), *pre_args)
     ground_job = _train(s, ground, "--model", f"{family}_base", "--pretrained-encoder", str(s.out / pre / "encoder"),
-                        *(_taught(s, seed) if taught else ()), "--epochs", str(s.ground_epochs), "--seed", str(seed),
-                        after=(pre_job.key,) + ((f"train:text_s{seed}",) if taught else ()))
+                        *(_taught(s, seed) if taught else ()), *_grounding_sets(s), "--epochs", str(s.ground_epochs),
+                        "--seed", str(seed), after=(pre_job.key,) + ((f"train:text_s{seed}",) if taught else ()))
     return [pre_job, ground_job, _evaluate(s, ground, "normal")]
 
 
@@ -232,6 +242,7 @@ def lane_jobs(lane: str, s: RunSettings) -> list[Job]:
         return [job for seed in s.seeds for job in _pretrain_then_ground(s, lane[:-3], seed, taught=True)]
     if lane in ("base", "vslnet", "text") or lane in LANE_RECIPES:
         model, *extra = LANE_RECIPES.get(lane, (lane,))
+        extra += _grounding_sets(s) if model in ("base", "vslnet", "text") else ()  # not the weak families
         cache = _frontend_cache(s) if "whisper" in lane else None  # the encoder runs once, first
         jobs: list[Job] = [cache] * (cache is not None)
         for seed in s.seeds:
@@ -339,6 +350,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cascade-limit", type=int, default=100, help="test queries of the cascades (default 100)")
     parser.add_argument("--archive", type=Path, default=None,
                         help="destination of the archive job (default results/eEPOCHS), committed")
+    parser.add_argument("--grounding-set", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override for every supervised grounding run (text, Base, VSLNet, CPC/VGCL "
+                             "grounding; not pre-training), repeatable: the world-5 recipe is --grounding-set "
+                             "model_dim=256 --grounding-set video_kernel=3")
     parser.add_argument("--jobs", type=int, default=1,
                         help="most jobs at once (default 1); each uses one CPU thread")
     parser.add_argument("--python", default=sys.executable,
@@ -354,6 +369,8 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
                                ("--patience", args.patience, 1), ("--min-epochs", args.min_epochs, 0)):
         if value is not None and value < least:
             raise UserInputError(f"{flag} must be >= {least}, found {value}")
+    if bad := [kv for kv in args.grounding_set if "=" not in kv or not kv.split("=", 1)[0]]:
+        raise UserInputError(f"--grounding-set {bad[0]!r}: write KEY=VALUE, e.g. --grounding-set model_dim=256")
     if args.plan == "variant":
         if not args.variant or args.variant[0].startswith("-"):
             raise UserInputError("plan variant needs a TAG: variant _log10 -- --pacing logarithmic --kappa 10")
@@ -369,7 +386,8 @@ def settings_from_args(args: argparse.Namespace) -> RunSettings:
         archive=args.archive or Path(f"results/e{args.ground_epochs}"), seeds=tuple(dict.fromkeys(args.seeds)),
         ground_epochs=args.ground_epochs, pre_epochs=args.pre_epochs, patience=args.patience,
         min_epochs=args.min_epochs, cascade_limit=args.cascade_limit,
-        variant_tag=args.variant[0] if args.variant else "", variant_args=tuple(args.variant[1:]))
+        variant_tag=args.variant[0] if args.variant else "", variant_args=tuple(args.variant[1:]),
+        grounding_sets=tuple(args.grounding_set))
 
 
 def main(argv: list[str] | None = None) -> int:
