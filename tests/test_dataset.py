@@ -11,6 +11,8 @@ from svg_core.audio.frontend import AudioError
 from svg_core.data.dataset import (DatasetLayout, GroundingDataset, SpeechCache, build_speech_cache,
                                    collate_batch, moment_labels)
 from svg_core.audio.noise import NoiseConfig
+from svg_core.data.video_features import resample_features
+from svg_core.errors import UserInputError
 from tests.fixtures_build import make_tiny_dataset
 
 
@@ -126,3 +128,36 @@ def test_speech_cache_build_fails_cleanly(tiny, tmp_path):
         build_speech_cache(layout, out, splits=("train", "val", "test"))
     assert out.read_bytes() == before
     assert [p.name for p in out.parent.iterdir()] == ["speech.h5"]
+
+
+def test_crop_keeps_the_moment_whole_and_its_features_aligned(tiny):
+    """--crop-prob: a cut video still holds its moment, the moment moves with the cut, the features
+    are the cut clips' own, the draw is seeded per (seed, epoch, index), and 0 leaves items alone."""
+    layout = DatasetLayout.from_dir(tiny)
+    plain = GroundingDataset(layout, "train", with_audio=False, n_video_frames=16)
+    always = GroundingDataset(layout, "train", with_audio=False, n_video_frames=16, crop_prob=1.0)
+    again = GroundingDataset(layout, "train", with_audio=False, n_video_frames=16, crop_prob=1.0)
+    assert plain.crop_item(0) is None
+    changed = 0
+    for epoch in range(4):
+        always.set_epoch(epoch), again.set_epoch(epoch)
+        for i, rec in enumerate(always.records):
+            cut, video = always.crop_item(i)
+            raw = always.features.get(rec.video_id)
+            clip_sec = rec.duration_sec / raw.shape[0]
+            offset = rec.start_sec - cut.start_sec  # the cut's start, on a clip boundary
+            first = round(offset / clip_sec)
+            assert abs(first * clip_sec - offset) < 1e-6 and offset >= 0
+            assert cut.end_sec - cut.start_sec == pytest.approx(rec.end_sec - rec.start_sec)  # whole moment
+            assert 0 <= cut.start_sec < cut.end_sec <= cut.duration_sec + 1e-9
+            n_clips = round(cut.duration_sec / clip_sec)
+            assert np.allclose(video, resample_features(raw[first:first + n_clips], 16))
+            item = always[i]
+            assert item["record"] == cut and np.array_equal(item["video"], video)
+            assert item["start_label"] <= item["end_label"]
+            assert again.crop_item(i)[0] == cut  # seeded: the same epoch gives the same cut
+            changed += cut.duration_sec < rec.duration_sec - 1e-9
+    assert changed > 0  # some cuts are shorter than their video
+    assert plain[0]["record"] == plain.records[0]
+    with pytest.raises(UserInputError, match="crop probability"):
+        GroundingDataset(layout, "train", with_audio=False, crop_prob=1.5)

@@ -159,7 +159,8 @@ def test_pretrain_vgcl_then_ground_with_frozen_encoder(data_dir, tmp_path):
 def test_text_model_trains_from_the_cli(data_dir, tmp_path):
     out = tmp_path / "text"
     assert train.main(["--data", str(data_dir), "--model", "text", "--out", str(out), "--epochs", "1",
-                       "--batch-size", "8", "--no-progress", "--set", "chunk_num=2", "--set", "attn_layers=2"]) == 0
+                       "--batch-size", "8", "--no-progress", "--set", "chunk_num=2", "--set", "attn_layers=2",
+                       "--crop-prob", "0.5"]) == 0  # the crop augmentation runs through a whole epoch
     _, cfg, meta = load_checkpoint(out / "best")
     assert "query" in cfg.vocab and meta["synthetic_data"] is True
     assert (cfg.chunk_num, cfg.attn_layers) == (2, 2)  # --set overrides reach the saved config
@@ -206,6 +207,10 @@ def test_bad_flags_raise_clear_errors(data_dir, tmp_path):
     with pytest.raises(ValueError, match="--speech-cache .* does not exist"):
         train._main(["--data", str(data_dir), "--model", "base", "--out", str(tmp_path / "w"),
                     "--speech-cache", str(tmp_path / "missing.h5"), "--no-progress"])
+    for refused in (["--model", "fsan_text"], ["--model", "cpc", "--stage", "pretrain"]):  # no moments to keep whole
+        with pytest.raises(ValueError, match="--crop-prob is for supervised grounding"):
+            train._main(["--data", str(data_dir), *refused, "--out", str(tmp_path / "c"), "--crop-prob", "0.5",
+                        "--no-progress"])
     with pytest.raises(ValueError, match="no .*training_state.pt"):
         train._main(["--data", str(data_dir), "--model", "base", "--out", str(tmp_path / "z"), "--resume",
                     "--no-progress"])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import h5py
@@ -195,12 +195,19 @@ class GroundingDataset(Dataset):
             the noisy waveform.
         frontend_cache: a ``svg_core.data.frontend_cache.FrontendCache`` to read those features
             from instead (one seeded draw per query and epoch); takes precedence over ``frontend``.
+        crop_prob: training augmentation (supervised grounding only: it reads the moment): with this
+            probability an item's video is cut to a random span that still holds its moment, drawn
+            from a generator seeded by ``(seed, epoch, index)`` (:meth:`crop_item`). 0 = off.
     """
 
     def __init__(self, layout: DatasetLayout, split: str, n_video_frames: int = 64,
                  noise: NoiseConfig | None = None, seed: int = 0, with_audio: bool = True,
                  speech_cache: SpeechCache | None = None, max_audio_sec: float = 30.0,
-                 records: list[QueryRecord] | None = None, frontend=None, frontend_cache=None):
+                 records: list[QueryRecord] | None = None, frontend=None, frontend_cache=None,
+                 crop_prob: float = 0.0):
+        if not 0.0 <= crop_prob <= 1.0:
+            raise UserInputError(f"crop probability must be in [0, 1], found {crop_prob}")
+        self.crop_prob = crop_prob
         self.layout = layout
         self.split = split
         self.records = records if records is not None else layout.records(split)[0]
@@ -257,9 +264,40 @@ class GroundingDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         return self.noise.apply(wave, rng)
 
-    def __getitem__(self, index: int) -> dict:
+    def crop_item(self, index: int) -> tuple[QueryRecord, np.ndarray] | None:
+        """This epoch's cropped view of item ``index``, or None when it is not cropped.
+
+        The span keeps the moment whole: its start is drawn uniformly in [0, start_sec] and its end
+        in [end_sec, duration_sec], both moved out to the feature clips they fall in (the span's
+        clips are then resampled to N_v like a whole video). The returned record carries the moment
+        and duration within the span, so every label and the teacher see the same cut.
+
+        Returns:
+            (record with start/end/duration in the span's seconds, float32 [N_v, 500]) or None.
+        """
+        # Written here rather than with a transform library: the cut must move the moment's
+        # seconds with the features, and those are ours (QueryRecord, resample_features).
+        rng = np.random.default_rng([self.seed, self.epoch, index, 1])  # stream 1: not the noise's
+        if self.crop_prob == 0.0 or rng.random() >= self.crop_prob:
+            return None
         record = self.records[index]
-        item = {"video": self.video(record.video_id, record.duration_sec), "record": record,
+        raw = self.features.get(record.video_id)
+        clips, duration = raw.shape[0], record.duration_sec
+        lo_sec, hi_sec = rng.uniform(0.0, record.start_sec), rng.uniform(record.end_sec, duration)
+        first = min(int(math.floor(lo_sec / duration * clips)), clips - 1)
+        last = max(int(math.ceil(hi_sec / duration * clips)), first + 1)
+        start_cut, end_cut = first * duration / clips, min(last * duration / clips, duration)
+        start_sec = max(record.start_sec - start_cut, 0.0)
+        end_sec = min(record.end_sec - start_cut, end_cut - start_cut)
+        cut = replace(record, duration_sec=end_cut - start_cut, start_sec=start_sec, end_sec=end_sec)
+        return cut, resample_features(raw[first:last], self.n_video_frames)
+
+    def __getitem__(self, index: int) -> dict:
+        cropped = self.crop_item(index) if self.crop_prob > 0 else None
+        record, video = cropped if cropped else (self.records[index], None)
+        if video is None:
+            video = self.video(record.video_id, record.duration_sec)
+        item = {"video": video, "record": record,
                 **moment_labels(record.start_sec, record.end_sec, record.duration_sec, self.n_video_frames)}
         span, snr_db = (0.0, 0.0), float("nan")
         if self.with_audio and self.frontend_cache is not None:  # cached encoder features, this epoch's draw

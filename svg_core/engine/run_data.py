@@ -63,8 +63,10 @@ def frontend_inputs(args: argparse.Namespace, layout: DatasetLayout, noise, audi
 
 
 def make_datasets(args: argparse.Namespace, with_audio: bool, n_video_frames: int, audio_frontend: str = "logmel",
-                  frontend_pool: int = 1) -> tuple[GroundingDataset, GroundingDataset]:
+                  frontend_pool: int = 1, crop_prob: float = 0.0) -> tuple[GroundingDataset, GroundingDataset]:
     """Train and val datasets of ``--data`` with the ``--noise`` preset (val noise fixed at epoch 0).
+
+    ``crop_prob``: the train split's crop augmentation (``GroundingDataset``); val is never cut.
 
     ``audio_frontend``/``frontend_pool`` come from the model config: "whisper_base" datasets give
     encoder features, read from the front-end cache when there is one (``frontend_inputs``).
@@ -86,7 +88,8 @@ def make_datasets(args: argparse.Namespace, with_audio: bool, n_video_frames: in
             raise ValueError(f"--speech-cache {path} does not exist (build it with python -m svg_core.data cache DIR)")
     live, features = frontend_inputs(args, layout, noise, audio_frontend, frontend_pool) if with_audio else (None, None)
     common = dict(n_video_frames=n_video_frames, noise=noise, with_audio=with_audio, speech_cache=cache, frontend=live)
-    train = GroundingDataset(layout, "train", seed=args.seed, records=train_records, frontend_cache=features, **common)
+    train = GroundingDataset(layout, "train", seed=args.seed, records=train_records, frontend_cache=features,
+                             crop_prob=crop_prob, **common)
     # A different seed for val: its noise must not repeat the training draws.
     # the cached val draw is the live one only when it was made with this run's val seed
     val_cache = features if features is not None and features.seeds.get("val") == args.seed + VAL_SEED_OFFSET else None

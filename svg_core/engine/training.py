@@ -63,6 +63,7 @@ from svg_core.engine.text_teacher import distill_loss, init_from_teacher, load_t
 from svg_core.errors import UserInputError, run_cli
 
 GROUNDING_MODELS = ("base", "vslnet", "vgcl_base", "cpc_base", "text", "sil", "avlnet", "fsan_text", "fsan_speech")
+SUPERVISED_MODELS = ("base", "vslnet", "vgcl_base", "cpc_base", "text")  # trained on the moments (--crop-prob)
 PRETRAIN_MODELS = ("cpc", "vgcl", "sil_asp")
 
 
@@ -109,6 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
                         " for --model sil the ASP speech encoder (OUT/encoder of --model sil_asp), frozen by default")
     p.add_argument("--freeze-encoder", action="store_true",
                    help="keep the pretrained encoder frozen (default: fine-tune it)")
+    p.add_argument("--crop-prob", type=float, default=0.0,
+                   help="supervised grounding: cut a training item's video to a random span around its moment "
+                        "with this probability (augmentation; default 0 = off; weak models and pre-training refuse it)")
     p.add_argument("--max-train-items", type=int, default=None, help="use only the first N training items")
     p.add_argument("--max-val-items", type=int, default=None, help="use only the first N validation items")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"], help="auto = CUDA when available")
@@ -275,6 +279,10 @@ class PretrainTask(_GroundingBatches):
 
 def build_task(args: argparse.Namespace) -> GroundingTask | PretrainTask:
     """Model, config and datasets of a run (the model initialised from ``--seed``)."""
+    crop = getattr(args, "crop_prob", 0.0)
+    if crop and (args.stage == "pretrain" or args.model not in SUPERVISED_MODELS):
+        raise ValueError(f"--crop-prob is for supervised grounding (it reads the moment), not --model {args.model}"
+                         f"{' --stage pretrain' if args.stage == 'pretrain' else ''}")
     if args.model in ("sil", "sil_asp"):  # weak grounding / ASP pre-training: own file
         from svg_core.engine.sil_training import build_sil_task
 
@@ -304,7 +312,7 @@ def build_task(args: argparse.Namespace) -> GroundingTask | PretrainTask:
     cfg = grounding_config(args, [r.sentence for r in layout_records])
     frontend = (cfg.audio_frontend, cfg.frontend_pool) if isinstance(cfg, BaseConfig) else ("logmel", 1)
     train_set, val_set = make_datasets(args, with_audio=args.model != "text", n_video_frames=cfg.n_video_frames,
-                                       audio_frontend=frontend[0], frontend_pool=frontend[1])
+                                       audio_frontend=frontend[0], frontend_pool=frontend[1], crop_prob=crop)
     torch.manual_seed(args.seed)
     model = build_with_pretrained(cfg)
     if args.model in ("vgcl_base", "cpc_base"):
