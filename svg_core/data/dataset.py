@@ -277,12 +277,15 @@ class GroundingDataset(Dataset):
         """
         # Written here rather than with a transform library: the cut must move the moment's
         # seconds with the features, and those are ours (QueryRecord, resample_features).
+        if self.crop_prob == 0.0:
+            return None
         rng = np.random.default_rng([self.seed, self.epoch, index, 1])  # stream 1: not the noise's
-        if self.crop_prob == 0.0 or rng.random() >= self.crop_prob:
+        if rng.random() >= self.crop_prob:
             return None
         record = self.records[index]
         raw = self.features.get(record.video_id)
         clips, duration = raw.shape[0], record.duration_sec
+        check_duration(duration, clips, record.video_id)  # as self.video does for an uncut item
         lo_sec, hi_sec = rng.uniform(0.0, record.start_sec), rng.uniform(record.end_sec, duration)
         first = min(int(math.floor(lo_sec / duration * clips)), clips - 1)
         last = max(int(math.ceil(hi_sec / duration * clips)), first + 1)
@@ -293,10 +296,11 @@ class GroundingDataset(Dataset):
         return cut, resample_features(raw[first:last], self.n_video_frames)
 
     def __getitem__(self, index: int) -> dict:
-        cropped = self.crop_item(index) if self.crop_prob > 0 else None
-        record, video = cropped if cropped else (self.records[index], None)
-        if video is None:
-            video = self.video(record.video_id, record.duration_sec)
+        cropped = self.crop_item(index)
+        if cropped is None:
+            record = self.records[index]
+            cropped = record, self.video(record.video_id, record.duration_sec)
+        record, video = cropped
         item = {"video": video, "record": record,
                 **moment_labels(record.start_sec, record.end_sec, record.duration_sec, self.n_video_frames)}
         span, snr_db = (0.0, 0.0), float("nan")

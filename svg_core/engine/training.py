@@ -279,7 +279,7 @@ class PretrainTask(_GroundingBatches):
 
 def build_task(args: argparse.Namespace) -> GroundingTask | PretrainTask:
     """Model, config and datasets of a run (the model initialised from ``--seed``)."""
-    crop = getattr(args, "crop_prob", 0.0)
+    crop = args.crop_prob
     if crop and (args.stage == "pretrain" or args.model not in SUPERVISED_MODELS):
         raise ValueError(f"--crop-prob is for supervised grounding (it reads the moment), not --model {args.model}"
                          f"{' --stage pretrain' if args.stage == 'pretrain' else ''}")
