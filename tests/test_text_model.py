@@ -79,3 +79,20 @@ def test_paper_preset():
     cfg = TextConfig.paper(vocab=build_vocab(CAPTIONS))
     assert (cfg.model_dim, cfg.chunk_num, cfg.embed_dim) == (1024, 8, 300)
     assert TextConfig.small().chunk_num == 1
+
+
+def test_video_dropout_acts_in_training_only_and_rejects_bad_rates():
+    torch.manual_seed(0)
+    batch = make_batch([5, 5], seed=2, sentences=["a man throws a ball", "the dog sleeps"])
+    plain = build_model(tiny_text(dropout=0.0))
+    dropped = build_model(tiny_text(dropout=0.0, video_dropout=0.5))
+    dropped.load_state_dict(plain.state_dict())  # dropout adds no weights: the same model
+    with torch.no_grad():
+        plain.eval(), dropped.eval()
+        torch.testing.assert_close(dropped(batch)["start_prob"], plain(batch)["start_prob"])
+        plain.train(), dropped.train()
+        torch.testing.assert_close(plain(batch)["start_prob"], plain(batch)["start_prob"])  # no other noise
+        assert not torch.allclose(dropped(batch)["start_prob"], dropped(batch)["start_prob"])  # a fresh mask
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="video_dropout"):
+            tiny_text(video_dropout=bad)

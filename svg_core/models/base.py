@@ -51,6 +51,7 @@ class GroundingConfig:
     attn_layers: int = 2  # its post-LN encoder layers
     attn_ff_mult: int = 4  # its feed-forward width = mult * D / C (512 at D / C = 128)
     dropout: float = 0.1  # dropout inside the self-attention layers
+    video_dropout: float = 0.0  # dropout on the 500-d video features before the video conv (VSLNet: 0.2)
     head_rnn: Literal["gru", "lstm"] = "gru"  # paper: GRU; released code: LSTM
     head_bidirectional: bool = False  # paper: unidirectional; released code: bidirectional
     head_hidden: int = 0  # hidden units per direction; 0 = D / C (unidirectional) or D / 2C
@@ -65,6 +66,9 @@ class GroundingConfig:
             raise ValueError(f"chunk width {self.model_dim // self.chunk_num} must divide by attn_heads")
         if self.video_kernel % 2 != 1:
             raise ValueError(f"video_kernel must be odd, found {self.video_kernel}")
+        for name in ("dropout", "video_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), found {getattr(self, name)}")
 
     @property
     def chunk_dim(self) -> int:
@@ -159,6 +163,7 @@ class VideoEncoder(nn.Module):
     def __init__(self, cfg: GroundingConfig) -> None:
         super().__init__()
         dim = cfg.model_dim
+        self.drop = nn.Dropout(cfg.video_dropout)  # identity at 0 (every shipped checkpoint) and in eval
         self.conv = nn.Conv1d(cfg.video_dim_in, dim, cfg.video_kernel, padding=cfg.video_kernel // 2)
         self.bn = nn.BatchNorm1d(dim)
         self.rnn = nn.GRU(dim, dim // 2, batch_first=True, bidirectional=True) if cfg.video_rnn else None
@@ -170,7 +175,7 @@ class VideoEncoder(nn.Module):
         if video.dim() != 3:
             raise ValueError(f"video must be [batch, frames, dim], found {tuple(video.shape)}")
         keep = mask.unsqueeze(-1).to(video.dtype)
-        h = self.bn(F.gelu(self.conv((video * keep).transpose(1, 2)))).transpose(1, 2) * keep
+        h = self.bn(F.gelu(self.conv(self.drop(video * keep).transpose(1, 2)))).transpose(1, 2) * keep
         if self.rnn is not None:
             h = run_rnn(self.rnn, h, mask.sum(1))
         return h * keep
