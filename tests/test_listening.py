@@ -159,6 +159,8 @@ def test_discrimination_by_groups_splits_the_same_pairs(tmp_path, capsys):
     assert "action: grow" in out and "needs: none" in out
     grow = next(line for line in out.splitlines() if line.startswith("action: grow"))
     assert grow.split()[-2:] == ["25.0", "2"]
+    three = next(line for line in out.splitlines() if line.startswith("video events: 3"))
+    assert three.split()[-2:] == [f"{within_video_discrimination(recs)['discrimination_pct']:.1f}", "6"]
     assert cli.main([str(pred), "--scenes", str(tmp_path / "missing.json")]) == 2
     assert capsys.readouterr().err.strip().startswith("error:")
 

@@ -5,8 +5,8 @@
 
 Reads a predictions file of ``svg_core.evaluate`` and the ``scenes.json`` of a synthetic build
 (each query's event and the caption's ``needs``), and prints the discrimination of the pairs
-grouped by the own query's action, by its needs, and by whether the two moments belong to one
-object. Synthetic data only: real ActivityNet folders have no scenes.json.
+grouped by the own query's action, by its needs, by whether the two moments belong to one
+object, and by the number of events (queries) in the video. Synthetic data only: real ActivityNet folders have no scenes.json.
 
 ``--interval`` prints the overall discrimination with a 95 % bootstrap interval that resamples
 whole videos (every pair lies inside one video), and with ``--against B.jsonl`` the paired
@@ -28,12 +28,14 @@ from svg_core.errors import MissingInputError, UserInputError, run_cli
 
 
 def query_events(scenes: list[dict]) -> dict[str, dict]:
-    """wav name -> {"action", "obj", "needs"} of the query's event (from scenes.json records)."""
+    """wav name -> {"action", "obj", "needs", "n_events"} of the query's event (from scenes.json
+    records; ``n_events``: the events of its video)."""
     out = {}
     for scene in scenes:
         for q in scene.get("queries", []):
             ev = scene["events"][q["event"]]
-            out[q["wav_name"]] = {"action": ev["action"], "obj": ev["obj"], "needs": sorted(q.get("needs", []))}
+            out[q["wav_name"]] = {"action": ev["action"], "obj": ev["obj"], "needs": sorted(q.get("needs", [])),
+                                  "n_events": len(scene["events"])}
     return out
 
 
@@ -44,7 +46,7 @@ def groups(events: dict[str, dict]):
         if ei is None or ej is None:
             return ["unknown query"]
         return ["all", f"action: {ei['action']}", "needs: " + ("+".join(ei["needs"]) or "none"),
-                "same object" if ei["obj"] == ej["obj"] else "other object"]
+                "same object" if ei["obj"] == ej["obj"] else "other object", f"video events: {ei['n_events']}"]
     return groups_of
 
 
