@@ -332,3 +332,18 @@ def test_committed_demo_bundle_is_valid():
         assert {q["voice"] for q in scenes[vid]["queries"]} <= test_voices
     for rec in records:
         assert len(load_audio(layout.audio_dir / rec.wav_name)) > SAMPLE_RATE // 2
+
+
+def test_world_6_is_world_5_with_every_video_from_4000_in_training():
+    """World 6 keeps world 5's videos, speech and splits below index 4,000 (so its val and test
+    splits and blind prior are world 5's at --videos 4000) and sends every later video to train."""
+    assert world(6).train_only_from == 4000 and world(5).train_only_from is None
+    assert (world(6).generator_version, world(6).extractor) == (world(5).generator_version, world(5).extractor)
+    for i in (0, 1, 2, 3, 17, 3999):
+        assert split_of(0, i, 6) == split_of(0, i, 5)
+        a, b = plan_video(0, i, use_piper=False, world_version=5), plan_video(0, i, use_piper=False, world_version=6)
+        assert a.scene == b.scene and a.utterances == b.utterances
+    later = [split_of(0, i, 6) for i in range(4000, 4300)]
+    assert set(later) == {"train"}
+    assert {split_of(0, i, 5) for i in range(4000, 4300)} == {"train", "val", "test"}  # world 5 draws them
+    assert plan_video(0, 4001, use_piper=False, world_version=6).scene.split == "train"

@@ -92,8 +92,12 @@ def video_id_of(index: int) -> str:
     return f"v_syn{index:06d}"
 
 
-def split_of(seed: int, index: int) -> str:
-    """Split of a video: its own draw, so it does not depend on the number of videos."""
+def split_of(seed: int, index: int, world_version: int = DEFAULT_WORLD) -> str:
+    """Split of a video: its own draw, so it does not depend on the number of videos (in a world
+    with ``train_only_from``, every video from that index on is a training video)."""
+    first_train_only = world(world_version).train_only_from
+    if first_train_only is not None and index >= first_train_only:
+        return "train"
     u = np.random.default_rng([seed, index, 7]).random()
     if u < SPLIT_FRACTIONS["train"]:
         return "train"
@@ -104,7 +108,7 @@ def plan_video(seed: int, index: int, use_piper: bool = True, world_version: int
     """Scene, captions and utterance plans of video ``index`` in world ``world_version``."""
     rng = np.random.default_rng([seed, index])
     vid = video_id_of(index)
-    split = split_of(seed, index)
+    split = split_of(seed, index, world_version)
     scene = sample_scene(rng, vid, split, version=world(world_version).generator_version)
     captions = caption_scene(scene, rng)
     stem = vid[2:]  # "syn000123", as ActivityNet Speech drops the "v_"
@@ -353,4 +357,5 @@ def _manifest(cfg: BuildConfig, plans: list[VideoPlan]) -> dict:
         "mp4": cfg.mp4,
         "extractor": extractor_module(world(cfg.world).extractor).describe(),
         "split_fractions": SPLIT_FRACTIONS,
+        "train_only_from": world(cfg.world).train_only_from,
     }

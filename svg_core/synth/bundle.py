@@ -38,11 +38,11 @@ Everything here is generated; nothing comes from ActivityNet. Total size {mb:.1f
 """
 
 
-def first_test_indices(seed: int, n: int) -> list[int]:
-    """Indices of the first ``n`` test-split videos for ``seed``."""
+def first_test_indices(seed: int, n: int, world: int = DEFAULT_WORLD) -> list[int]:
+    """Indices of the first ``n`` test-split videos for ``seed`` in ``world``."""
     out, i = [], 0
     while len(out) < n:
-        if split_of(seed, i) == "test":
+        if split_of(seed, i, world) == "test":
             out.append(i)
         i += 1
     return out
@@ -58,7 +58,7 @@ def build_bundle(out_dir: str | Path, n_videos: int = 16, seed: int = 0, workers
     if n_videos < 1:
         raise ValueError(f"a bundle needs at least one video, found {n_videos}")
     out = Path(out_dir)
-    indices = first_test_indices(seed, n_videos)
+    indices = first_test_indices(seed, n_videos, world)
     cfg = BuildConfig(out, n_videos=max(indices) + 1, seed=seed, workers=workers, mp4="all",
                       video_indices=indices, overwrite=overwrite, world=world)
     manifest = build(cfg, progress=progress)

@@ -232,6 +232,16 @@ def raw_clip_features(clips: np.ndarray) -> np.ndarray:
     Returns:
         float32 [n_clips, RAW_DIM] (blocks S, A, E, F, G, see the module docstring).
     """
+    return raw_clip_features_and_pooled(clips)[0]
+
+
+def raw_clip_features_and_pooled(clips: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`raw_clip_features` and the 4 x 4 box-filtered frames it read blocks A, E and F from.
+
+    Returns:
+        (float32 [n_clips, RAW_DIM], float32 [n_clips, 8, H / 4, W / 4, 3] in [0, 1]); the v4
+        extractor reuses the pooled frames rather than filtering the clips a second time.
+    """
     if clips.ndim != 5 or clips.shape[1] != CLIP_FRAMES or clips.shape[-1] != 3 or clips.dtype != np.uint8:
         raise ValueError(f"clips must be uint8 [n, {CLIP_FRAMES}, H, W, 3], found {clips.dtype} {clips.shape}")
     n, _, h, w, _ = clips.shape
@@ -257,7 +267,7 @@ def raw_clip_features(clips: np.ndarray) -> np.ndarray:
     f = np.concatenate([picks.mean(axis=1), picks.std(axis=1)], axis=-1).reshape(n, -1)
     share = (labels >= 0).mean(axis=(2, 3))  # [n, 8] share of object-coloured pixels
     g = np.stack([4.0 * np.sqrt(share.mean(axis=1)), 8.0 * share.std(axis=1), 8.0 * (share[:, -1] - share[:, 0])], axis=1)
-    return np.concatenate([slots.reshape(n, -1), a, e, f, g], axis=1).astype(np.float32)
+    return np.concatenate([slots.reshape(n, -1), a, e, f, g], axis=1).astype(np.float32), x4
 
 
 def clip_features(clips: np.ndarray) -> np.ndarray:

@@ -81,10 +81,9 @@ def chunk_features(frames: np.ndarray, clips_per_step: int = 16) -> np.ndarray:
 
 
 def _local(clips: np.ndarray) -> np.ndarray:
-    raw = v3.raw_clip_features(clips)  # [n, 500]: S 280, A 192, E 7, F 18, G 3
-    n, _, h, w, _ = clips.shape
+    raw, x4 = v3.raw_clip_features_and_pooled(clips)  # [n, 500]: S 280, A 192, E 7, F 18, G 3; [n, 8, h/4, w/4, 3]
+    n, h = clips.shape[0], clips.shape[2]
     s_dim = N_SLOTS * v3.SLOT_DIM
-    x4 = v2._pool(clips.reshape(n * CLIP_FRAMES, h, w, 3), 4).reshape(n, CLIP_FRAMES, h // 4, w // 4, 3)
     side = (h // 4) // GRID * GRID  # the central square that a 6 x 6 grid divides
     top = (h // 4 - side) // 2
     crop = x4[:, :, top: top + side, top: top + side]

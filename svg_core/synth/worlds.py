@@ -10,9 +10,13 @@ the app) asks this module for the extractor of that name, so features never mix 
 | 3 | 2 | ``synth-pixels-v3`` | one slot per colour binds shape and motion to the object; colours unique per scene |
 | 4 | 2 | ``synth-pixels-v4`` | v3's slots plus each slot's change over 2, 6 and 12 s (slow state actions) |
 | 5 | 3 | ``synth-pixels-v4`` | world 4's moments and extractor; short events favour state actions |
+| 6 | 3 | ``synth-pixels-v4`` | world 5, and every video from index 4,000 on is a training video |
 
 World 5 keeps every video's moments (the generator draws them before the actions), so its blind
-prior equals world 4's at the same ``--videos``.
+prior equals world 4's at the same ``--videos``. World 6 is world 5 with more training data: its
+videos 0-3,999 are world 5's (same scenes, speech and splits), and the videos from index 4,000 on
+all go to the training split, so ``--videos 6000`` keeps world 5's val and test splits (and blind
+prior) and adds 2,000 training videos.
 """
 
 from __future__ import annotations
@@ -35,15 +39,19 @@ EXTRACTORS: dict[str, ModuleType] = {
 
 @dataclass(frozen=True)
 class World:
-    """One world version: ``version`` (2, 3), its scene ``generator_version`` and ``extractor`` name."""
+    """One world version: ``version`` (2, 3), its scene ``generator_version`` and ``extractor`` name;
+    ``train_only_from``: video indices from this one on are all training videos (None: every video
+    draws its split)."""
 
     version: int
     generator_version: int
     extractor: str
+    train_only_from: int | None = None
 
 
 WORLDS = {2: World(2, 1, extractor_v2.EXTRACTOR_NAME), 3: World(3, 2, extractor_v3.EXTRACTOR_NAME),
-          4: World(4, 2, extractor_v4.EXTRACTOR_NAME), 5: World(5, 3, extractor_v4.EXTRACTOR_NAME)}
+          4: World(4, 2, extractor_v4.EXTRACTOR_NAME), 5: World(5, 3, extractor_v4.EXTRACTOR_NAME),
+          6: World(6, 3, extractor_v4.EXTRACTOR_NAME, train_only_from=4000)}
 DEFAULT_WORLD = 4
 
 
