@@ -6,7 +6,8 @@
 Reads a predictions file of ``svg_core.evaluate`` and the ``scenes.json`` of a synthetic build
 (each query's event and the caption's ``needs``), and prints the discrimination of the pairs
 grouped by the own query's action, by its needs, by whether the two moments belong to one
-object, and by the number of events (queries) in the video. Synthetic data only: real ActivityNet folders have no scenes.json.
+object, and by the number of events (queries) in the video. Synthetic data only: real
+ActivityNet folders have no scenes.json.
 
 ``--interval`` prints the overall discrimination with a 95 % bootstrap interval that resamples
 whole videos (every pair lies inside one video), and with ``--against B.jsonl`` the paired
