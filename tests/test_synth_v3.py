@@ -105,3 +105,30 @@ def test_probe_reads_events_from_the_features():
     assert v3s.auc["colour+action"] > 0.75 and v3s.auc["colour+action"] > v2s.auc["colour+action"] + 0.1
     assert v3s.n_swap_clips > 0 and v3s.swap_accuracy > 0.6
     assert "binding swap accuracy" in probe.format_probe(list(scores.values()))
+
+
+def test_integer_fast_paths_match_the_float_definitions_to_the_bit():
+    """The build labels pixels on integer block sums; it must give what the float definitions give."""
+    rng = np.random.default_rng(5)
+    frames = rng.integers(0, 256, (8, 32, 32, 3), dtype=np.uint8)
+    # saturated palette pixels, shaded and not, so that some pixels pass the chroma test
+    palette = (np.array(list(COLOURS.values())) * 255).astype(np.uint8)
+    frames[:, :8] = palette[rng.integers(0, len(palette), (8, 8, 32))]
+    frames[:, 8:12] = (frames[:, :4] * 0.55).astype(np.uint8)
+    s2 = v2.pool_sums(frames, 2)
+
+    def box_means(k):  # the float definition: block means as the extractor has always scaled them
+        return frames.reshape(8, 32 // k, k, 32 // k, k, 3).sum(axis=(2, 4)).astype(np.float32) * (1.0 / (k * k * 255.0))
+
+    assert np.array_equal(v2.pool_scale(s2, 4), box_means(2))
+    assert np.array_equal(v2.pool_scale(v2.pool_sums(s2, 2), 16), box_means(4))
+    assert np.array_equal(v2._pool(frames, 4), box_means(4))
+    x = v2.pool_scale(s2, 4)
+    assert np.array_equal(v2.channel_sum(x), x.sum(axis=-1))
+    every_code = np.stack(np.meshgrid(*[np.arange(0, 1021, 7, dtype=np.uint16)] * 3, indexing="ij"), axis=-1)
+    for codes, levels, thresholds in [(s2, v3._LEVELS_2X2, v3._THRESHOLDS_2X2), (every_code, v3._LEVELS_2X2, v3._THRESHOLDS_2X2),
+                                      (frames, v3._LEVELS_FRAME, v3._THRESHOLDS_FRAME)]:
+        fast = v3.slot_labels_of_codes(codes, levels, thresholds)
+        slow = v3.slot_labels(levels[codes])
+        assert np.array_equal(fast, slow)
+        assert (slow >= 0).any() and (slow < 0).any()

@@ -76,15 +76,56 @@ def slot_labels(x: np.ndarray) -> np.ndarray:
     """
     r, g, b = x[..., 0], x[..., 1], x[..., 2]
     peak = np.maximum(np.maximum(r, g), b)  # elementwise: a reduction over a last axis of 3 is far slower
-    cand = peak - np.minimum(np.minimum(r, g), b) > MIN_CHROMA
-    labels = np.full(cand.shape, -1, np.int8)
-    where = np.nonzero(cand)
-    pix = x[where] / peak[where][:, None]  # [m, 3]
+    where = np.nonzero(peak - np.minimum(np.minimum(r, g), b) > MIN_CHROMA)
+    return _nearest_palette(peak.shape, where, x[where] / peak[where][:, None])
+
+
+def slot_labels_of_codes(codes: np.ndarray, levels: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """:func:`slot_labels` of ``levels[codes]``, identical to the bit, without making the float frames.
+
+    The build labels every pixel of every frame, and float max / min / compare over whole frames
+    was the largest cost of the extractor; here they run on the integer codes (block sums), and
+    the chroma test becomes ``peak >= thresholds[min]`` (:func:`chroma_thresholds`, exact because
+    the float difference grows with the peak). Only the candidate pixels are turned into floats.
+
+    Args:
+        codes: uint8 or uint16 [..., h, w, 3], indices into ``levels``.
+        levels: float32 [L], increasing: the value of each code.
+        thresholds: uint16 [L] from ``chroma_thresholds(levels)``.
+
+    Returns:
+        int8 [..., h, w], as :func:`slot_labels`.
+    """
+    r, g, b = codes[..., 0], codes[..., 1], codes[..., 2]
+    peak = np.maximum(np.maximum(r, g), b)
+    where = np.nonzero(peak >= thresholds[np.minimum(np.minimum(r, g), b)])
+    return _nearest_palette(peak.shape, where, levels[codes[where]] / levels[peak[where]][:, None])
+
+
+def chroma_thresholds(levels: np.ndarray) -> np.ndarray:
+    """Per min-channel code m, the smallest peak code p with ``levels[p] - levels[m] > MIN_CHROMA``
+    in float32, as :func:`slot_labels` computes it (len(levels) where none): float32 [L] -> uint16 [L]."""
+    above = (levels[:, None] - levels[None, :]) > MIN_CHROMA  # [p, m]
+    return np.where(above.any(axis=0), above.argmax(axis=0), len(levels)).astype(np.uint16)
+
+
+def _nearest_palette(shape: tuple, where: tuple, pix: np.ndarray) -> np.ndarray:
+    """Labels of shape ``shape``: the palette colour within COLOUR_TOL of each candidate's
+    max-normalised RGB ``pix`` float32 [m, 3] at ``where``, -1 elsewhere."""
+    labels = np.full(shape, -1, np.int8)
     d2 = ((pix[:, None, :] - PALETTE) ** 2).sum(axis=-1)  # [m, K]
     k = d2.argmin(axis=-1)
     ok = d2[np.arange(len(k)), k] < COLOUR_TOL**2
     labels[tuple(w[ok] for w in where)] = k[ok]
     return labels
+
+
+# the float value of each code, as the extractor has always made them: a 2 x 2 block sum (v2._pool)
+# and a frame's own uint8 levels divided by 255
+_LEVELS_2X2 = v2.pool_scale(np.arange(4 * 255 + 1, dtype=np.uint16), 4)
+_LEVELS_FRAME = np.arange(256, dtype=np.float32) / 255.0
+_THRESHOLDS_2X2 = chroma_thresholds(_LEVELS_2X2)
+_THRESHOLDS_FRAME = chroma_thresholds(_LEVELS_FRAME)
 
 
 def _dilate_labels(labels: np.ndarray) -> np.ndarray:
@@ -247,22 +288,22 @@ def raw_clip_features_and_pooled(clips: np.ndarray) -> tuple[np.ndarray, np.ndar
     n, _, h, w, _ = clips.shape
     if h % 32 or w % 32:
         raise ValueError(f"frames must be HxW divisible by 32, found {h}x{w}")
-    x2 = v2._pool(clips.reshape(n * CLIP_FRAMES, h, w, 3), 2).reshape(n, CLIP_FRAMES, h // 2, w // 2, 3)
-    labels = slot_labels(x2)  # [n, 8, h/2, w/2]
-    grey = x2.sum(axis=-1)
+    s2 = v2.pool_sums(clips.reshape(n * CLIP_FRAMES, h, w, 3), 2)  # uint16 2 x 2 sums, pooled again for x4
+    x2 = v2.pool_scale(s2, 4).reshape(n, CLIP_FRAMES, h // 2, w // 2, 3)
+    labels = slot_labels_of_codes(s2, _LEVELS_2X2, _THRESHOLDS_2X2).reshape(n, CLIP_FRAMES, h // 2, w // 2)
+    grey = v2.channel_sum(x2)
     ci, ti, yi, xi = np.nonzero(labels >= 0)
     key = ci * N_SLOTS + labels[ci, ti, yi, xi]
     pix = x2[ci, ti, yi, xi]
     cnt, peak_sum = _sums(key, n * N_SLOTS, np.maximum(np.maximum(pix[:, 0], pix[:, 1]), pix[:, 2]))
     bright = (peak_sum / np.maximum(cnt, 1.0)).reshape(n, N_SLOTS)  # mean peak level of the slot's pixels
-    mid = np.ascontiguousarray(clips[:, CLIP_FRAMES // 2]).astype(np.float32) / 255.0
-    shape = _shape(slot_labels(mid))
+    shape = _shape(slot_labels_of_codes(clips[:, CLIP_FRAMES // 2], _LEVELS_FRAME, _THRESHOLDS_FRAME))
     slots = np.concatenate([_visibility_and_path(labels), _slot_motion_field(labels, grey), bright[..., None], shape],
                            axis=-1)
     # the v2 blocks A, E, F on 4 x 4 means
-    x4 = v2._pool(clips.reshape(n * CLIP_FRAMES, h, w, 3), 4).reshape(n, CLIP_FRAMES, h // 4, w // 4, 3)
+    x4 = v2.pool_scale(v2.pool_sums(s2, 2), 16).reshape(n, CLIP_FRAMES, h // 4, w // 4, 3)
     a = v2._grid_means(x4, v2.GRID).mean(axis=1).reshape(n, -1)
-    e = 4.0 * np.sqrt(np.abs(np.diff(x4, axis=1)).sum(axis=-1).mean(axis=(2, 3)))
+    e = 4.0 * np.sqrt(v2.channel_sum(np.abs(np.diff(x4, axis=1))).mean(axis=(2, 3)))
     picks = x4[:, [0, CLIP_FRAMES // 2, CLIP_FRAMES - 1]].reshape(n * 3, -1, 3)
     f = np.concatenate([picks.mean(axis=1), picks.std(axis=1)], axis=-1).reshape(n, -1)
     share = (labels >= 0).mean(axis=(2, 3))  # [n, 8] share of object-coloured pixels
