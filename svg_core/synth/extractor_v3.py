@@ -68,6 +68,9 @@ def slot_labels(x: np.ndarray) -> np.ndarray:
     shading leaves unchanged, lies within COLOUR_TOL of a palette colour. A background model was
     tried first and dropped: a per-pixel median over the video swallows objects that stay still.
 
+    This float form is the definition; the extractor calls :func:`slot_labels_of_codes`, which
+    gives the same labels from integer codes and is tested against it.
+
     Args:
         x: float32 [..., h, w, 3] in [0, 1].
 
