@@ -92,3 +92,31 @@ def test_cli_trains_a_spoken_model_from_a_text_teacher(tiny_dataset_dir, text_ck
     with pytest.raises(UserInputError, match="teach a spoken model"):
         train._main(["--data", str(tiny_dataset_dir), "--model", "text", "--out", str(tmp_path / "bad"),
                      "--epochs", "1", "--no-progress", "--distill-from", str(text_ck)])
+
+
+def test_warm_start_copies_every_weight_and_names_a_differing_field(text_ck):
+    from dataclasses import replace
+
+    from svg_core.engine.checkpoint import warm_start
+
+    source, cfg, _ = load_checkpoint(text_ck)
+    torch.manual_seed(123)  # another initialisation than the checkpoint's
+    model = build_model(cfg)
+    assert not all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), source.state_dict().values()))
+    assert warm_start(model, cfg, text_ck) == len(source.state_dict())
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.state_dict()[key], value), key
+    with pytest.raises(ValueError, match="its model_dim is 32, this run's 64"):
+        warm_start(build_model(replace(cfg, model_dim=64)), replace(cfg, model_dim=64), text_ck)
+
+
+def test_cli_init_from_continues_a_run_on_its_weights(tiny_dataset_dir, text_ck, tmp_path):
+    out = tmp_path / "continued"
+    common = ["--data", str(tiny_dataset_dir), "--model", "text", "--epochs", "1", "--batch-size", "8",
+              "--no-progress", *SMALL]
+    assert train.main([*common, "--out", str(out), "--init-from", str(text_ck)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["init_from"]["checkpoint"] == str(text_ck)
+    assert summary["init_from"]["tensors_copied"] == len(load_checkpoint(text_ck)[0].state_dict())
+    assert train.main([*common, "--out", str(tmp_path / "wide"), "--init-from", str(text_ck),
+                       "--set", "model_dim=48"]) == 2  # one error line, exit 2: the widths differ

@@ -201,6 +201,37 @@ def build_with_pretrained(cfg: Any) -> nn.Module:
     return model
 
 
+def warm_start(model: nn.Module, cfg: Any, directory: str | os.PathLike) -> int:
+    """Copy every weight of the checkpoint ``directory`` into ``model`` (``--init-from``).
+
+    A warm start, not a resume: the optimizer, schedule and early-stopping state start afresh.
+    It carries a run to a new machine with the 17 MB weights alone, where ``--resume`` would
+    need ``last/training_state.pt`` (three times that, with the optimizer's moments).
+
+    Args:
+        model: the freshly built model of the run (possibly DDP-wrapped).
+        cfg: its config dataclass; the checkpoint's must be equal field by field.
+
+    Returns:
+        the number of tensors copied.
+
+    Raises:
+        ValueError: not a checkpoint, or a config that differs (the first differing field is named).
+    """
+    from svg_core.models import config_to_dict  # local import, as in save_checkpoint
+
+    source, source_cfg, _ = load_checkpoint(directory)
+    found = json.loads(json.dumps(config_to_dict(source_cfg)))  # tuples -> lists on both sides
+    wanted = json.loads(json.dumps(config_to_dict(cfg)))
+    for key in sorted(set(found) | set(wanted)):
+        if found.get(key) != wanted.get(key):
+            raise ValueError(f"--init-from {directory}: its {key} is {found.get(key)!r}, this run's "
+                             f"{wanted.get(key)!r} (give the same --model and --set as the run it came from)")
+    state = source.state_dict()
+    unwrap_model(model).load_state_dict(state)
+    return len(state)
+
+
 def safe_torch_load(path: str | os.PathLike, map_location: str | torch.device = "cpu") -> Any:
     """``torch.load`` that refuses pickled code, with a clear error.
 

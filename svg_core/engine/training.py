@@ -44,7 +44,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from svg_core.engine.checkpoint import build_with_pretrained, save_checkpoint, unwrap_model
+from svg_core.engine.checkpoint import build_with_pretrained, save_checkpoint, unwrap_model, warm_start
 from svg_core.data.dataset import DatasetLayout, GroundingDataset, collate_batch
 from svg_core.engine.metrics import compute_metrics
 from svg_core.engine.inference import move_batch, predict_split
@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--init-from-text", default=None, metavar="CK",
                    help="spoken models: start the video encoder, attention and heads from this text-model checkpoint "
                         "(svg_core.engine.text_teacher; its --set model_dim / n_video_frames must match)")
+    p.add_argument("--init-from", default=None, metavar="CK",
+                   help="warm start: every weight from this checkpoint of the same --model and --set (e.g. a run's "
+                        "best/ carried to a new machine); optimizer, schedule and early stopping start afresh")
     p.add_argument("--distill-from", default=None, metavar="CK",
                    help="spoken models: add --distill-weight x the KL to this frozen text model's predictions on the "
                         "item's caption (training only; the student still hears speech alone)")
@@ -355,6 +358,15 @@ def run(args: argparse.Namespace, env: DistEnv | None = None) -> dict:
     """Train as ``args`` says; returns :func:`svg_core.trainer.fit`'s summary (rank 0 writes files)."""
     env = env or init_distributed(args.device)
     task = build_task(args)
+    if getattr(args, "init_from", None):
+        if getattr(args, "init_from_text", None):
+            raise UserInputError("--init-from and --init-from-text both set the weights: give one")
+        try:
+            copied = warm_start(task.model, task.cfg, args.init_from)
+        except ValueError as err:
+            raise UserInputError(str(err)) from err
+        task.run_notes = {**getattr(task, "run_notes", {}), "init_from": {"checkpoint": str(args.init_from),
+                                                                          "tensors_copied": copied}}
     extra = {"train_args": {k: v for k, v in vars(args).items()}, "world_size": env.world_size,
              "synthetic_data": DatasetLayout.from_dir(args.data).synthetic,
              # which noise files the run used (metrics.json + summary.json), not just the --esc50 flag
