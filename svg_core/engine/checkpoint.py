@@ -205,8 +205,9 @@ def warm_start(model: nn.Module, cfg: Any, directory: str | os.PathLike) -> int:
     """Copy every weight of the checkpoint ``directory`` into ``model`` (``--init-from``).
 
     A warm start, not a resume: the optimizer, schedule and early-stopping state start afresh.
-    It carries a run to a new machine with the 17 MB weights alone, where ``--resume`` would
-    need ``last/training_state.pt`` (three times that, with the optimizer's moments).
+    It carries a run to a new machine with its weights alone (17 MB for the world-6 front-end
+    student), where ``--resume`` would need ``last/training_state.pt`` (three times that, with the
+    optimizer's moments). Every config field must match, the ``pretrained_encoder`` path included.
 
     Args:
         model: the freshly built model of the run (possibly DDP-wrapped).
