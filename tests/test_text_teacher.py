@@ -120,3 +120,6 @@ def test_cli_init_from_continues_a_run_on_its_weights(tiny_dataset_dir, text_ck,
     assert summary["init_from"]["tensors_copied"] == len(load_checkpoint(text_ck)[0].state_dict())
     assert train.main([*common, "--out", str(tmp_path / "wide"), "--init-from", str(text_ck),
                        "--set", "model_dim=48"]) == 2  # one error line, exit 2: the widths differ
+    with pytest.raises(UserInputError, match="--init-from and --init-from-text both set the weights"):
+        train._main(["--data", str(tiny_dataset_dir), "--model", "base", "--out", str(tmp_path / "both"),
+                     "--epochs", "1", "--no-progress", "--init-from", str(text_ck), "--init-from-text", str(text_ck)])

@@ -357,10 +357,10 @@ def _text_teacher(args: argparse.Namespace, model: nn.Module, cfg: Any) -> tuple
 def run(args: argparse.Namespace, env: DistEnv | None = None) -> dict:
     """Train as ``args`` says; returns :func:`svg_core.trainer.fit`'s summary (rank 0 writes files)."""
     env = env or init_distributed(args.device)
+    if getattr(args, "init_from", None) and getattr(args, "init_from_text", None):  # before the datasets are read
+        raise UserInputError("--init-from and --init-from-text both set the weights: give one")
     task = build_task(args)
     if getattr(args, "init_from", None):
-        if getattr(args, "init_from_text", None):
-            raise UserInputError("--init-from and --init-from-text both set the weights: give one")
         try:
             copied = warm_start(task.model, task.cfg, args.init_from)
         except ValueError as err:
