@@ -286,3 +286,14 @@ def test_the_probe_finds_no_answer_other_than_a_clear_message_or_a_valid_result(
     results = json.loads((tmp_path / "probe.json").read_text())
     assert len(results) >= 100 and {r["answer"] for r in results} <= {"clear", "processed"}
     assert sum(r["answer"] == "clear" for r in results) >= 100
+
+
+def test_synth_build_into_a_folder_that_holds_files_is_one_error_line(tmp_path, capsys):
+    from svg_core.synth.__main__ import main
+
+    (tmp_path / "keep.txt").write_text("mine")
+    assert main(["build", "--out", str(tmp_path), "--videos", "1", "--workers", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("error: ") and "--overwrite" in err, err
+    assert (tmp_path / "keep.txt").read_text() == "mine"  # nothing lost

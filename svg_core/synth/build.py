@@ -32,6 +32,7 @@ import numpy as np
 from tqdm import tqdm
 
 from svg_core.data.atomic_file import atomic_write
+from svg_core.errors import UserInputError
 from svg_core.synth.worlds import DEFAULT_WORLD, extractor_module, world, world_of_manifest
 from svg_core.synth.captions import caption_scene
 from svg_core.synth.render import render_frames
@@ -292,7 +293,7 @@ def build(cfg: BuildConfig, progress: bool = True) -> dict:
     out = Path(cfg.out_dir)
     if out.exists() and any(out.iterdir()):
         if not cfg.overwrite:
-            raise FileExistsError(f"{out} is not empty; pass overwrite (--overwrite) to replace it")
+            raise UserInputError(f"{out} is not empty; pass overwrite (--overwrite) to replace it, or choose another folder")
         shutil.rmtree(out)
     (out / "audio").mkdir(parents=True, exist_ok=True)
     t0 = time.time()
