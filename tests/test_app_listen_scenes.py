@@ -135,12 +135,12 @@ def test_new_scene_needs_a_known_extractor(demo, tmp_path, monkeypatch):
 
 
 def test_bundle_manifest_sets_the_scene_format(tmp_path):
-    """The bundle (and the shipped checkpoints) are world 4: new scenes get its generator and features."""
+    """The bundle is the default world: new scenes get its generator and features."""
     bundle = DemoSet(DEFAULT_DATA_DIR)
     store = S.SceneStore(bundle, tmp_path)
-    assert store.format == SceneFormat(4, "synth-pixels-v4", 8.0, 128) and store.problem == ""
+    assert store.format == SceneFormat(DEFAULT_WORLD, "synth-pixels-v4", 8.0, 128) and store.problem == ""
     scene = store.render(SHORT_SEED)
-    assert (scene.world, scene.extractor_name) == (4, "synth-pixels-v4") and scene.features.shape == (12, 500)
+    assert (scene.world, scene.extractor_name) == (DEFAULT_WORLD, "synth-pixels-v4") and scene.features.shape == (12, 500)
     assert np.array_equal(bundle.video_features(scene.video_id), scene.features)
 
 

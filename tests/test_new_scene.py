@@ -22,6 +22,7 @@ from svg_core.synth.new_scene import (
     render_new_scene,
     scene_format_of,
 )
+from svg_core.synth.worlds import DEFAULT_WORLD
 
 ROOT = Path(__file__).resolve().parents[1]
 SHORT_SEED = 23  # a 12 s scene: 96 frames, 12 feature rows
@@ -72,7 +73,7 @@ def test_features_match_process_video_for_the_same_plan(rendered, tmp_path):
 
 def test_world_follows_the_extractor_and_the_manifest():
     bundle = json.loads((ROOT / "assets" / "demo_bundle" / "manifest.json").read_text())
-    assert scene_format_of(bundle) == SceneFormat(4, "synth-pixels-v4", 8.0, 128)  # the shipped checkpoints' world
+    assert scene_format_of(bundle) == SceneFormat(DEFAULT_WORLD, "synth-pixels-v4", 8.0, 128)  # the default world
     v3 = {"world": 3, "extractor": {"name": "synth-pixels-v3"}, "fps": 8.0, "frame_size": 128}
     assert scene_format_of(v3) == SceneFormat(3, "synth-pixels-v3", 8.0, 128)
     with pytest.raises(UserInputError, match="names no feature extractor"):

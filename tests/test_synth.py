@@ -23,7 +23,7 @@ from svg_core.synth.scene import (ACTIONS, BACKGROUNDS, COLOURS, MAX_STATE_ACTIO
                                   STATE_ACTIONS, sample_scene)
 from svg_core.synth.speech import VOICE_SPLITS, speakers
 from svg_core.synth.stats import action_counts, best_prior, blind_prior, dataset_stats
-from svg_core.synth.worlds import world
+from svg_core.synth.worlds import DEFAULT_WORLD, world
 
 BUNDLE = Path(__file__).resolve().parents[1] / "assets" / "demo_bundle"
 TINY_FPS, TINY_SIZE = 4.0, 64
@@ -276,7 +276,7 @@ def test_refeature_rewrites_only_the_features(tiny, tmp_path):
     assert {p.name: p.read_bytes() for p in (copy / "audio").iterdir()} == wav_bytes
     manifest = json.loads((copy / "manifest.json").read_text())
     assert manifest["extractor"]["name"] == extractor_v4.EXTRACTOR_NAME and "refeatured_wall_sec" in manifest
-    assert manifest["world"] == 4 and manifest["generator_version"] == 2
+    assert manifest["world"] == DEFAULT_WORLD and manifest["generator_version"] == world(DEFAULT_WORLD).generator_version
     assert synth_main(["refeature", str(copy), "--workers", "1", "--extractor", extractor.EXTRACTOR_NAME]) == 0
     with h5py.File(feature_file, "r") as h5:
         vid = next(iter(before))
