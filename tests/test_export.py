@@ -36,6 +36,7 @@ def test_export_copies_weights_logs_and_writes_a_card(text_run, tmp_path):
     text = card.read_text()
     assert text.startswith("# Tiny text model") and "- made in a test" in text
     assert "checkpoint x on y [test]" in text and "(n = 4 queries)" in text and "tqdm-bar" not in text
+    assert "python -m svg_core.synth build --world 2`" in text  # the fixture names no world: a pre-worlds folder
 
 
 def test_train_command_round_trips(text_run):

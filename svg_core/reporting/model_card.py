@@ -19,6 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 from svg_core.errors import run_cli
+from svg_core.synth.worlds import world_of_manifest
 
 MAX_WEIGHT_BYTES = 20 * 2**20
 WEIGHT_FILES = ("model.safetensors", "config.json", "metrics.json")
@@ -90,7 +91,8 @@ def export_run(run_dir: str | Path, dest: str | Path, title: str, data_dir: str 
         n_queries = sum(c.get("queries", 0) for c in counts.values())
         n_videos = sum(c.get("videos", 0) for c in counts.values())
         about = ["**Synthetic-data model.** Trained and evaluated on the embedded synthetic ActivityNet-format",
-                 f"benchmark `{args.get('data')}` (`python -m svg_core.synth build`, seed {manifest.get('seed')}: "
+                 f"benchmark `{args.get('data')}` (`python -m svg_core.synth build --world {world_of_manifest(manifest).version}`, "
+                 f"seed {manifest.get('seed')}: "
                  f"{n_videos:,} rendered videos, {n_queries:,} TTS-spoken",
                  "queries, train/val/test voices disjoint, features "
                  f"`{manifest.get('extractor', {}).get('name', '?')}`). Its numbers say nothing about real ActivityNet Speech."]
