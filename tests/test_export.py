@@ -37,6 +37,7 @@ def test_export_copies_weights_logs_and_writes_a_card(text_run, tmp_path):
     assert text.startswith("# Tiny text model") and "- made in a test" in text
     assert "checkpoint x on y [test]" in text and "(n = 4 queries)" in text and "tqdm-bar" not in text
     assert "python -m svg_core.synth build --world 2`" in text  # the fixture names no world: a pre-worlds folder
+    assert f"preset (D = {cfg.model_dim})" in text  # the run's own width, not a fixed one
 
 
 def test_train_command_round_trips(text_run):

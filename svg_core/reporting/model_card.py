@@ -142,7 +142,8 @@ def export_run(run_dir: str | Path, dest: str | Path, title: str, data_dir: str 
         card.append("")
     card += ["## Caveats", ""]
     card += [f"- {c}" for c in (caveats or [])]
-    card += ["- Short CPU training, small preset (D = 128); not tuned. Multi-seed figures: docs/RESULTS.md.",
+    card += [f"- Short CPU training, {args.get('preset')} preset (D = {config.get('model_dim', '?')}); not tuned. "
+             "Multi-seed figures: docs/RESULTS.md.",
              "- Load with `svg_core.checkpoint.load_checkpoint` or "
              + ("`svg_core.search.Embedder.from_checkpoint`." if search else "`svg_core.predictor.Grounder.from_checkpoint`.")]
     (out / "README.md").write_text("\n".join(card) + "\n")
