@@ -144,7 +144,8 @@ def test_sentence_embeddings():
     if (shipped / "config.json").is_file():  # the project's own text grounder, the default
         emb = sentence_embeddings(["the red ball bounces", "a star spins"],
                                   ASPConfig.small(sentence_encoder_path=str(shipped)))
-        assert emb.shape == (2, 128) and np.isfinite(emb).all() and not np.allclose(emb[0], emb[1])
+        width = json.loads((shipped / "config.json").read_text())["model_dim"]  # E = the grounder's D
+        assert emb.shape == (2, width) and np.isfinite(emb).all() and not np.allclose(emb[0], emb[1])
         from svg_core.engine.sil_training import SentenceBank
 
         with pytest.warns(UserWarning, match="knows only"):  # the tiny fixture's captions: unknown words
